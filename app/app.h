@@ -1,0 +1,42 @@
+/* app.h - what IdeaForge's handlers share: the route table, the handlers, the middleware and
+ * the per-worker application state. */
+#ifndef IF_APP_H
+#define IF_APP_H
+
+#include "../lib/db.h"
+#include "../lib/http.h"
+#include "../lib/jx.h"
+#include "../lib/kv.h"
+#include "../lib/log.h"
+#include "../lib/srv.h"
+#include "config.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "1.0.0"
+#endif
+
+/* Rate-limit classes of the route table (app/mw.c has the limits). */
+enum rl_class { RL_DEFAULT, RL_LOGIN, RL_AI, RL_NONE, RL__MAX };
+
+extern const struct route app_routes[];
+extern const size_t app_nroutes;
+
+/* The application's configuration for this request's worker. */
+static inline const struct app_config *app_cfg(struct req *r)
+{
+	return (const struct app_config *)r->w->app_cfg;
+}
+
+/* Middleware (app/mw.c): rate limit, then authentication for ROUTE_AUTH routes. */
+int app_before(struct req *r);
+int app_worker_init(struct wctx *w);
+void app_worker_fini(struct wctx *w);
+
+/* Handlers, one file per resource. */
+int h_root(struct req *r);          /* GET / and /api/ */
+int h_health(struct req *r);        /* GET /health */
+int h_health_live(struct req *r);   /* GET /health/live */
+int h_health_ready(struct req *r);  /* GET /health/ready */
+int h_phases_list(struct req *r);   /* GET /api/db/phases */
+
+#endif

@@ -1,0 +1,178 @@
+/* config.c - IdeaForge's keys and the loader used by ideaforge-api and ideaforgectl. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../lib/cfg.h"
+
+/* install paths come from the build (Makefile.am) */
+#ifndef IF_SYSCONFDIR
+#define IF_SYSCONFDIR "/etc"
+#endif
+#ifndef IF_PKGDATADIR
+#define IF_PKGDATADIR "/usr/share/ideaforge"
+#endif
+
+static const char *const cookie_secure_names[COOKIE_SECURE__MAX + 1] = {
+	[COOKIE_SECURE_AUTO] = "auto", [COOKIE_SECURE_ON] = "on", [COOKIE_SECURE_OFF] = "off",
+	[COOKIE_SECURE__MAX] = NULL,
+};
+
+#define K(name, type, field, def, min, max, enums, flags, help)                                \
+	{ name, type, offsetof(struct app_config, field), def, min, max, enums, flags, help }
+
+static const struct cfg_key app_keys[] = {
+	K("jwt_secret_file", CFG_STR, jwt_secret_file, "", 0, 0, NULL, 0,
+	  "file with the token signing secret (at least 32 bytes); or env IDEAFORGE_JWT_SECRET"),
+	K("jwt_secret", CFG_STR, jwt_secret, "", 0, 0, NULL, CFG_SECRET,
+	  "token signing secret itself (prefer jwt_secret_file)"),
+	K("session_ttl_s", CFG_INT, session_ttl_s, "604800", 60, 31536000, NULL, 0,
+	  "session and token lifetime in seconds (7 days)"),
+	K("session_cache_ttl_s", CFG_INT, session_cache_ttl_s, "600", 1, 86400, NULL, 0,
+	  "how long Redis may vouch for a session before PostgreSQL is asked again"),
+	K("cookie_secure", CFG_ENUM, cookie_secure, "auto", 0, 0, cookie_secure_names, 0,
+	  "Secure flag of the session cookie: auto (when served over https), on, off"),
+	K("argon2_memory_kib", CFG_INT, argon2_memory_kib, "19456", 1024, 4194304, NULL, 0,
+	  "argon2id memory cost in KiB (RFC 9106; OWASP: 19 MiB)"),
+	K("argon2_iterations", CFG_INT, argon2_iterations, "2", 1, 100, NULL, 0,
+	  "argon2id time cost"),
+	K("argon2_parallelism", CFG_INT, argon2_parallelism, "1", 1, 64, NULL, 0,
+	  "argon2id lanes"),
+	K("argon2_max_concurrent", CFG_INT, argon2_max_concurrent, "2", 1, 64, NULL, 0,
+	  "password hashes computed at once per worker (bounds memory in a login storm)"),
+	K("password_min_length", CFG_INT, password_min_length, "8", 1, 1024, NULL, 0,
+	  "shortest password accepted on register and change"),
+	K("register_enabled", CFG_BOOL, register_enabled, "false", 0, 0, NULL, 0,
+	  "allow self-registration (POST /api/auth/register) into the default tenant"),
+	K("trust_proxy", CFG_BOOL, trust_proxy, "false", 0, 0, NULL, 0,
+	  "take the client address from X-Forwarded-For (only behind a trusted proxy)"),
+	K("rl_login_fail_max", CFG_INT, rl_login_fail_max, "5", 1, 1000000, NULL, 0,
+	  "failed logins allowed per email and address in the window"),
+	K("rl_login_fail_ip_max", CFG_INT, rl_login_fail_ip_max, "50", 1, 1000000, NULL, 0,
+	  "failed logins allowed per address in the window"),
+	K("rl_login_fail_window_s", CFG_INT, rl_login_fail_window_s, "900", 1, 86400, NULL, 0,
+	  "failed-login window in seconds (15 minutes)"),
+	K("rl_ai_per_min", CFG_INT, rl_ai_per_min, "10", 1, 1000000, NULL, 0,
+	  "AI requests per user per minute"),
+	K("rl_default_per_min", CFG_INT, rl_default_per_min, "1200", 1, 10000000, NULL, 0,
+	  "other API requests per user (or address) per minute"),
+	K("secrets_key_file", CFG_STR, secrets_key_file, "", 0, 0, NULL, 0,
+	  "file with the AES-256-GCM master key (64 hex chars) for stored provider keys"),
+	K("secrets_key", CFG_STR, secrets_key, "", 0, 0, NULL, CFG_SECRET,
+	  "the master key itself (prefer secrets_key_file); env IDEAFORGE_SECRETS_KEY"),
+	K("sql_dir", CFG_STR, sql_dir, IF_PKGDATADIR "/sql", 0, 0, NULL, 0,
+	  "directory of the numbered migrations (ideaforgectl migrate)"),
+	{0},
+};
+
+void app_config_free(struct srv_config *srv, void *app)
+{
+	if (!srv)
+		return;
+	struct cfg_section secs[2] = {{srv_config_keys, srv}, {app_keys, app}};
+	cfg_free(secs, app ? 2 : 1);
+	free(srv);
+	free(app);
+}
+
+int app_config_load(int argc, char **argv, struct srv_config **srvp, void **appp, char *err,
+		    size_t errlen)
+{
+	struct srv_config *srv = calloc(1, sizeof(*srv));
+	struct app_config *app = calloc(1, sizeof(*app));
+	char **flags = calloc((size_t)argc + 1, sizeof(char *));
+	size_t nflags = 0;
+	const char *path = NULL;
+	bool required = false;
+	int rc = -1;
+	*srvp = NULL;
+	*appp = NULL;
+	if (!srv || !app || !flags) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	struct cfg_section secs[2] = {{srv_config_keys, srv}, {app_keys, app}};
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) {
+			if (i + 1 >= argc) {
+				snprintf(err, errlen, "--config needs a file");
+				goto out;
+			}
+			path = argv[++i];
+			required = true;
+		} else if (strncmp(a, "--config=", 9) == 0) {
+			path = a + 9;
+			required = true;
+		} else if (strncmp(a, "--", 2) == 0) {
+			const char *eq = strchr(a + 2, '=');
+			if (eq) {
+				flags[nflags] = strdup(a + 2);
+			} else {
+				if (!cfg_known(secs, 2, a + 2)) {
+					snprintf(err, errlen, "command line: unknown option '%s'", a);
+					goto out;
+				}
+				if (i + 1 >= argc) {
+					snprintf(err, errlen, "command line: option '%s' needs a value",
+						 a);
+					goto out;
+				}
+				size_t n = strlen(a + 2) + strlen(argv[i + 1]) + 2;
+				flags[nflags] = malloc(n);
+				if (flags[nflags])
+					snprintf(flags[nflags], n, "%s=%s", a + 2, argv[i + 1]);
+				i++;
+			}
+			if (!flags[nflags]) {
+				snprintf(err, errlen, "out of memory");
+				goto out;
+			}
+			nflags++;
+		} else {
+			snprintf(err, errlen, "command line: unexpected argument '%s'", a);
+			goto out;
+		}
+	}
+	if (!path) {
+		path = getenv("IDEAFORGE_CONFIG");
+		required = path != NULL;
+		if (!path)
+			path = IF_SYSCONFDIR "/ideaforge/ideaforge.conf";
+	}
+	if (cfg_load(secs, 2, path, required, flags, nflags, err, errlen) < 0)
+		goto out;
+	if (app->argon2_memory_kib < 8 * app->argon2_parallelism) {
+		snprintf(err, errlen,
+			 "invalid value '%lld' for key 'argon2_memory_kib' (at least 8 x "
+			 "argon2_parallelism)",
+			 (long long)app->argon2_memory_kib);
+		goto out;
+	}
+	*srvp = srv;
+	*appp = app;
+	srv = NULL;
+	app = NULL;
+	rc = 0;
+out:
+	for (size_t i = 0; i < nflags; i++)
+		free(flags[i]);
+	free(flags);
+	if (srv) {
+		struct cfg_section s2[2] = {{srv_config_keys, srv}, {app_keys, app}};
+		cfg_free(s2, app ? 2 : 1);
+		free(srv);
+		free(app);
+	}
+	return rc;
+}
+
+void app_config_dump(const struct srv_config *srv, const struct app_config *app)
+{
+	struct cfg_section secs[2] = {{srv_config_keys, (void *)srv}, {app_keys, (void *)app}};
+	fflush(stdout);
+	cfg_dump(secs, 2, STDOUT_FILENO);
+}

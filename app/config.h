@@ -1,0 +1,48 @@
+/* config.h - IdeaForge's configuration: the server's section (lib/srv.h) plus ours. */
+#ifndef IF_APP_CONFIG_H
+#define IF_APP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../lib/srv.h"
+
+enum cookie_secure { COOKIE_SECURE_AUTO, COOKIE_SECURE_ON, COOKIE_SECURE_OFF, COOKIE_SECURE__MAX };
+
+struct app_config {
+	char *jwt_secret_file;          /* file holding the HS256 secret (>= 32 bytes) */
+	char *jwt_secret;               /* secret from env IDEAFORGE_JWT_SECRET (secret) */
+	int64_t session_ttl_s;          /* token and session lifetime */
+	int64_t session_cache_ttl_s;    /* lifetime of a cached positive session check in Redis */
+	int cookie_secure;              /* enum cookie_secure */
+	int64_t argon2_memory_kib;      /* argon2id m */
+	int64_t argon2_iterations;      /* argon2id t */
+	int64_t argon2_parallelism;     /* argon2id p */
+	int64_t argon2_max_concurrent;  /* concurrent hashes per worker */
+	int64_t password_min_length;    /* register and password change */
+	bool register_enabled;          /* POST /api/auth/register */
+	bool trust_proxy;               /* take the client address from X-Forwarded-For */
+	int64_t rl_login_fail_max;      /* failed logins per email+address in the window */
+	int64_t rl_login_fail_ip_max;   /* failed logins per address in the window */
+	int64_t rl_login_fail_window_s; /* failed-login window */
+	int64_t rl_ai_per_min;          /* AI route requests per user per minute */
+	int64_t rl_default_per_min;     /* other requests per user (or address) per minute */
+	char *secrets_key_file;         /* AES-256-GCM master key for stored provider keys */
+	char *secrets_key;              /* the same from env IDEAFORGE_SECRETS_KEY (secret) */
+	char *sql_dir;                  /* migrations directory (ideaforgectl) */
+};
+
+/* Loads defaults, the config file (--config FILE, else $IDEAFORGE_CONFIG, else the installed
+ * path, optional), the environment and the flags in argv[1..] ("--key=value", "--key value",
+ * "--config FILE"). Arguments that are not options are an error. Returns 0, or -1 with err
+ * naming the source, key and value. On success *srv and *app are owned by the caller and
+ * released with app_config_free. Also validates the application's cross-field rules. */
+int app_config_load(int argc, char **argv, struct srv_config **srv, void **app, char *err,
+		    size_t errlen);
+void app_config_free(struct srv_config *srv, void *app);
+
+/* Prints every key with its help and current value (secrets masked) to stdout. */
+void app_config_dump(const struct srv_config *srv, const struct app_config *app);
+
+#endif

@@ -1,0 +1,414 @@
+/* h_keys.c - the caller's provider API keys and integration credentials (API.md 1.14).
+ *
+ * Secrets are sealed with AES-256-GCM (lib/aead) under the master key of the configuration
+ * (secrets_key_file: 64 hex digits; or secrets_key / IDEAFORGE_SECRETS_KEY), with the row's
+ * "<user id>/<provider>" as associated data so that a sealed value copied into another user's
+ * row does not open. They are never returned in plaintext (API.md 8.1 item 4): lists show a
+ * masked form ("sk-…abcd"), and the original's decrypt route answers 410 Gone.
+ *
+ * The master key is loaded once per worker process (keys_init, lazily on first use too); it is
+ * read-only afterwards. Without it, listing still works, saving answers 503.
+ */
+#include <ctype.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "../lib/aead.h"
+#include "../lib/arena.h"
+#include "products.h"
+
+#define KEY_MAX_BYTES 4096
+#define URL_MAX_BYTES 2048
+
+/* The six AI/design providers of /api/api-keys, in the order they are listed. */
+static const char *const key_providers[] = {"openai", "anthropic", "google", "v0",
+					    "lovable", "ai_gateway", NULL};
+
+const struct jx_field key_save_fields[] = {
+	{"provider", JX_STR, JX_REQUIRED, 64, NULL}, /* checked by hand: 400 as the original */
+	{"api_key", JX_STR, JX_REQUIRED, KEY_MAX_BYTES, NULL},
+	{NULL, 0, 0, 0, NULL},
+};
+
+const struct jx_field integration_fields[] = {
+	{"provider", JX_STR, JX_REQUIRED, 64, NULL},
+	{"config", JX_OBJ, JX_REQUIRED, 0, NULL},
+	{NULL, 0, 0, 0, NULL},
+};
+
+/* ---------------------------------------------------------------- master key */
+
+static pthread_mutex_t master_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int master_state; /* 0 not loaded, 1 loaded, -1 missing or invalid */
+static unsigned char master_key[AEAD_KEY_BYTES]; /* written once under master_mu */
+
+/* Reads the key text from path into buf (cap bytes). 0 or -1 (logged). */
+static int read_key_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_msg(LL_ERROR, NULL, "secrets_key_file %s: cannot open: %m", path);
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) == 0 && (st.st_mode & 077))
+		log_msg(LL_WARN, NULL,
+			"secrets_key_file %s is readable by group or others (mode %03o); "
+			"chmod 600 it",
+			path, (unsigned)(st.st_mode & 0777));
+	ssize_t n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n < 0) {
+		log_msg(LL_ERROR, NULL, "secrets_key_file %s: cannot read: %m", path);
+		return -1;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+int keys_init(struct wctx *w)
+{
+	int st = atomic_load(&master_state);
+	if (st != 0)
+		return st > 0 ? 0 : -1;
+	pthread_mutex_lock(&master_mu);
+	st = atomic_load(&master_state);
+	if (st == 0) {
+		const struct app_config *c = w->app_cfg;
+		char text[256] = "";
+		int rc = -1;
+		const char *src = NULL;
+		if (c->secrets_key_file && *c->secrets_key_file) {
+			src = "secrets_key_file";
+			if (read_key_file(c->secrets_key_file, text, sizeof(text)) == 0)
+				rc = 0;
+		} else if (c->secrets_key && *c->secrets_key) {
+			src = "secrets_key";
+			snprintf(text, sizeof(text), "%s", c->secrets_key);
+			rc = 0;
+		}
+		if (rc == 0 && aead_key_from_hex(text, master_key) != 0) {
+			log_msg(LL_ERROR, NULL, "%s: the master key must be 64 hexadecimal digits", src);
+			rc = -1;
+		}
+		if (!src)
+			log_msg(LL_WARN, NULL,
+				"no secrets_key_file (or IDEAFORGE_SECRETS_KEY) configured: provider "
+				"keys cannot be stored");
+		OPENSSL_cleanse(text, sizeof(text));
+		st = rc == 0 ? 1 : -1;
+		atomic_store(&master_state, st);
+	}
+	pthread_mutex_unlock(&master_mu);
+	return st > 0 ? 0 : -1;
+}
+
+/* "<user id>/<provider>": the associated data that binds a sealed value to its row. */
+static const char *row_aad(struct req *r, const char *provider)
+{
+	return arena_printf(r->a, "%s/%s", r->auth.user_id, provider);
+}
+
+/* Seals secret for the caller's provider row; NULL after a 503 (no master key) or 500. */
+static const char *seal(struct req *r, const char *provider, const char *secret)
+{
+	if (keys_init(r->w) != 0) {
+		req_fail(r, RC_UNAVAILABLE, "secret storage is not configured (secrets_key_file)");
+		return NULL;
+	}
+	const char *aad = row_aad(r, provider);
+	char *s = aead_seal(master_key, secret, strlen(secret), aad, strlen(aad));
+	if (!s) {
+		req_fail(r, RC_INTERNAL, "aead_seal failed");
+		return NULL;
+	}
+	const char *out = arena_strdup(r->a, s);
+	free(s);
+	return out;
+}
+
+static void wipe_free(void *p)
+{
+	aead_free(p, strlen(p));
+}
+
+/* Opens a sealed value of the caller's provider row: arena-registered plaintext wiped at the
+ * end of the request, or NULL (no master key, wrong key, tampered). */
+static const char *unseal(struct req *r, const char *provider, const char *sealed)
+{
+	if (keys_init(r->w) != 0)
+		return NULL;
+	const char *aad = row_aad(r, provider);
+	char *p = aead_open(master_key, sealed, aad, strlen(aad), NULL);
+	if (!p) {
+		log_msg(LL_WARN, r->rid, "stored %s secret of user %s does not open with the "
+			"configured master key", provider, r->auth.user_id);
+		return NULL;
+	}
+	arena_defer(r->a, wipe_free, p);
+	return p;
+}
+
+/* "sk-…abcd": the first 3 and last 4 characters of a long key; short keys show less. */
+static const char *mask(struct arena *a, const char *key)
+{
+	size_t n = strlen(key);
+	if (n >= 12)
+		return arena_printf(a, "%.3s\u2026%s", key, key + n - 4);
+	if (n >= 6)
+		return arena_printf(a, "\u2026%s", key + n - 2);
+	return "\u2026";
+}
+
+/* API keys are printable ASCII without spaces; surrounding white space is dropped (pasted
+ * keys often carry a newline). NULL when empty or not printable. */
+static const char *clean_secret(struct arena *a, const char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	if (n == 0)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			return NULL;
+	return arena_strndup(a, s, n);
+}
+
+static bool in_list(const char *s, const char *const *list)
+{
+	for (; s && *list; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
+const char *keys_user_secret(struct req *r, const char *provider)
+{
+	const char *p[] = {r->auth.user_id, provider};
+	const char *sealed = db_value(r, NULL,
+				      "SELECT api_key_encrypted FROM user_api_keys "
+				      "WHERE user_id = $1 AND provider = $2 AND is_active",
+				      2, p);
+	if (!sealed)
+		return NULL;
+	return unseal(r, provider, sealed);
+}
+
+/* ---------------------------------------------------------------- /api/api-keys */
+
+int h_keys_list(struct req *r)
+{
+	const char *p[] = {r->auth.user_id};
+	PGresult *res = db_exec(r,
+				"SELECT provider, api_key_encrypted, to_json(created_at) #>> '{}', "
+				"to_json(updated_at) #>> '{}' FROM user_api_keys "
+				"WHERE user_id = $1 AND is_active",
+				1, p);
+	if (!res)
+		return r->rc;
+	struct json_object *keys = json_object_new_array();
+	for (const char *const *prov = key_providers; *prov; prov++) {
+		struct json_object *o = json_object_new_object();
+		int row = -1;
+		for (int i = 0; i < PQntuples(res); i++)
+			if (strcmp(PQgetvalue(res, i, 0), *prov) == 0)
+				row = i;
+		json_object_object_add(o, "provider", json_object_new_string(*prov));
+		json_object_object_add(o, "is_configured", json_object_new_boolean(row >= 0));
+		const char *plain = row >= 0 ? unseal(r, *prov, PQgetvalue(res, row, 1)) : NULL;
+		json_object_object_add(o, "masked_key",
+				       plain ? json_object_new_string(mask(r->a, plain)) : NULL);
+		json_object_object_add(o, "created_at",
+				       row >= 0 ? json_object_new_string(PQgetvalue(res, row, 2))
+						: NULL);
+		json_object_object_add(o, "updated_at",
+				       row >= 0 ? json_object_new_string(PQgetvalue(res, row, 3))
+						: NULL);
+		json_object_array_add(keys, o);
+	}
+	struct json_object *out = json_object_new_object();
+	json_object_object_add(out, "keys", keys);
+	return res_json(r, 200, out);
+}
+
+int h_keys_save(struct req *r)
+{
+	const char *provider = jx_get_str(r->json, "provider");
+	if (!in_list(provider, key_providers))
+		return req_fail(r, RC_BADREQ,
+				"Invalid provider. Must be one of: openai, anthropic, google, v0, "
+				"lovable");
+	if (strcmp(provider, "ai_gateway") == 0)
+		return req_fail(r, RC_BADREQ,
+				"AI Gateway credentials must be configured through "
+				"/api/providers/configure");
+	const char *raw = jx_get_str(r->json, "api_key");
+	if (!str_has_text(raw))
+		return req_fail(r, RC_BADREQ, "API key cannot be empty");
+	const char *key = clean_secret(r->a, raw);
+	if (!key)
+		return req_fail(r, RC_BADREQ,
+				"API key must be printable ASCII without spaces");
+	const char *sealed = seal(r, provider, key);
+	if (!sealed)
+		return r->rc;
+	const char *p[] = {r->auth.user_id, provider, sealed};
+	const char *json = db_value(
+		r, NULL,
+		"INSERT INTO user_api_keys AS t (user_id, provider, api_key_encrypted, is_active, "
+		"metadata) VALUES ($1, $2, $3, true, '{}') ON CONFLICT (user_id, provider) DO UPDATE "
+		"SET api_key_encrypted = EXCLUDED.api_key_encrypted, is_active = true, "
+		"metadata = '{}' RETURNING json_build_object('provider', provider, "
+		"'is_configured', true, 'created_at', created_at, 'updated_at', updated_at)",
+		3, p);
+	if (!json)
+		return r->rc != RC_OK ? (int)r->rc
+				      : req_fail(r, RC_INTERNAL, "key upsert returned nothing");
+	struct json_object *o = jx_parse(json, strlen(json), 4);
+	if (!o)
+		return req_fail(r, RC_INTERNAL, "key upsert: unparsable JSON");
+	json_object_object_add(o, "masked_key", json_object_new_string(mask(r->a, key)));
+	return res_json(r, 200, o);
+}
+
+/* Deleting removes the row and its ciphertext (the original only flagged it inactive). */
+int h_keys_delete(struct req *r)
+{
+	const char *provider = req_param(r, "provider");
+	if (!in_list(provider, key_providers))
+		return req_fail(r, RC_BADREQ, "Invalid provider");
+	const char *p[] = {r->auth.user_id, provider};
+	bool found;
+	db_value(r, &found,
+		 "DELETE FROM user_api_keys WHERE user_id = $1 AND provider = $2 RETURNING id", 2,
+		 p);
+	if (r->rc != RC_OK)
+		return r->rc;
+	if (!found)
+		return req_fail(r, RC_NOTFOUND, "API key not found");
+	static const char ok[] = "{\"message\":\"API key deleted successfully\"}";
+	return res_json_text(r, 200, ok, sizeof(ok) - 1);
+}
+
+int h_keys_decrypt(struct req *r)
+{
+	return req_fail(r, RC_GONE,
+			"Stored API keys are never returned in plaintext. Use GET /api/api-keys "
+			"for the masked value, or save the key again to replace it.");
+}
+
+/* ---------------------------------------------------------------- integrations */
+
+/* An https:// URL with a host and no white space, quotes or angle brackets. */
+static bool is_http_url_strict(const char *s)
+{
+	return strncasecmp(s, "https://", 8) == 0 && s[8] && s[8] != '/' &&
+	       !strpbrk(s, " \t\r\n<>\"'`\\");
+}
+
+/* Non-blank string member of config, trimmed (arena), or NULL. */
+static const char *config_str(struct req *r, struct json_object *config, const char *key,
+			      size_t max)
+{
+	const char *s = jx_get_str(config, key);
+	if (!str_has_text(s) || strlen(s) > max)
+		return NULL;
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	return arena_strndup(r->a, s, n);
+}
+
+int h_integrations_configure(struct req *r)
+{
+	const char *provider = jx_get_str(r->json, "provider");
+	struct json_object *config = jx_get(r->json, "config");
+	const char *secret = NULL, *message = NULL;
+	struct json_object *meta = json_object_new_object();
+	arena_defer(r->a, json_put_cb, meta);
+	if (strcmp(provider, "github") == 0) {
+		const char *pat = config_str(r, config, "pat", KEY_MAX_BYTES);
+		if (!pat)
+			return req_fail(r, RC_BADREQ, "GitHub configuration requires a pat");
+		secret = clean_secret(r->a, pat);
+		if (!secret)
+			return req_fail(r, RC_BADREQ,
+					"The GitHub token must be printable ASCII without spaces");
+		json_object_object_add(meta, "type", json_object_new_string("pat"));
+		message = "GitHub integration configured successfully";
+	} else if (strcmp(provider, "atlassian") == 0) {
+		const char *url = config_str(r, config, "url", URL_MAX_BYTES);
+		const char *email = config_str(r, config, "email", 254);
+		const char *token = config_str(r, config, "api_token", KEY_MAX_BYTES);
+		if (!url || !email || !token)
+			return req_fail(r, RC_BADREQ,
+					"Atlassian configuration requires url, email and api_token");
+		if (!is_http_url_strict(url))
+			return req_fail(r, RC_BADREQ, "The Atlassian url must be an https:// URL");
+		const char *at = strchr(email, '@');
+		if (!at || at == email || !at[1] || strpbrk(email, " \t\r\n"))
+			return req_fail(r, RC_BADREQ, "The Atlassian email is not a valid address");
+		secret = clean_secret(r->a, token);
+		if (!secret)
+			return req_fail(r, RC_BADREQ,
+					"The Atlassian api_token must be printable ASCII without "
+					"spaces");
+		json_object_object_add(meta, "type", json_object_new_string("sso"));
+		json_object_object_add(meta, "url", json_object_new_string(url));
+		json_object_object_add(meta, "email", json_object_new_string(email));
+		message = "Atlassian integration configured successfully";
+	} else {
+		return req_fail(r, RC_BADREQ, "Unknown integration provider. Must be one of: github, "
+					      "atlassian");
+	}
+	const char *sealed = seal(r, provider, secret);
+	if (!sealed)
+		return r->rc;
+	const char *p[] = {r->auth.user_id, provider, sealed, jx_str(meta, NULL)};
+	if (!db_exec(r,
+		     "INSERT INTO user_api_keys (user_id, provider, api_key_encrypted, is_active, "
+		     "metadata) VALUES ($1, $2, $3, true, $4::jsonb) ON CONFLICT (user_id, provider) "
+		     "DO UPDATE SET api_key_encrypted = EXCLUDED.api_key_encrypted, is_active = true, "
+		     "metadata = EXCLUDED.metadata",
+		     4, p))
+		return r->rc;
+	struct json_object *out = json_object_new_object();
+	json_object_object_add(out, "provider", json_object_new_string(provider));
+	json_object_object_add(out, "configured", json_object_new_boolean(true));
+	json_object_object_add(out, "message", json_object_new_string(message));
+	return res_json(r, 200, out);
+}
+
+int h_integrations_status(struct req *r)
+{
+	const char *p[] = {r->auth.user_id};
+	const char *json = db_value(
+		r, NULL,
+		"SELECT json_build_object('integrations', json_build_object("
+		"'github', json_build_object('configured', g.id IS NOT NULL, "
+		"'metadata', coalesce(g.metadata, '{}')), "
+		"'atlassian', json_build_object('configured', a.id IS NOT NULL, "
+		"'metadata', coalesce(a.metadata, '{}')))) "
+		"FROM (SELECT 1) x "
+		"LEFT JOIN user_api_keys g ON g.user_id = $1 AND g.provider = 'github' AND g.is_active "
+		"LEFT JOIN user_api_keys a ON a.user_id = $1 AND a.provider = 'atlassian' "
+		"AND a.is_active",
+		1, p);
+	if (!json)
+		return r->rc;
+	return res_json_text(r, 200, json, strlen(json));
+}

@@ -1,0 +1,579 @@
+/* h_knowledge.c - the knowledge base of a product (API.md 1.5 knowledge-articles, 1.12 local
+ * upload) and the retrieval function of the agents.
+ *
+ * Search is PostgreSQL full-text search on knowledge_articles.search_vector (a generated
+ * tsvector, title weighted A and body B, GIN index; sql/0001_core.sql): articles matching
+ * websearch_to_tsquery('english', q) come first by ts_rank, then articles that only contain q
+ * as a substring (the original's ILIKE semantics, so a search never finds less than before).
+ * A query full-text search cannot use (stop words or punctuation only) is a substring search.
+ *
+ * Upload: multipart/form-data (RFC 7578) parsed here, fields `file` and `product_id`; text,
+ * Markdown, JSON, CSV and XML only, valid UTF-8 (a BOM is dropped), at most 5 MiB per file.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../lib/arena.h"
+#include "products.h"
+
+#define TITLE_MAX_BYTES 500
+#define CONTENT_MAX_BYTES (1u << 20)    /* an article typed or pasted: 1 MiB */
+#define UPLOAD_MAX_BYTES (5u << 20)     /* an uploaded file: 5 MiB */
+#define SEARCH_MAX_BYTES 500
+#define MP_MAX_PARTS 16
+#define MP_MAX_HEADER_BYTES 8192
+
+static const char *const article_sources[] = {"manual", "jira", "confluence", "github",
+					      "local_upload", NULL};
+
+const struct jx_field article_fields[] = {
+	{"product_id", JX_UUID, JX_NULLABLE, 0, NULL}, /* missing -> 400, as the original */
+	{"title", JX_STR, JX_REQUIRED, TITLE_MAX_BYTES, NULL},
+	{"content", JX_STR, JX_REQUIRED, CONTENT_MAX_BYTES, NULL},
+	{"source", JX_ENUM, JX_NULLABLE, 0, article_sources},
+	{"metadata", JX_OBJ, JX_NULLABLE, 0, NULL},
+	{NULL, 0, 0, 0, NULL},
+};
+
+/* ---------------------------------------------------------------- SQL */
+
+#define ART_COLS "a.id, a.product_id, a.title, a.content, a.source, a.metadata, a.created_at"
+#define ART_JSON                                                                              \
+	"json_build_object('id', a.id, 'product_id', a.product_id, 'title', a.title, "            \
+	"'content', a.content, 'source', a.source, 'metadata', a.metadata, "                      \
+	"'created_at', a.created_at)"
+
+/* Articles of one product / of every product the caller can view ($1 tenant, $2 user). */
+#define F_PRODUCT(P) "a.tenant_id = $1 AND a.product_id = " P
+#define F_VISIBLE                                                                             \
+	"a.tenant_id = $1 AND EXISTS (SELECT 1 FROM products p WHERE p.id = a.product_id AND "    \
+	SQL_CAN_VIEW("p", "$2") ")"
+#define ACCESS(P)                                                                             \
+	"EXISTS (SELECT 1 FROM products p WHERE p.id = " P " AND p.tenant_id = $1 AND "           \
+	SQL_CAN_VIEW("p", "$2") ")"
+
+/* Ranked matches (tier 0, by ts_rank) then substring-only matches (tier 1). Q: the query
+ * text, PAT: the escaped ILIKE pattern. A query without lexemes (stop words, punctuation) is
+ * the NULL tsquery, which matches nothing: websearch_to_tsquery is not even called for it, so
+ * it raises no "only stop words" NOTICE (the CASE is folded when the statement is planned). */
+#define TSQ(Q)                                                                                \
+	"(CASE WHEN to_tsvector('english', " Q ") = ''::tsvector THEN NULL::tsquery "            \
+	"ELSE websearch_to_tsquery('english', " Q ") END)"
+#define SEARCH(F, Q, PAT)                                                                     \
+	"SELECT " ART_COLS ", ts_rank(a.search_vector, " TSQ(Q) ") AS rank, 0 AS tier "          \
+	"FROM knowledge_articles a WHERE " F " AND a.search_vector @@ " TSQ(Q) " "               \
+	"UNION ALL SELECT " ART_COLS ", 0, 1 FROM knowledge_articles a WHERE " F " "             \
+	"AND (a.search_vector @@ " TSQ(Q) ") IS NOT TRUE "                                       \
+	"AND (a.title ILIKE " PAT " OR a.content ILIKE " PAT ")"
+#define SEARCH_ORDER "ORDER BY tier, rank DESC, created_at DESC, id"
+
+#define LIST_PLAIN(F)                                                                         \
+	"SELECT json_build_object('articles', coalesce(json_agg(" ART_JSON                        \
+	" ORDER BY a.created_at DESC, a.id), '[]'::json)) FROM (SELECT " ART_COLS                 \
+	" FROM knowledge_articles a WHERE " F " ORDER BY a.created_at DESC, a.id LIMIT $3) a"
+#define LIST_SEARCH(F, Q, PAT)                                                                \
+	"SELECT json_build_object('articles', coalesce(json_agg(" ART_JSON                        \
+	" ORDER BY a.tier, a.rank DESC, a.created_at DESC, a.id), '[]'::json)) FROM (SELECT * "  \
+	"FROM (" SEARCH(F, Q, PAT) ") m " SEARCH_ORDER " LIMIT $3) a"
+
+/* $1 tenant, $2 user, $3 limit, then: */
+static const char sql_list_product[] = /* $4 product */
+	"SELECT CASE WHEN " ACCESS("$4") " THEN (" LIST_PLAIN(F_PRODUCT("$4")) ") END";
+static const char sql_list_visible[] = LIST_PLAIN(F_VISIBLE);
+static const char sql_search_product[] = /* $4 product, $5 query, $6 pattern */
+	"SELECT CASE WHEN " ACCESS("$4") " THEN (" LIST_SEARCH(F_PRODUCT("$4"), "$5", "$6")
+	") END";
+static const char sql_search_visible[] = /* $4 query, $5 pattern */
+	LIST_SEARCH(F_VISIBLE, "$4", "$5");
+static const char sql_retrieve[] = /* $4 product, $5 query, $6 pattern */
+	"SELECT CASE WHEN " ACCESS("$4") " THEN (SELECT coalesce(json_agg(json_build_object("
+	"'id', a.id, 'title', a.title, 'content', a.content, 'source', a.source, "
+	"'rank', a.rank) ORDER BY a.tier, a.rank DESC, a.created_at DESC, a.id), '[]'::json) "
+	"FROM (SELECT * FROM (" SEARCH(F_PRODUCT("$4"), "$5", "$6") ") m " SEARCH_ORDER
+	" LIMIT $3) a) END";
+
+/* '%' + q with \ % _ escaped + '%': a literal substring for ILIKE (default escape '\'). */
+static char *like_pattern(struct arena *a, const char *q)
+{
+	size_t n = strlen(q);
+	char *out = arena_alloc(a, 2 * n + 3), *o = out;
+	*o++ = '%';
+	for (; *q; q++) {
+		if (*q == '\\' || *q == '%' || *q == '_')
+			*o++ = '\\';
+		*o++ = *q;
+	}
+	*o++ = '%';
+	*o = '\0';
+	return out;
+}
+
+/* ---------------------------------------------------------------- articles */
+
+int h_articles_list(struct req *r)
+{
+	const char *product;
+	int limit;
+	if (req_query_uuid(r, "product_id", &product) ||
+	    req_query_int(r, "limit", 50, 1, 200, &limit))
+		return r->rc;
+	const char *search = req_query(r, "search");
+	if (search && strlen(search) > SEARCH_MAX_BYTES)
+		return req_fail_field(r, "query", "search", "string_too_long",
+				      "String should have at most 500 characters");
+	if (search && !*search)
+		search = NULL;
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%d", limit);
+	const char *json;
+	if (search) {
+		const char *pat = like_pattern(r->a, search);
+		if (product) {
+			const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim, product, search,
+					   pat};
+			json = db_value(r, NULL, sql_search_product, 6, p);
+		} else {
+			const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim, search, pat};
+			json = db_value(r, NULL, sql_search_visible, 5, p);
+		}
+	} else if (product) {
+		const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim, product};
+		json = db_value(r, NULL, sql_list_product, 4, p);
+	} else {
+		const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim};
+		json = db_value(r, NULL, sql_list_visible, 3, p);
+	}
+	if (json)
+		return res_json_text(r, 200, json, strlen(json));
+	if (r->rc != RC_OK)
+		return r->rc;
+	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
+}
+
+/* Inserts an article when the caller may edit the product; the JSON {id, created_at} or NULL
+ * (r->rc == RC_OK: refused). */
+static const char *article_insert(struct req *r, const char *product, const char *title,
+				  const char *content, const char *source, const char *meta)
+{
+	const char *p[] = {product, r->auth.tenant_id, r->auth.user_id, title, content, source,
+			   meta};
+	return db_value(r, NULL,
+			"INSERT INTO knowledge_articles (product_id, tenant_id, title, content, "
+			"source, metadata) SELECT p.id, p.tenant_id, $4, $5, coalesce($6, 'manual'), "
+			"coalesce($7::jsonb, '{}') FROM products p WHERE p.id = $1 "
+			"AND p.tenant_id = $2 AND " SQL_CAN_EDIT("p", "$3") " "
+			"RETURNING json_build_object('id', id, 'created_at', created_at)",
+			7, p);
+}
+
+int h_articles_create(struct req *r)
+{
+	const char *product = jx_get_str(r->json, "product_id");
+	if (!product)
+		return req_fail(r, RC_BADREQ, "product_id is required");
+	const char *title = jx_get_str(r->json, "title");
+	if (!str_has_text(title))
+		return req_fail_blank(r, "title");
+	struct json_object *meta = jx_get(r->json, "metadata");
+	const char *json = article_insert(r, product, title, jx_get_str(r->json, "content"),
+					  jx_get_str(r->json, "source"),
+					  meta ? jx_str(meta, NULL) : NULL);
+	if (json)
+		return res_json_text(r, 200, json, strlen(json));
+	if (r->rc != RC_OK)
+		return r->rc;
+	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
+}
+
+int h_articles_delete(struct req *r)
+{
+	const char *id = req_path_uuid(r, "id");
+	if (!id)
+		return r->rc;
+	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id};
+	bool found;
+	db_value(r, &found,
+		 "DELETE FROM knowledge_articles a USING products p WHERE a.id = $1 "
+		 "AND a.tenant_id = $2 AND p.id = a.product_id AND p.tenant_id = a.tenant_id AND "
+		 SQL_CAN_EDIT("p", "$3") " RETURNING a.id",
+		 3, p);
+	if (r->rc != RC_OK)
+		return r->rc;
+	if (!found) {
+		db_value(r, &found,
+			 "SELECT 1 FROM knowledge_articles WHERE id = $1 AND tenant_id = $2", 2, p);
+		if (r->rc != RC_OK)
+			return r->rc;
+		if (!found)
+			return req_fail(r, RC_NOTFOUND, "Knowledge article not found");
+		return req_fail(r, RC_FORBIDDEN, "Access denied to product");
+	}
+	static const char ok[] = "{\"success\":true}";
+	return res_json_text(r, 200, ok, sizeof(ok) - 1);
+}
+
+struct json_object *kb_retrieve(struct req *r, const char *product_id, const char *query, int k)
+{
+	if (!jx_is_uuid(product_id)) {
+		req_fail(r, RC_INVALID, "Invalid product id");
+		return NULL;
+	}
+	if (k < 1)
+		k = 1;
+	if (k > 50)
+		k = 50;
+	if (!query)
+		query = "";
+	if (strlen(query) > SEARCH_MAX_BYTES)
+		query = arena_strndup(r->a, query, SEARCH_MAX_BYTES);
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%d", k);
+	const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim, product_id, query,
+			   like_pattern(r->a, query)};
+	const char *json = db_value(r, NULL, sql_retrieve, 6, p);
+	if (!json) {
+		if (r->rc == RC_OK)
+			req_fail(r, RC_FORBIDDEN, "Access denied to product");
+		return NULL;
+	}
+	struct json_object *arr = jx_parse(json, strlen(json), 8);
+	if (!arr) {
+		req_fail(r, RC_INTERNAL, "kb_retrieve: unparsable JSON from the database");
+		return NULL;
+	}
+	arena_defer(r->a, json_put_cb, arr);
+	return arr;
+}
+
+/* ---------------------------------------------------------------- multipart (RFC 7578) */
+
+struct mp_part {
+	const char *name;     /* form field name (arena), "" when absent */
+	const char *filename; /* file name as sent (arena), NULL for a plain field */
+	const char *ctype;    /* Content-Type of the part, lower-case, no parameters; NULL */
+	const char *data;     /* content, inside r->body */
+	size_t len;           /* content length */
+};
+
+/* The boundary parameter of a multipart/form-data content type (arena), or NULL. */
+static const char *mp_boundary(struct req *r)
+{
+	const char *ct = r->content_type;
+	if (!ct)
+		return NULL;
+	while (*ct == ' ')
+		ct++;
+	if (strncasecmp(ct, "multipart/form-data", 19) != 0)
+		return NULL;
+	const char *p = ct + 19;
+	while ((p = strchr(p, ';')) != NULL) {
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (strncasecmp(p, "boundary=", 9) != 0)
+			continue;
+		p += 9;
+		size_t n;
+		if (*p == '"') {
+			const char *q = strchr(p + 1, '"');
+			if (!q)
+				return NULL;
+			p++;
+			n = (size_t)(q - p);
+		} else {
+			n = strcspn(p, "; \t");
+		}
+		/* RFC 2046 section 5.1.1: 1 to 70 characters */
+		if (n < 1 || n > 70)
+			return NULL;
+		return arena_strndup(r->a, p, n);
+	}
+	return NULL;
+}
+
+/* Value of parameter key (name, filename) in a Content-Disposition value; quoted strings may
+ * escape with a backslash. NULL when absent. */
+static const char *mp_param(struct arena *a, const char *v, const char *key)
+{
+	size_t klen = strlen(key);
+	const char *p = v;
+	while ((p = strchr(p, ';')) != NULL) {
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (strncasecmp(p, key, klen) != 0 || p[klen] != '=')
+			continue;
+		p += klen + 1;
+		if (*p != '"')
+			return arena_strndup(a, p, strcspn(p, "; \t"));
+		p++;
+		char *out = arena_alloc(a, strlen(p) + 1), *o = out;
+		for (; *p && *p != '"'; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			*o++ = *p;
+		}
+		*o = '\0';
+		return out;
+	}
+	return NULL;
+}
+
+/* Parses the header block [h, end) of one part into pt. 0 or -1. */
+static int mp_headers(struct arena *a, const char *h, const char *end, struct mp_part *pt)
+{
+	while (h < end) {
+		const char *eol = memmem(h, (size_t)(end - h), "\r\n", 2);
+		if (!eol)
+			eol = end;
+		char *line = arena_strndup(a, h, (size_t)(eol - h));
+		if (strlen(line) != (size_t)(eol - h))
+			return -1; /* NUL in a header */
+		char *colon = strchr(line, ':');
+		if (!colon)
+			return -1;
+		*colon = '\0';
+		char *val = colon + 1;
+		while (*val == ' ' || *val == '\t')
+			val++;
+		if (strcasecmp(line, "Content-Disposition") == 0) {
+			if (strncasecmp(val, "form-data", 9) != 0)
+				return -1;
+			const char *name = mp_param(a, val, "name");
+			pt->name = name ? name : "";
+			pt->filename = mp_param(a, val, "filename");
+		} else if (strcasecmp(line, "Content-Type") == 0) {
+			char *ct = arena_strndup(a, val, strcspn(val, "; \t"));
+			for (char *c = ct; *c; c++)
+				*c = (char)tolower((unsigned char)*c);
+			pt->ctype = ct;
+		}
+		h = eol + 2;
+	}
+	return 0;
+}
+
+/* Splits r->body into parts. Returns the number of parts, or -1 when malformed. */
+static int mp_parse(struct req *r, const char *boundary, struct mp_part *parts, int max)
+{
+	const char *body = r->body ? r->body : "", *end = body + r->body_len;
+	char *delim = arena_printf(r->a, "\r\n--%s", boundary); /* the CRLF belongs to it */
+	size_t dlen = strlen(delim);
+	const char *p;
+	/* the first delimiter may start the body (no preamble), so without its CRLF */
+	if ((size_t)(end - body) >= dlen - 2 && memcmp(body, delim + 2, dlen - 2) == 0) {
+		p = body + dlen - 2;
+	} else {
+		p = memmem(body, (size_t)(end - body), delim, dlen);
+		if (!p)
+			return -1;
+		p += dlen;
+	}
+	int n = 0;
+	for (;;) {
+		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
+			return n; /* close delimiter; the epilogue is ignored */
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++; /* transport padding */
+		if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
+			return -1;
+		p += 2;
+		if (n == max)
+			return -1;
+		struct mp_part *pt = &parts[n];
+		memset(pt, 0, sizeof(*pt));
+		pt->name = "";
+		const char *data;
+		if (end - p >= 2 && p[0] == '\r' && p[1] == '\n') {
+			data = p + 2; /* no headers */
+		} else {
+			size_t look = (size_t)(end - p);
+			if (look > MP_MAX_HEADER_BYTES)
+				look = MP_MAX_HEADER_BYTES;
+			const char *hend = memmem(p, look, "\r\n\r\n", 4);
+			if (!hend || mp_headers(r->a, p, hend, pt) < 0)
+				return -1;
+			data = hend + 4;
+		}
+		const char *dend = memmem(data, (size_t)(end - data), delim, dlen);
+		if (!dend)
+			return -1;
+		pt->data = data;
+		pt->len = (size_t)(dend - data);
+		n++;
+		p = dend + dlen;
+	}
+}
+
+/* ---------------------------------------------------------------- upload */
+
+struct doc_type {
+	const char *ext;   /* file name extension, lower-case, with the dot */
+	const char *ctype; /* canonical content type */
+};
+
+static const struct doc_type doc_types[] = {
+	{".txt", "text/plain"},       {".text", "text/plain"},  {".md", "text/markdown"},
+	{".markdown", "text/markdown"}, {".json", "application/json"}, {".csv", "text/csv"},
+	{".xml", "application/xml"},  {NULL, NULL},
+};
+
+/* Accepted content types as sent by browsers and tools, with their canonical form. */
+static const struct doc_type ctype_aliases[] = {
+	{"text/plain", "text/plain"},         {"text/markdown", "text/markdown"},
+	{"text/x-markdown", "text/markdown"}, {"application/json", "application/json"},
+	{"text/json", "application/json"},    {"text/csv", "text/csv"},
+	{"application/csv", "text/csv"},      {"application/xml", "application/xml"},
+	{"text/xml", "application/xml"},      {NULL, NULL},
+};
+
+/* The canonical type of an acceptable upload, from its content type or else its extension;
+ * NULL when neither is one of ours. */
+static const char *doc_type_of(const char *ctype, const char *filename)
+{
+	for (const struct doc_type *t = ctype_aliases; ctype && t->ext; t++)
+		if (strcmp(ctype, t->ext) == 0)
+			return t->ctype;
+	const char *dot = filename ? strrchr(filename, '.') : NULL;
+	for (const struct doc_type *t = doc_types; dot && t->ext; t++)
+		if (strcasecmp(dot, t->ext) == 0)
+			return t->ctype;
+	return NULL;
+}
+
+/* Strict UTF-8 (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF) without NUL
+ * bytes, which PostgreSQL text cannot hold. */
+static bool utf8_text(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned char c = s[i];
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t len;
+		unsigned cp;
+		if (c >= 0xc2 && c <= 0xdf) {
+			len = 2;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			len = 3;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			len = 4;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (n - i < len)
+			return false;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+/* The article title for an uploaded file: its base name without control characters, at most
+ * 255 bytes cut on a character boundary; "Untitled document" when nothing is left. */
+static const char *doc_title(struct arena *a, const char *filename)
+{
+	if (!filename || !utf8_text((const unsigned char *)filename, strlen(filename)))
+		return "Untitled document";
+	const char *base = filename;
+	for (const char *c = filename; *c; c++)
+		if (*c == '/' || *c == '\\')
+			base = c + 1;
+	char *out = arena_alloc(a, strlen(base) + 1), *o = out;
+	for (const unsigned char *c = (const unsigned char *)base; *c; c++)
+		if (*c >= 0x20 && *c != 0x7f)
+			*o++ = (char)*c;
+	*o = '\0';
+	size_t n = strlen(out);
+	if (n > 255) {
+		n = 255;
+		while (n > 0 && ((unsigned char)out[n] & 0xc0) == 0x80)
+			n--;
+		out[n] = '\0';
+	}
+	return str_has_text(out) ? out : "Untitled document";
+}
+
+int h_documents_upload(struct req *r)
+{
+	const char *boundary = mp_boundary(r);
+	if (!boundary)
+		return req_fail(r, RC_MEDIA, "Unsupported media type: expected multipart/form-data");
+	struct mp_part parts[MP_MAX_PARTS];
+	int n = mp_parse(r, boundary, parts, MP_MAX_PARTS);
+	if (n < 0)
+		return req_fail(r, RC_BADREQ, "Malformed multipart/form-data body");
+	const struct mp_part *file = NULL, *pid = NULL;
+	for (int i = 0; i < n; i++) {
+		if (!file && strcmp(parts[i].name, "file") == 0)
+			file = &parts[i];
+		else if (!pid && strcmp(parts[i].name, "product_id") == 0)
+			pid = &parts[i];
+	}
+	if (!pid || pid->len == 0)
+		return req_fail(r, RC_BADREQ, "product_id is required");
+	const char *product = arena_strndup(r->a, pid->data, pid->len);
+	if (!jx_is_uuid(product))
+		return req_fail_field(r, "body", "product_id", "uuid_parsing",
+				      "Input should be a valid UUID");
+	if (!file)
+		return req_fail_field(r, "body", "file", "missing", "Field required");
+	if (file->len > UPLOAD_MAX_BYTES)
+		return req_fail(r, RC_TOOLARGE, "File too large: the limit is 5 MiB");
+	const char *type = doc_type_of(file->ctype, file->filename);
+	if (!type)
+		return req_fail(r, RC_MEDIA,
+				"Unsupported file type: upload text, Markdown, JSON, CSV or XML "
+				"files");
+	const char *data = file->data;
+	size_t len = file->len;
+	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
+		data += 3; /* UTF-8 byte order mark */
+		len -= 3;
+	}
+	if (!utf8_text((const unsigned char *)data, len))
+		return req_fail(r, RC_BADREQ,
+				"File is not valid UTF-8 text; save it as UTF-8 and upload again");
+	if (!str_has_text(arena_strndup(r->a, data, len)))
+		return req_fail(r, RC_BADREQ, "File is empty");
+	const char *title = doc_title(r->a, file->filename);
+	/* metadata as the original: {filename, content_type, size, user_id} */
+	struct json_object *meta = json_object_new_object();
+	arena_defer(r->a, json_put_cb, meta);
+	json_object_object_add(meta, "filename", json_object_new_string(title));
+	json_object_object_add(meta, "content_type", json_object_new_string(type));
+	json_object_object_add(meta, "size", json_object_new_int64((int64_t)file->len));
+	json_object_object_add(meta, "user_id", json_object_new_string(r->auth.user_id));
+	const char *json = article_insert(r, product, title, arena_strndup(r->a, data, len),
+					  "local_upload", jx_str(meta, NULL));
+	if (!json) {
+		if (r->rc != RC_OK)
+			return r->rc;
+		return req_fail(r, RC_FORBIDDEN, "Access denied to product");
+	}
+	struct json_object *row = jx_parse(json, strlen(json), 4);
+	if (!row)
+		return req_fail(r, RC_INTERNAL, "upload: unparsable JSON from the database");
+	struct json_object *out = json_object_new_object();
+	json_object_object_add(out, "document_id",
+			       json_object_get(jx_get(row, "id")));
+	json_object_object_add(out, "message", json_object_new_string("File uploaded successfully"));
+	json_object_put(row);
+	return res_json(r, 200, out);
+}

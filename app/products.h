@@ -1,0 +1,160 @@
+/* products.h - the product domain (API.md 1.4-1.6, 1.11, 1.12, 1.14): products and sharing,
+ * the lifecycle "DB" API, knowledge base and uploads, conversations, progress reports and PRD
+ * export, provider keys and integrations. Declared here for app/routes.c and for the agents.
+ *
+ * Access rules (API.md 2.4) live in the SQL of every route, never in C alone: a product is
+ * visible to a user when it is in the user's tenant and the user owns it or has a share; it is
+ * writable with ownership or an edit/admin share; sharing and deleting are the owner's. The
+ * user id of every write is the session's (r->auth.user_id), never a body field.
+ */
+#ifndef IF_APP_PRODUCTS_H
+#define IF_APP_PRODUCTS_H
+
+#include "app.h"
+
+/* --- SQL fragments: the access predicates of API.md 2.4 ---------------------------------- */
+
+/* Product row P is visible to user U (owner or any share). Use with P.tenant_id = <tenant>. */
+#define SQL_CAN_VIEW(P, U)                                                                   \
+	"(" P ".user_id = " U " OR EXISTS (SELECT 1 FROM product_shares vs_ WHERE vs_.product_id = " \
+	P ".id AND vs_.shared_with_user_id = " U "))"
+
+/* Product row P is writable by user U (owner, or an edit or admin share). */
+#define SQL_CAN_EDIT(P, U)                                                                   \
+	"(" P ".user_id = " U " OR EXISTS (SELECT 1 FROM product_shares es_ WHERE es_.product_id = " \
+	P ".id AND es_.shared_with_user_id = " U " AND es_.permission IN ('edit', 'admin')))"
+
+/* --- shared helpers (app/h_products.c) --------------------------------------------------- */
+
+/* What the caller may do with one product, most to least. */
+enum prod_level {
+	PL_NONE = 0,   /* no such product in the caller's tenant (or another tenant's: same answer) */
+	PL_TENANT = 1, /* in the caller's tenant, neither owned nor shared */
+	PL_VIEW = 2,   /* view share */
+	PL_EDIT = 3,   /* edit share */
+	PL_ADMIN = 4,  /* admin share */
+	PL_OWNER = 5,  /* owner */
+};
+
+/* The caller's level on product_id (a checked UUID), for choosing between 404 and 403 after a
+ * guarded statement touched no row. Returns an enum prod_level, or -1 after a database error
+ * (already described in r). */
+int prod_level(struct req *r, const char *product_id);
+
+/* Path parameter name as a UUID: the value, or NULL after a 422 (req_fail_field). */
+const char *req_path_uuid(struct req *r, const char *name);
+
+/* Optional query parameter as a UUID: 0 with *out = value or NULL (absent or empty), or
+ * RC_INVALID after a 422. */
+int req_query_uuid(struct req *r, const char *name, const char **out);
+
+/* Optional integer query parameter: absent -> def; not an integer or below min -> 422; above
+ * max -> max (lists are capped, not refused). 0 or RC_INVALID. */
+int req_query_int(struct req *r, const char *name, int def, int min, int max, int *out);
+
+/* 422 for a blank string field ("String should have at least 1 character"). */
+int req_fail_blank(struct req *r, const char *name);
+
+/* arena_defer() callback releasing a json_object. */
+static inline void json_put_cb(void *o)
+{
+	json_object_put(o);
+}
+
+/* True when s is non-NULL and has a character other than white space. */
+bool str_has_text(const char *s);
+
+/* --- products, portfolio, sharing (app/h_products.c, API.md 1.4) ------------------------- */
+
+extern const struct jx_field product_create_fields[];
+extern const struct jx_field product_update_fields[];
+extern const struct jx_field product_share_fields[];
+
+int h_products_list(struct req *r);      /* GET /api/products */
+int h_products_portfolio(struct req *r); /* GET /api/products/portfolio */
+int h_products_create(struct req *r);    /* POST /api/products */
+int h_products_get(struct req *r);       /* GET /api/products/{id} */
+int h_products_update(struct req *r);    /* PUT /api/products/{id} */
+int h_products_delete(struct req *r);    /* DELETE /api/products/{id} */
+int h_products_share(struct req *r);     /* POST /api/products/{id}/share */
+int h_products_shares(struct req *r);    /* GET /api/products/{id}/shares */
+int h_products_unshare(struct req *r);   /* DELETE /api/products/{id}/shares/{share_id} */
+
+/* --- lifecycle "DB" API (app/h_lifecycle.c, API.md 1.5) ---------------------------------- */
+
+extern const struct jx_field db_product_fields[];
+extern const struct jx_field submission_upsert_fields[];
+extern const struct jx_field submission_update_fields[];
+extern const struct jx_field message_fields[];
+
+int h_db_products_list(struct req *r);      /* GET /api/db/products */
+int h_db_products_create(struct req *r);    /* POST /api/db/products */
+int h_submissions_list(struct req *r);      /* GET /api/db/phase-submissions */
+int h_submissions_get(struct req *r);       /* GET /api/db/phase-submissions/{product_id}/{phase_id} */
+int h_submissions_upsert(struct req *r);    /* POST /api/db/phase-submissions */
+int h_submissions_update(struct req *r);    /* PUT /api/db/phase-submissions/{id} */
+int h_messages_list(struct req *r);         /* GET /api/db/conversation-history */
+int h_messages_append(struct req *r);       /* POST /api/db/conversation-history */
+
+/* --- knowledge base (app/h_knowledge.c, API.md 1.5, 1.12) -------------------------------- */
+
+extern const struct jx_field article_fields[];
+
+int h_articles_list(struct req *r);    /* GET /api/db/knowledge-articles */
+int h_articles_create(struct req *r);  /* POST /api/db/knowledge-articles */
+int h_articles_delete(struct req *r);  /* DELETE /api/db/knowledge-articles/{id} */
+int h_documents_upload(struct req *r); /* POST /api/documents/upload (multipart/form-data) */
+
+/*
+ * Retrieval for the agents: the k (1..50) knowledge articles of product_id that best match
+ * query, best first, ranked by PostgreSQL full-text search (then substring matches), limited
+ * to what r's principal may view. Returns a JSON array [{id, title, content, source, rank}]
+ * owned by r's arena (do not put it), or NULL with r->rc set: RC_FORBIDDEN without view
+ * access, RC_INVALID for a malformed id, a database error otherwise. An empty array is a
+ * success.
+ */
+struct json_object *kb_retrieve(struct req *r, const char *product_id, const char *query, int k);
+
+/* --- conversations (app/h_conversations.c, API.md 1.6) ----------------------------------- */
+
+int h_conversations_history(struct req *r); /* GET /api/conversations/history */
+
+/* --- progress report, PRD review and export (app/h_reports.c, API.md 1.11) --------------- */
+
+extern const struct jx_field review_fields[];
+extern const struct jx_field export_fields[];
+
+int h_reports_generate(struct req *r); /* POST /api/products/{id}/generate-progress-report */
+int h_reports_get(struct req *r);      /* GET /api/products/{id}/progress-report */
+int h_reports_review(struct req *r);   /* POST /api/products/{id}/review-prd */
+int h_reports_export(struct req *r);   /* POST /api/products/{id}/export-prd */
+
+/* --- provider keys and integrations (app/h_keys.c, API.md 1.14) -------------------------- */
+
+extern const struct jx_field key_save_fields[];
+extern const struct jx_field integration_fields[];
+
+int h_keys_list(struct req *r);           /* GET /api/api-keys */
+int h_keys_save(struct req *r);           /* POST /api/api-keys */
+int h_keys_delete(struct req *r);         /* DELETE /api/api-keys/{provider} */
+int h_keys_decrypt(struct req *r);        /* GET /api/api-keys/decrypt/{provider}: 410 */
+int h_integrations_configure(struct req *r); /* POST /api/integrations/configure */
+int h_integrations_status(struct req *r);    /* GET /api/integrations/status */
+
+/*
+ * Loads the master key of stored secrets (secrets_key_file, else secrets_key /
+ * IDEAFORGE_SECRETS_KEY: 64 hex digits) once per process. Call from app_worker_init; the key
+ * routes also call it lazily. Returns 0, or -1 when no valid key is configured (logged; saving
+ * keys then answers 503, listing still works).
+ */
+int keys_init(struct wctx *w);
+
+/*
+ * The caller's stored secret for provider ("openai", "github", ...), decrypted, for the agents
+ * and integrations. Returns an arena string (wiped when the request ends), or NULL when none is
+ * stored, the master key is missing or the value does not open (r->rc stays RC_OK in those
+ * cases) or after a database error (r->rc set).
+ */
+const char *keys_user_secret(struct req *r, const char *provider);
+
+#endif

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# bench/platform.sh - what the platform costs per request: ideaforge-api's trivial route
+# against the smallest possible libfcgi program, both behind the same nginx, driven by wrk.
+#
+#   bench/platform.sh [RUN_DIR]
+#
+# RUN_DIR is the run directory of a running stack (default: run/dev of this checkout, started
+# by `scripts/dev run`); the script reads its nginx.conf, site.conf, ideaforge.conf and
+# api.pid and changes nothing in it. It then
+#   1. builds bench/hello/hello.c and starts it with the API's workers x threads on its own
+#      unix socket,
+#   2. starts a temporary nginx: the stack's own configuration, on port BENCH_PORT, plus one
+#      `location = /bench/hello` passing to hello - so both targets see the same nginx with the
+#      same settings (headers, gzip, logging, FastCGI params),
+#   3. runs `wrk -t2 -c200 -d15s --latency` against /bench/hello and /health/live (after a
+#      short warm-up of each), ROUNDS times, alternating,
+#   4. prints requests/s and p99 of each, their ratio (target: ours >= 80 % of hello), and the
+#      RSS of the API's workers while idle, before and after the load (target: < 8 MiB).
+# Exit status 0 when both targets are met, 1 when one is missed, 2 on a setup error.
+#
+# Environment: DURATION (15s), CONNECTIONS (200), WRK_THREADS (2), WARMUP (3s), ROUNDS (1),
+# BENCH_PORT (18089), MIN_RATIO (80), MAX_RSS_KIB (8192).
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUN=${1:-$top/run/dev}
+RUN=$(cd "$RUN" 2>/dev/null && pwd) || { echo "bench: no run directory ${1:-$top/run/dev}" >&2; exit 2; }
+DURATION=${DURATION:-15s}
+CONNECTIONS=${CONNECTIONS:-200}
+WRK_THREADS=${WRK_THREADS:-2}
+WARMUP=${WARMUP:-3s}
+ROUNDS=${ROUNDS:-1}
+BENCH_PORT=${BENCH_PORT:-18089}
+MIN_RATIO=${MIN_RATIO:-80}
+MAX_RSS_KIB=${MAX_RSS_KIB:-8192}
+
+die() { echo "bench: $*" >&2; exit 2; }
+
+for f in nginx.conf site.conf ideaforge.conf api.pid; do
+	[ -f "$RUN/$f" ] || die "$RUN/$f is missing: is the stack running (scripts/dev run)?"
+done
+command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
+command -v nginx >/dev/null || die "nginx is not installed"
+CC=${CC:-cc}
+
+master=$(tr -dc '0-9' <"$RUN/api.pid")
+[ -n "$master" ] && tr '\0' ' ' <"/proc/$master/cmdline" 2>/dev/null | grep -q ideaforge-api \
+	|| die "ideaforge-api (pid file $RUN/api.pid) is not running"
+
+# The API's process shape, which hello copies.
+conf() { sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\([^[:space:]#]*\).*/\1/p" "$RUN/ideaforge.conf" | tail -n 1; }
+WORKERS=$(conf workers)
+THREADS=$(conf threads)
+WORKERS=${WORKERS:-2}
+THREADS=${THREADS:-8}
+
+tmp=$(mktemp -d /tmp/ideaforge-bench.XXXXXX)
+hello_pid=
+cleanup() {
+	if [ -f "$tmp/nginx.pid" ]; then
+		kill -QUIT "$(cat "$tmp/nginx.pid")" 2>/dev/null || true
+		for _ in $(seq 50); do [ -f "$tmp/nginx.pid" ] || break; sleep 0.1; done
+	fi
+	if [ -n "$hello_pid" ]; then
+		kill -TERM "$hello_pid" 2>/dev/null || true
+		wait "$hello_pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# --- 1. hello ------------------------------------------------------------------------------
+"$CC" -O2 -o "$tmp/hello" "$top/bench/hello/hello.c" -lfcgi -lpthread \
+	|| die "cannot build bench/hello/hello.c (libfcgi-dev installed?)"
+"$tmp/hello" "unix:$tmp/hello.sock" "$WORKERS" "$THREADS" &
+hello_pid=$!
+for _ in $(seq 50); do [ -S "$tmp/hello.sock" ] && break; sleep 0.1; done
+[ -S "$tmp/hello.sock" ] || die "hello did not create $tmp/hello.sock"
+
+# --- 2. the temporary nginx ----------------------------------------------------------------
+# The stack's site on another port, with the hello location added at the end of its server{}.
+sed -e "s|^\([[:space:]]*listen[[:space:]]\).*;|\1127.0.0.1:$BENCH_PORT;|" "$RUN/site.conf" |
+	awk -v sock="$tmp/hello.sock" '
+		{ lines[NR] = $0 }
+		/^}/ { last = NR }
+		END {
+			for (i = 1; i <= NR; i++) {
+				if (i == last) {
+					print "\t# bench/platform.sh: the bare libfcgi baseline"
+					print "\tlocation = /bench/hello {"
+					print "\t\tfastcgi_split_path_info ^()(/.*)$;"
+					print "\t\tfastcgi_pass unix:" sock ";"
+					print "\t}"
+				}
+				print lines[i]
+			}
+		}' >"$tmp/site.conf"
+grep -q "location = /bench/hello" "$tmp/site.conf" || die "could not add the hello location"
+# Every path of the stack's nginx.conf (pid, logs, temp dirs, the site) moves to $tmp.
+sed -e "s|$RUN|$tmp|g" "$RUN/nginx.conf" >"$tmp/nginx.conf"
+cp "$RUN/fastcgi_params" "$tmp/fastcgi_params" 2>/dev/null || cp /etc/nginx/fastcgi_params "$tmp/"
+mkdir -p "$tmp/nginx-tmp"
+nginx -p "$tmp/" -e "$tmp/nginx-error.log" -c "$tmp/nginx.conf" -t -q \
+	|| die "nginx rejected the temporary configuration $tmp/nginx.conf"
+nginx -p "$tmp/" -e "$tmp/nginx-error.log" -c "$tmp/nginx.conf" || die "nginx did not start"
+
+base=http://127.0.0.1:$BENCH_PORT
+for path in /bench/hello /health/live; do
+	ok=
+	for _ in $(seq 50); do
+		if [ "$(curl -s -o "$tmp/body" -w '%{http_code}' "$base$path")" = 200 ]; then
+			ok=1
+			break
+		fi
+		sleep 0.1
+	done
+	[ -n "$ok" ] || die "$base$path does not answer 200"
+done
+[ "$(curl -s "$base/bench/hello")" = "$(curl -s "$base/health/live")" ] \
+	|| die "hello and /health/live do not answer the same body"
+
+# --- 3. RSS and wrk ------------------------------------------------------------------------
+# rss_report LABEL: VmRSS of each API worker (children of the master), max in KiB on stdout.
+worker_rss() {
+	local kids k max=0 v all=""
+	kids=$(cat /proc/"$master"/task/*/children 2>/dev/null)
+	for k in $kids; do
+		v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$k/status" 2>/dev/null) || continue
+		[ -n "$v" ] || continue
+		all="$all pid $k ${v} KiB,"
+		[ "$v" -gt "$max" ] && max=$v
+	done
+	echo "$max$all"
+}
+
+rss_before=$(worker_rss)
+
+# run_wrk PATH DURATION -> "rps p99_ms non2xx errors" on stdout, wrk's report in $tmp/wrk.out
+run_wrk() {
+	wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2" --latency "$base$1" >"$tmp/wrk.out" 2>&1 \
+		|| { cat "$tmp/wrk.out" >&2; die "wrk failed"; }
+	awk '
+		function ms(v) {
+			if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
+			if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
+			if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
+			return v + 0
+		}
+		/Requests\/sec:/ { rps = $2 }
+		$1 == "99%" { p99 = ms($2) }
+		/Non-2xx or 3xx responses:/ { bad = $NF }
+		/Socket errors:/ { gsub(/,/, ""); err = $4 + $6 + $8 + $10 }
+		END { printf "%s %.2f %d %d\n", rps, p99, bad, err }' "$tmp/wrk.out"
+}
+
+declare -A sum_rps sum_p99 bad
+for t in hello ours; do sum_rps[$t]=0 sum_p99[$t]=0 bad[$t]=0; done
+path_of() { [ "$1" = hello ] && echo /bench/hello || echo /health/live; }
+
+echo "bench: ideaforge-api ${WORKERS} workers x ${THREADS} threads vs hello (same shape);" \
+	"wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency, $ROUNDS round(s), $(nproc) CPUs"
+for t in hello ours; do
+	run_wrk "$(path_of $t)" "$WARMUP" >/dev/null
+done
+for round in $(seq "$ROUNDS"); do
+	for t in hello ours; do
+		read -r rps p99 non2xx errs < <(run_wrk "$(path_of $t)" "$DURATION")
+		printf '  round %d %-5s %-13s %10.0f req/s  p99 %7.2f ms  non-2xx %s  socket errors %s\n' \
+			"$round" "$t" "$(path_of $t)" "$rps" "$p99" "$non2xx" "$errs"
+		sum_rps[$t]=$(awk -v a="${sum_rps[$t]}" -v b="$rps" 'BEGIN { print a + b }')
+		sum_p99[$t]=$(awk -v a="${sum_p99[$t]}" -v b="$p99" 'BEGIN { print a + b }')
+		bad[$t]=$((bad[$t] + non2xx + errs))
+	done
+done
+
+sleep 2 # idle again
+rss_after=$(worker_rss)
+
+# --- 4. the figures ------------------------------------------------------------------------
+avg() { awk -v s="$1" -v n="$ROUNDS" 'BEGIN { printf "%.0f", s / n }'; }
+avg2() { awk -v s="$1" -v n="$ROUNDS" 'BEGIN { printf "%.2f", s / n }'; }
+h_rps=$(avg "${sum_rps[hello]}") o_rps=$(avg "${sum_rps[ours]}")
+h_p99=$(avg2 "${sum_p99[hello]}") o_p99=$(avg2 "${sum_p99[ours]}")
+ratio=$(awk -v o="$o_rps" -v h="$h_rps" 'BEGIN { printf "%.1f", (h > 0) ? (100 * o / h) : 0 }')
+rss_max_before=${rss_before%% *} rss_max_after=${rss_after%% *}
+rss_max=$((rss_max_before > rss_max_after ? rss_max_before : rss_max_after))
+
+verdict() { [ "$1" = 1 ] && echo PASS || echo MISS; }
+ratio_ok=$(awk -v r="$ratio" -v m="$MIN_RATIO" 'BEGIN { print (r >= m) ? 1 : 0 }')
+rss_ok=$([ "$rss_max" -lt "$MAX_RSS_KIB" ] && echo 1 || echo 0)
+errors_ok=$([ "${bad[hello]}" -eq 0 ] && [ "${bad[ours]}" -eq 0 ] && echo 1 || echo 0)
+
+echo
+printf '%-34s %10s req/s   p99 %7s ms\n' "bare libfcgi hello  /bench/hello" "$h_rps" "$h_p99"
+printf '%-34s %10s req/s   p99 %7s ms\n' "ideaforge-api       /health/live" "$o_rps" "$o_p99"
+printf 'ratio ours/hello: %s %% (target >= %s %%)  %s\n' "$ratio" "$MIN_RATIO" "$(verdict "$ratio_ok")"
+printf 'idle worker RSS (VmRSS): before the load: %s after: %s\n' "${rss_before#* }" "${rss_after#* }"
+printf 'largest idle worker RSS: %.1f MiB (target < %.0f MiB)  %s\n' \
+	"$(awk -v k="$rss_max" 'BEGIN { print k / 1024 }')" \
+	"$(awk -v k="$MAX_RSS_KIB" 'BEGIN { print k / 1024 }')" "$(verdict "$rss_ok")"
+[ "$errors_ok" = 1 ] || echo "errors: hello ${bad[hello]}, ours ${bad[ours]} (non-2xx or socket errors)"
+
+[ "$ratio_ok" = 1 ] && [ "$rss_ok" = 1 ] && [ "$errors_ok" = 1 ]

@@ -1,0 +1,84 @@
+/* db.h - per-worker PostgreSQL pool (libpq) and request-level query helpers.
+ *
+ * The pool follows the seed's five settings: size, overflow, checkout timeout, recycle age and
+ * pre-ping. Threads of one worker share it (mutex + condition variable). A checkout that
+ * cannot be served within the timeout fails with RC_UNAVAILABLE (503 + Retry-After), never a
+ * hang. A connection found broken is dropped and replaced, so the pool recovers by itself
+ * after a PostgreSQL restart.
+ */
+#ifndef IF_DB_H
+#define IF_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct req;
+struct db_pool;
+struct db_conn;
+
+struct db_pool_opts {
+	const char *conninfo;          /* libpq conninfo or URI (copied) */
+	int size;                      /* connections kept */
+	int overflow;                  /* extra connections allowed, closed when returned */
+	int64_t timeout_ms;            /* checkout wait */
+	int64_t recycle_s;             /* reconnect connections older than this, 0 = never */
+	bool pre_ping;                 /* check a connection idle > 1 s before handing it out */
+	int64_t statement_timeout_ms;  /* SET statement_timeout at connect, 0 = none */
+	const char *application_name;  /* shown in pg_stat_activity */
+};
+
+struct db_stats {
+	int size;                /* configured pool size */
+	int overflow;            /* configured overflow */
+	int open;                /* connections open now */
+	int in_use;              /* checked out now */
+	int idle;                /* open and idle */
+	int waiting;             /* threads waiting for a checkout now */
+	uint64_t checkouts;      /* total successful checkouts */
+	uint64_t waits;          /* checkouts that had to wait */
+	uint64_t timeouts;       /* checkouts that timed out */
+	uint64_t connect_errors; /* failed connection attempts */
+};
+
+/* New pool; connects lazily. NULL on out of memory. Owned by caller. */
+struct db_pool *db_pool_new(const struct db_pool_opts *o);
+void db_pool_free(struct db_pool *p); /* closes every connection; accepts NULL */
+void db_pool_stats(struct db_pool *p, struct db_stats *s);
+
+/* Checks out a healthy connection. RC_OK, or RC_UNAVAILABLE with a reason in err (for the
+ * log, not for clients). */
+int db_checkout(struct db_pool *p, struct db_conn **out, char *err, size_t errlen);
+/* Returns a connection; broken ones (or ones in a transaction) are closed. Accepts NULL. */
+void db_release(struct db_pool *p, struct db_conn *c);
+PGconn *db_pg(struct db_conn *c);
+
+/* --- request level: the connection is checked out on first use, released at the end --- */
+
+/*
+ * Runs one parameterised statement (text params, NULL = SQL NULL). Returns the result (cleared
+ * by the request arena) for PGRES_TUPLES_OK / PGRES_COMMAND_OK, or NULL after req_fail():
+ * RC_UNAVAILABLE when the database is unreachable, busy or timed out; RC_CONFLICT on unique
+ * violations; RC_INVALID on invalid input syntax / check / foreign key violations; RC_INTERNAL
+ * otherwise. r->db_sqlstate tells the SQLSTATE. The SQL error text is logged, never returned.
+ */
+PGresult *db_exec(struct req *r, const char *sql, int nparams, const char *const *params);
+
+/* First column of the first row as an arena string; NULL with *found = false when no row (not
+ * an error), NULL with r->rc set on error. found may be NULL. */
+const char *db_value(struct req *r, bool *found, const char *sql, int nparams,
+		     const char *const *params);
+
+int db_begin(struct req *r);    /* RC_OK or error (req_fail done) */
+int db_commit(struct req *r);   /* RC_OK or error */
+void db_rollback(struct req *r); /* best effort */
+
+/* Releases the request's connection (rolling back an open transaction). Called by the server
+ * after every request; handlers may call it early before slow work (streams). */
+void db_req_done(struct req *r);
+
+/* Helpers on results. */
+const char *db_get(PGresult *res, int row, const char *col); /* NULL when SQL NULL or no col */
+
+#endif

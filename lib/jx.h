@@ -1,0 +1,64 @@
+/* jx.h - JSON helpers over json-c: bounded parsing, typed getters, declarative validation. */
+#ifndef IF_JX_H
+#define IF_JX_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parses len bytes with nesting limited to max_depth. NULL when malformed, too deep or not
+ * exactly one JSON value; the caller owns the result (json_object_put). */
+struct json_object *jx_parse(const char *s, size_t len, int max_depth);
+
+/* Serialises compactly (no slash escaping). Borrowed from o; valid until o changes. */
+const char *jx_str(struct json_object *o, size_t *len);
+
+/* Typed getters: NULL/def when absent, null or of another type. Borrowed. */
+const char *jx_get_str(struct json_object *o, const char *key);
+int64_t jx_get_int(struct json_object *o, const char *key, int64_t def);
+bool jx_get_bool(struct json_object *o, const char *key, bool def);
+struct json_object *jx_get(struct json_object *o, const char *key); /* any type, NULL if absent */
+bool jx_has(struct json_object *o, const char *key);                /* present, even if null */
+
+enum jx_type {
+	JX_ANY,   /* any JSON value */
+	JX_STR,   /* string, max_len in bytes (0 = no cap beyond the body cap) */
+	JX_INT,   /* integer */
+	JX_NUM,   /* number */
+	JX_BOOL,  /* boolean */
+	JX_OBJ,   /* object */
+	JX_ARR,   /* array */
+	JX_UUID,  /* string in canonical 8-4-4-4-12 hex form */
+	JX_EMAIL, /* string, local@domain, 254 bytes at most */
+	JX_ENUM,  /* string, one of enums[] */
+	JX__MAX
+};
+
+#define JX_REQUIRED 0x1u /* missing -> "Field required" */
+#define JX_NULLABLE 0x2u /* explicit null accepted */
+
+struct jx_field {
+	const char *name;         /* member name */
+	enum jx_type type;        /* expected type */
+	unsigned flags;           /* JX_REQUIRED, JX_NULLABLE */
+	size_t max_len;           /* JX_STR: byte cap; 0 = none */
+	const char *const *enums; /* JX_ENUM: NULL-terminated allowed values */
+};
+
+/*
+ * Validates body (an object) against fields (terminated by name == NULL). With strict, members
+ * not in fields are errors. Returns true when valid; otherwise false and *errors is a new array
+ * in FastAPI's form [{"type","loc":["body",name],"msg"}] owned by the caller.
+ */
+bool jx_validate(struct json_object *body, const struct jx_field *fields, bool strict,
+		 struct json_object **errors);
+
+/* One FastAPI-style error item {"type","loc":[where, name],"msg"} (new reference). */
+struct json_object *jx_error_item(const char *where, const char *name, const char *type,
+				  const char *msg);
+
+/* True when s is a canonical UUID string. */
+bool jx_is_uuid(const char *s);
+
+#endif

@@ -1,0 +1,121 @@
+/* log.c - logfmt lines to stderr, one write(2) per line so lines never interleave. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *const log_level_names[LL__MAX + 1] = {
+	[LL_DEBUG] = "debug", [LL_INFO] = "info", [LL_WARN] = "warn", [LL_ERROR] = "error",
+	[LL__MAX] = NULL,
+};
+
+static volatile int log_min = LL_INFO;
+
+void log_set_level(enum log_level min)
+{
+	log_min = (int)min;
+}
+
+bool log_enabled(enum log_level lvl)
+{
+	return (int)lvl >= log_min;
+}
+
+int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Appends "ts=... level=... pid=... rid=..." to line; returns the length. */
+static size_t log_prefix(char *line, size_t cap, enum log_level lvl, const char *rid)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	int n = snprintf(line, cap, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s pid=%d rid=%s",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, ts.tv_nsec / 1000000, log_level_names[lvl], (int)getpid(),
+			 rid && *rid ? rid : "-");
+	return n < 0 ? 0 : ((size_t)n >= cap ? cap - 1 : (size_t)n);
+}
+
+/* Appends s quoted, escaping quotes, backslashes and control bytes. */
+static size_t log_quote(char *line, size_t len, size_t cap, const char *s)
+{
+	if (len + 2 >= cap)
+		return len;
+	line[len++] = '"';
+	for (; *s && len + 5 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			line[len++] = '\\';
+			line[len++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			len += (size_t)snprintf(line + len, cap - len, "\\x%02x", c);
+		} else {
+			line[len++] = (char)c;
+		}
+	}
+	line[len++] = '"';
+	return len;
+}
+
+static void log_write(char *line, size_t len)
+{
+	line[len++] = '\n';
+	ssize_t w = write(STDERR_FILENO, line, len);
+	(void)w;
+}
+
+void log_msg(enum log_level lvl, const char *rid, const char *fmt, ...)
+{
+	if (!log_enabled(lvl))
+		return;
+	char msg[1024];
+	char line[1600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	size_t len = log_prefix(line, sizeof(line) - 1, lvl, rid);
+	memcpy(line + len, " msg=", 5);
+	len += 5;
+	len = log_quote(line, len, sizeof(line) - 1, msg);
+	log_write(line, len);
+}
+
+void log_access(const char *rid, const char *method, const char *route, const char *path,
+		int status, int64_t dur_us)
+{
+	if (!log_enabled(LL_INFO))
+		return;
+	char line[1200];
+	size_t len = log_prefix(line, sizeof(line) - 1, LL_INFO, rid);
+	len += (size_t)snprintf(line + len, sizeof(line) - 1 - len, " method=%s route=",
+				method ? method : "-");
+	len = log_quote(line, len, sizeof(line) - 1, route ? route : "-");
+	if (len < sizeof(line) - 8) {
+		memcpy(line + len, " path=", 6);
+		len += 6;
+		len = log_quote(line, len, sizeof(line) - 1, path ? path : "-");
+	}
+	if (len < sizeof(line) - 1)
+		len += (size_t)snprintf(line + len, sizeof(line) - 1 - len,
+					" status=%d dur_ms=%.3f", status, (double)dur_us / 1000.0);
+	if (len > sizeof(line) - 2)
+		len = sizeof(line) - 2;
+	log_write(line, len);
+}

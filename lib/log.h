@@ -1,0 +1,33 @@
+/* log.h - one line per event, logfmt, to stderr (journald under systemd).
+ *
+ * Every line: ts=<RFC 3339 UTC> level=<lvl> pid=<pid> rid=<request id or -> then fields.
+ * Untrusted strings must go through the %s of log_msg only as values of msg: the whole message
+ * is quoted and control characters escaped, so a client cannot forge a log line.
+ */
+#ifndef IF_LOG_H
+#define IF_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum log_level { LL_DEBUG, LL_INFO, LL_WARN, LL_ERROR, LL__MAX };
+
+extern const char *const log_level_names[LL__MAX + 1]; /* NULL-terminated, for cfg enums */
+
+/* Sets the minimum level; lines below it cost one comparison. */
+void log_set_level(enum log_level min);
+bool log_enabled(enum log_level lvl);
+
+/* rid may be NULL. The formatted message is quoted and escaped as msg="...". */
+void log_msg(enum log_level lvl, const char *rid, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The access line of a request: method, route pattern, status, duration. */
+void log_access(const char *rid, const char *method, const char *route, const char *path,
+		int status, int64_t dur_us);
+
+/* Monotonic and wall clocks in microseconds. */
+int64_t now_us(void);
+int64_t wall_us(void);
+
+#endif

@@ -1,0 +1,303 @@
+/* srv.c - server settings, the listening socket and the program's entry point. */
+#include "srv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "kv.h"
+#include "log.h"
+#include "pm.h"
+#include "sb.h"
+#include "sysd.h"
+
+const char *const pm_mode_names[PM__MAX + 1] = {
+	[PM_STATIC] = "static", [PM_DYNAMIC] = "dynamic", [PM_ONDEMAND] = "ondemand",
+	[PM__MAX] = NULL,
+};
+
+#define K(name, type, field, def, min, max, enums, help)                                       \
+	{ name, type, offsetof(struct srv_config, field), def, min, max, enums, 0, help }
+
+const struct cfg_key srv_config_keys[] = {
+	K("listen", CFG_STR, listen, "", 0, 0, NULL,
+	  "unix:/path or host:port to bind; empty = systemd socket (LISTEN_FDS) or fd 0"),
+	K("listen_backlog", CFG_INT, listen_backlog, "1024", 1, 65535, NULL,
+	  "listen(2) backlog when the server binds the socket itself"),
+	K("socket_mode", CFG_INT, socket_mode, "0660", 0, 0777, NULL,
+	  "permissions of a unix socket bound by the server"),
+	K("pm", CFG_ENUM, pm, "static", 0, 0, pm_mode_names,
+	  "process manager: static (fixed workers), dynamic or ondemand"),
+	K("workers", CFG_INT, workers, "2", 1, 256, NULL,
+	  "static: worker processes; dynamic: workers started first"),
+	K("workers_min", CFG_INT, workers_min, "1", 0, 256, NULL,
+	  "dynamic/ondemand: fewest workers kept (ondemand may use 0)"),
+	K("workers_max", CFG_INT, workers_max, "8", 1, 256, NULL,
+	  "most workers ever running (fixes the scoreboard size; restart to change)"),
+	K("threads", CFG_INT, threads, "8", 1, 64, NULL, "accept threads per worker"),
+	K("pm_scale_up_busy_pct", CFG_INT, pm_scale_up_busy_pct, "70", 1, 100, NULL,
+	  "dynamic/ondemand: add workers when busy threads exceed this % of all threads"),
+	K("pm_scale_up_step", CFG_INT, pm_scale_up_step, "4", 1, 256, NULL,
+	  "dynamic/ondemand: most workers added per 1-second tick"),
+	K("pm_min_spare_threads", CFG_INT, pm_min_spare_threads, "0", 0, 16384, NULL,
+	  "dynamic/ondemand: also add workers while fewer threads than this are idle"),
+	K("pm_max_spare_threads", CFG_INT, pm_max_spare_threads, "0", 0, 16384, NULL,
+	  "dynamic: remove workers only while more threads than this are idle; 0 = threads"),
+	K("pm_scale_down_window_s", CFG_INT, pm_scale_down_window_s, "300", 0, 3600, NULL,
+	  "dynamic: load must stay below the threshold this long before workers are removed"),
+	K("pm_scale_down_step", CFG_INT, pm_scale_down_step, "2", 1, 256, NULL,
+	  "dynamic: most workers removed per pm_scale_down_period_s"),
+	K("pm_scale_down_period_s", CFG_INT, pm_scale_down_period_s, "60", 1, 3600, NULL,
+	  "dynamic: period of pm_scale_down_step"),
+	K("pm_idle_timeout_s", CFG_INT, pm_idle_timeout_s, "10", 1, 86400, NULL,
+	  "ondemand: stop a worker that served nothing for this long"),
+	K("max_requests", CFG_INT, max_requests, "0", 0, INT64_MAX, NULL,
+	  "requests a worker serves before it is recycled; 0 = never"),
+	K("graceful_timeout_s", CFG_INT, graceful_timeout_s, "30", 1, 3600, NULL,
+	  "seconds in-flight requests get to finish on stop or reload"),
+	K("max_body_bytes", CFG_INT, max_body_bytes, "10485760", 1024, 1073741824, NULL,
+	  "largest request body accepted (413 above)"),
+	K("max_json_depth", CFG_INT, max_json_depth, "32", 2, 1000, NULL,
+	  "deepest JSON nesting accepted (400 above)"),
+	K("max_headers", CFG_INT, max_headers, "100", 1, 10000, NULL,
+	  "most request headers accepted (400 above)"),
+	K("log_level", CFG_ENUM, log_level, "info", 0, 0, log_level_names,
+	  "debug, info, warn or error"),
+	K("slow_request_ms", CFG_INT, slow_request_ms, "1000", 0, 3600000, NULL,
+	  "log a slow-request line past this duration; 0 = off"),
+	K("database_url", CFG_STR, database_url, "dbname=ideaforge", 0, 0, NULL,
+	  "libpq connection string or URI"),
+	K("db_pool_size", CFG_INT, db_pool_size, "4", 1, 1000, NULL,
+	  "database connections kept per worker"),
+	K("db_max_overflow", CFG_INT, db_max_overflow, "4", 0, 1000, NULL,
+	  "extra connections per worker under load, closed when returned"),
+	K("db_pool_timeout_s", CFG_INT, db_pool_timeout_s, "30", 1, 3600, NULL,
+	  "seconds to wait for a free connection before answering 503"),
+	K("db_pool_recycle_s", CFG_INT, db_pool_recycle_s, "3600", 0, 604800, NULL,
+	  "reconnect connections older than this; 0 = never"),
+	K("db_pool_pre_ping", CFG_BOOL, db_pool_pre_ping, "true", 0, 0, NULL,
+	  "check a connection that sat idle before handing it out"),
+	K("db_statement_timeout_ms", CFG_INT, db_statement_timeout_ms, "30000", 0, 86400000,
+	  NULL, "server-side statement_timeout; 0 = none"),
+	K("redis_url", CFG_STR, redis_url, "redis://127.0.0.1:6379/0", 0, 0, NULL,
+	  "redis://host:port/db or unix:/path"),
+	K("redis_connect_timeout_ms", CFG_INT, redis_connect_timeout_ms, "200", 1, 60000, NULL,
+	  "Redis connect timeout"),
+	K("redis_command_timeout_ms", CFG_INT, redis_command_timeout_ms, "100", 1, 60000, NULL,
+	  "Redis command timeout; Redis is skipped for a backoff period after a failure"),
+	{0},
+};
+
+int srv_config_validate(const struct srv_config *c, char *err, size_t errlen)
+{
+	if (c->pm == PM_DYNAMIC && c->workers_min < 1) {
+		snprintf(err, errlen,
+			 "invalid value '%lld' for key 'workers_min' (pm = dynamic keeps at least 1 "
+			 "worker; use pm = ondemand to scale to 0)",
+			 (long long)c->workers_min);
+		return -1;
+	}
+	if (c->pm == PM_DYNAMIC && c->workers < c->workers_min) {
+		snprintf(err, errlen,
+			 "invalid value '%lld' for key 'workers' (the workers started by pm = dynamic "
+			 "must be at least workers_min = %lld)",
+			 (long long)c->workers, (long long)c->workers_min);
+		return -1;
+	}
+	if (c->workers > c->workers_max) {
+		snprintf(err, errlen,
+			 "invalid value '%lld' for key 'workers' (must not exceed workers_max = %lld)",
+			 (long long)c->workers, (long long)c->workers_max);
+		return -1;
+	}
+	if (c->workers_min > c->workers_max) {
+		snprintf(err, errlen,
+			 "invalid value '%lld' for key 'workers_min' (must not exceed workers_max = "
+			 "%lld)",
+			 (long long)c->workers_min, (long long)c->workers_max);
+		return -1;
+	}
+	if (c->threads > SB_MAX_THREADS) {
+		snprintf(err, errlen, "invalid value '%lld' for key 'threads' (at most %d)",
+			 (long long)c->threads, SB_MAX_THREADS);
+		return -1;
+	}
+	if (c->pm_max_spare_threads && c->pm_max_spare_threads < c->pm_min_spare_threads) {
+		snprintf(err, errlen,
+			 "invalid value '%lld' for key 'pm_max_spare_threads' (must be 0 or at least "
+			 "pm_min_spare_threads = %lld)",
+			 (long long)c->pm_max_spare_threads, (long long)c->pm_min_spare_threads);
+		return -1;
+	}
+	if (!c->database_url || !*c->database_url) {
+		snprintf(err, errlen, "invalid value '' for key 'database_url' (required)");
+		return -1;
+	}
+	if (kv_url_check(c->redis_url) < 0) {
+		snprintf(err, errlen,
+			 "invalid value '%s' for key 'redis_url' (expected redis://host:port/db or "
+			 "unix:/path)",
+			 c->redis_url ? c->redis_url : "");
+		return -1;
+	}
+	const char *l = c->listen ? c->listen : "";
+	if (*l && strncmp(l, "unix:", 5) != 0 && !strrchr(l, ':')) {
+		snprintf(err, errlen,
+			 "invalid value '%s' for key 'listen' (expected unix:/path or host:port)", l);
+		return -1;
+	}
+	return 0;
+}
+
+/* Binds the configured address; -1 with err. */
+static int bind_listen(const struct srv_config *c, char *err, size_t errlen)
+{
+	const char *l = c->listen;
+	int fd = -1;
+	if (strncmp(l, "unix:", 5) == 0) {
+		const char *path = l + 5;
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		if (strlen(path) >= sizeof(sa.sun_path) || *path == '\0') {
+			snprintf(err, errlen, "listen: bad unix socket path '%s'", path);
+			return -1;
+		}
+		strcpy(sa.sun_path, path);
+		struct stat st;
+		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(path); /* a stale socket from a previous run */
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			snprintf(err, errlen, "listen: cannot bind %s: %s", path, strerror(errno));
+			goto fail;
+		}
+		chmod(path, (mode_t)c->socket_mode);
+	} else {
+		char host[256];
+		const char *colon = strrchr(l, ':');
+		size_t hl = (size_t)(colon - l);
+		if (hl >= sizeof(host)) {
+			snprintf(err, errlen, "listen: bad address '%s'", l);
+			return -1;
+		}
+		memcpy(host, l, hl);
+		host[hl] = '\0';
+		char *h = host;
+		if (h[0] == '[' && hl > 2 && h[hl - 1] == ']') {
+			h[hl - 1] = '\0';
+			h++;
+		}
+		struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+					 .ai_flags = AI_PASSIVE}, *ai = NULL;
+		int gai = getaddrinfo(*h ? h : NULL, colon + 1, &hints, &ai);
+		if (gai != 0) {
+			snprintf(err, errlen, "listen: cannot resolve '%s': %s", l, gai_strerror(gai));
+			return -1;
+		}
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int one = 1;
+		if (fd >= 0)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+			snprintf(err, errlen, "listen: cannot bind %s: %s", l, strerror(errno));
+			freeaddrinfo(ai);
+			goto fail;
+		}
+		freeaddrinfo(ai);
+	}
+	if (listen(fd, (int)c->listen_backlog) < 0) {
+		snprintf(err, errlen, "listen: %s", strerror(errno));
+		goto fail;
+	}
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static int is_socket(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static int setup_socket(const struct srv_config *c, char *err, size_t errlen)
+{
+	int fd;
+	if (c->listen && *c->listen) {
+		fd = bind_listen(c, err, errlen);
+	} else if ((fd = sysd_listen_fd()) >= 0) {
+		log_msg(LL_INFO, NULL, "using the socket passed by systemd");
+	} else if (is_socket(0)) {
+		/* spawn-fcgi (and other FastCGI spawners) pass the listening socket as fd 0 */
+		fd = dup(0);
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			close(nul);
+		}
+		log_msg(LL_INFO, NULL, "using the socket passed on fd 0");
+	} else {
+		snprintf(err, errlen, "no listening socket: set 'listen' (unix:/path or host:port), "
+				      "or start under systemd socket activation or spawn-fcgi");
+		return -1;
+	}
+	if (fd < 0)
+		return -1;
+	/* non-blocking: threads that lose the accept race get EAGAIN instead of blocking */
+	int fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+int srv_main(const struct srv_app *app, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("%s %s\n", app->name, app->version);
+			return 0;
+		}
+	}
+	struct srv_config *cfg = NULL;
+	void *app_cfg = NULL;
+	char err[512] = "";
+	if (app->config_load(argc, argv, &cfg, &app_cfg, err, sizeof(err)) < 0 ||
+	    srv_config_validate(cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", app->name, err);
+		if (cfg)
+			app->config_free(cfg, app_cfg);
+		return 2;
+	}
+	log_set_level((enum log_level)cfg->log_level);
+	int fd = setup_socket(cfg, err, sizeof(err));
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s\n", app->name, err);
+		app->config_free(cfg, app_cfg);
+		return 2;
+	}
+	/* twice workers_max: during a reload the old and the new generation overlap */
+	struct sb *sb = sb_create((int)cfg->workers_max * 2);
+	if (!sb) {
+		fprintf(stderr, "%s: cannot create the scoreboard\n", app->name);
+		return 1;
+	}
+	char unix_path[256] = "";
+	if (cfg->listen && strncmp(cfg->listen, "unix:", 5) == 0)
+		snprintf(unix_path, sizeof(unix_path), "%s", cfg->listen + 5);
+	/* pm_run owns cfg from here (a reload replaces it) and frees it before returning */
+	int code = pm_run(app, argc, argv, cfg, app_cfg, fd, sb);
+	close(fd);
+	if (*unix_path)
+		unlink(unix_path);
+	sb_destroy(sb);
+	return code;
+}

@@ -1,0 +1,285 @@
+/* worker.c - the accept loop and the life of one request (ARCHITECTURE.md section 2).
+ *
+ * Threads wait in epoll on the shared listening socket (EPOLLEXCLUSIVE, so one connection
+ * wakes one thread rather than all of them) and on a per-worker stop eventfd. The listening
+ * socket is non-blocking, so a thread that loses the accept race gets EAGAIN from
+ * FCGX_Accept_r and simply waits again. A stop request makes every idle thread leave its loop
+ * at once while busy threads finish the request they are serving.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "db.h"
+#include "http.h"
+#include "kv.h"
+#include "log.h"
+#include "metrics.h"
+#include "sb.h"
+
+struct worker {
+	struct wctx w;             /* shared by the threads */
+	struct kv_shared kvs;      /* Redis state of this worker */
+	int listen_fd;             /* shared listening socket */
+	int stop_fd;               /* eventfd: readable once stopping */
+	pthread_t *threads;        /* accept threads */
+	struct tctx *tctx;         /* their contexts */
+	int nthreads;              /* count */
+	atomic_int running;        /* threads still in their loop */
+};
+
+static void handle(struct tctx *t, FCGX_Request *fr)
+{
+	struct wctx *w = t->w;
+	const struct srv_app *app = w->app;
+	struct sb_thread *st = &w->sb->workers[w->slot].threads[t->idx];
+	struct req r;
+	memset(&r, 0, sizeof(r));
+	r.w = w;
+	r.t = t;
+	r.fcgx = fr;
+	r.a = t->arena;
+	r.start_us = now_us();
+	buf_init(&r.out, r.a);
+	atomic_store(&st->start_us, r.start_us);
+	atomic_store(&st->state, SBT_BUSY);
+
+	int rc = http_read(&r);
+	if (rc == RC_OK) {
+		route_match(app->routes, app->nroutes, r.method, r.path, r.a, &r.m);
+		if (r.m.idx < 0) {
+			if (r.m.allow) {
+				char allow[96] = "";
+				size_t n = 0;
+				for (int i = 0; i < HM__MAX; i++)
+					if (r.m.allow & (1u << i))
+						n += (size_t)snprintf(allow + n, sizeof(allow) - n,
+								      "%s%s", n ? ", " : "",
+								      http_method_names[i]);
+				res_header(&r, "Allow", allow);
+				rc = req_fail(&r, RC_METHOD, "Method Not Allowed");
+			} else {
+				rc = req_fail(&r, RC_NOTFOUND, "Not Found");
+			}
+		} else {
+			r.route = &app->routes[r.m.idx];
+			atomic_store(&st->route, r.m.idx);
+			if (app->before)
+				rc = app->before(&r);
+			if (rc == RC_OK && (r.route->flags & (ROUTE_JSON | ROUTE_RAW)))
+				rc = http_read_body(&r);
+			if (rc == RC_OK)
+				rc = r.route->fn(&r);
+		}
+	}
+	db_req_done(&r);
+	http_finish(&r, (enum rc)rc);
+	/* route x status class, latency bucket, slow (lib/metrics.c): counted before the end of
+	 * the response is sent, so a client that reads /metrics next always sees its request */
+	metrics_request(&r, now_us() - r.start_us);
+	FCGX_Finish_r(fr);
+
+	int64_t dur = now_us() - r.start_us;
+	log_access(r.rid, r.method_str, r.route ? r.route->pattern : NULL, r.path, r.status, dur);
+	if (w->cfg->slow_request_ms > 0 && dur / 1000 >= w->cfg->slow_request_ms)
+		log_msg(LL_WARN, r.rid, "slow request: %s %s took %lld ms", r.method_str,
+			r.route ? r.route->pattern : r.path, (long long)(dur / 1000));
+	if (app->after)
+		app->after(&r);
+	if (r.detail_list)
+		json_object_put(r.detail_list);
+	arena_reset(t->arena);
+	atomic_fetch_add(&st->requests, 1);
+	atomic_fetch_add(&w->sb->workers[w->slot].requests, 1);
+	atomic_store(&st->route, -1);
+	atomic_store(&st->state, SBT_IDLE);
+}
+
+static void *thread_main(void *arg)
+{
+	struct tctx *t = arg;
+	struct worker *wk = (struct worker *)t->w; /* w is the first member */
+	struct sb_thread *st = &t->w->sb->workers[t->w->slot].threads[t->idx];
+	FCGX_Request fr;
+	FCGX_InitRequest(&fr, wk->listen_fd, 0);
+
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = wk->listen_fd};
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, wk->listen_fd, &ev) < 0) {
+		log_msg(LL_ERROR, NULL, "epoll setup failed: %s", strerror(errno));
+		goto out;
+	}
+	struct epoll_event sev = {.events = EPOLLIN, .data.fd = wk->stop_fd};
+	epoll_ctl(ep, EPOLL_CTL_ADD, wk->stop_fd, &sev);
+
+	int64_t max_req = t->w->cfg->max_requests;
+	for (;;) {
+		struct epoll_event evs[2];
+		int n = epoll_wait(ep, evs, 2, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_msg(LL_ERROR, NULL, "epoll_wait: %s", strerror(errno));
+			break;
+		}
+		bool stop = false, ready = false;
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.fd == wk->stop_fd)
+				stop = true;
+			else
+				ready = true;
+		}
+		if (stop)
+			break;
+		if (!ready)
+			continue;
+		int rc = FCGX_Accept_r(&fr);
+		if (rc < 0) {
+			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR ||
+			    rc == -ECONNABORTED)
+				continue;
+			log_msg(LL_WARN, NULL, "accept failed: %s", strerror(-rc));
+			struct timespec ts = {0, 10 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		handle(t, &fr);
+		uint64_t served = atomic_fetch_add(&t->w->requests, 1) + 1;
+		if (max_req > 0 && served == (uint64_t)max_req) {
+			log_msg(LL_INFO, NULL, "served %llu requests, recycling",
+				(unsigned long long)served);
+			kill(getpid(), SIGTERM);
+		}
+	}
+out:
+	atomic_store(&st->state, SBT_DONE);
+	if (ep >= 0)
+		close(ep);
+	FCGX_Free(&fr, 1);
+	atomic_fetch_sub(&wk->running, 1);
+	return NULL;
+}
+
+void worker_run(const struct srv_app *app, const struct srv_config *cfg, const void *app_cfg,
+		int listen_fd, struct sb *sb, int slot)
+{
+	static struct worker wk;
+	memset(&wk, 0, sizeof(wk));
+	/* die with the master rather than linger as an orphan accepting requests */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	signal(SIGPIPE, SIG_IGN);
+
+	wk.w.cfg = cfg;
+	wk.w.app_cfg = app_cfg;
+	wk.w.app = app;
+	wk.w.sb = sb;
+	wk.w.slot = slot;
+	wk.w.pid = getpid();
+	wk.w.kv_shared = &wk.kvs;
+	kv_shared_init(&wk.kvs);
+	wk.listen_fd = listen_fd;
+	wk.nthreads = (int)cfg->threads;
+
+	struct db_pool_opts po = {
+		.conninfo = cfg->database_url,
+		.size = (int)cfg->db_pool_size,
+		.overflow = (int)cfg->db_max_overflow,
+		.timeout_ms = cfg->db_pool_timeout_s * 1000,
+		.recycle_s = cfg->db_pool_recycle_s,
+		.pre_ping = cfg->db_pool_pre_ping,
+		.statement_timeout_ms = cfg->db_statement_timeout_ms,
+		.application_name = app->name,
+	};
+	wk.w.db = db_pool_new(&po);
+	wk.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!wk.w.db || wk.stop_fd < 0 || FCGX_Init() != 0) {
+		log_msg(LL_ERROR, NULL, "worker init failed");
+		_exit(1);
+	}
+	if (app->worker_init && app->worker_init(&wk.w) != 0) {
+		log_msg(LL_ERROR, NULL, "application worker init failed");
+		_exit(1);
+	}
+
+	wk.threads = calloc((size_t)wk.nthreads, sizeof(pthread_t));
+	wk.tctx = calloc((size_t)wk.nthreads, sizeof(struct tctx));
+	atomic_store(&wk.running, wk.nthreads);
+	for (int i = 0; i < wk.nthreads; i++) {
+		struct tctx *t = &wk.tctx[i];
+		t->w = &wk.w;
+		t->idx = i;
+		t->arena = arena_new(16384);
+		t->kv = kv_new(cfg->redis_url, cfg->redis_connect_timeout_ms,
+			       cfg->redis_command_timeout_ms, &wk.kvs);
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		pthread_attr_setstacksize(&at, 256 * 1024);
+		if (pthread_create(&wk.threads[i], &at, thread_main, t) != 0) {
+			log_msg(LL_ERROR, NULL, "cannot start thread %d", i);
+			_exit(1);
+		}
+		pthread_attr_destroy(&at);
+	}
+	atomic_store(&sb->workers[slot].state, SBW_RUNNING);
+	log_msg(LL_INFO, NULL, "worker %d ready (%d threads)", slot, wk.nthreads);
+
+	/* the signals stay blocked in every thread; only this one collects them */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGHUP);
+	int sig;
+	for (;;) {
+		/* between signals, copy pool and Redis gauges to the scoreboard twice a second */
+		metrics_sample(&wk.w);
+		struct timespec tick = {0, 500 * 1000 * 1000};
+		if ((sig = sigtimedwait(&set, NULL, &tick)) < 0)
+			continue;
+		if (sig == SIGQUIT) {
+			log_msg(LL_WARN, NULL, "worker %d: immediate stop", slot);
+			_exit(0);
+		}
+		break; /* TERM, INT, HUP: graceful */
+	}
+	atomic_store(&sb->workers[slot].state, SBW_STOPPING);
+	uint64_t one = 1;
+	ssize_t wr = write(wk.stop_fd, &one, sizeof(one));
+	(void)wr;
+	int64_t deadline = now_us() + cfg->graceful_timeout_s * 1000000;
+	while (atomic_load(&wk.running) > 0 && now_us() < deadline) {
+		struct timespec ts = {0, 5 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	if (atomic_load(&wk.running) > 0) {
+		log_msg(LL_WARN, NULL, "worker %d: %d requests still running after %llds, exiting",
+			slot, atomic_load(&wk.running), (long long)cfg->graceful_timeout_s);
+		_exit(1);
+	}
+	for (int i = 0; i < wk.nthreads; i++)
+		pthread_join(wk.threads[i], NULL);
+	metrics_sample(&wk.w); /* last pool/Redis counters, folded into the totals on reap */
+	if (app->worker_fini)
+		app->worker_fini(&wk.w);
+	for (int i = 0; i < wk.nthreads; i++) {
+		kv_free(wk.tctx[i].kv);
+		arena_free(wk.tctx[i].arena);
+	}
+	db_pool_free(wk.w.db);
+	free(wk.threads);
+	free(wk.tctx);
+	_exit(0);
+}

@@ -1,0 +1,257 @@
+"""The authorization matrix of the product domain (API.md 2.4, issue 4 item 7).
+
+Every product-scoped route x {no session, user of another tenant, same-tenant user without a
+share, view share, edit share, admin share, owner} -> the expected status. For a refused
+write, the rows the route would have touched are read with psql before and after: they must
+be unchanged.
+
+Status rules the table encodes:
+* no session: 401 everywhere;
+* another tenant's product answers exactly like a missing one (no existence oracle);
+* /api/products/* reads: 404 "Product not found or access denied" without view access;
+* /api/products/* owner actions (delete, share, shares, unshare): 404 for another tenant,
+  403 for anyone else in the tenant who is not the owner;
+* PUT /api/products/{id}: 403 without edit rights (API.md 1.4), whatever the reason;
+* /api/db/* and the other product-scoped routes: 403 "Access denied to product";
+* reports and export: 404 for another tenant, 403 in the tenant without a share.
+"""
+
+import pytest
+
+from product_helpers import (IDEATION, MARKET, ROLES, World, detail, multipart, uid,
+                             world)  # noqa: F401 (fixture)
+from conftest import psql
+
+A = 401  # shorthand for the "anon" column
+
+
+class Case:
+    def __init__(self, name, method, path, expect, body=None, query=None, files=None,
+                 snapshot=None, fresh=False):
+        self.name = name
+        self.method = method
+        self.path = path              # format string over the context dict
+        self.expect = dict(zip(ROLES, expect))
+        self.body = body              # callable(ctx) -> JSON body
+        self.query = query            # callable(ctx) -> params
+        self.files = files            # callable(ctx) -> multipart files
+        self.snapshot = snapshot      # callable(ctx) -> rows that a refused write must keep
+        self.fresh = fresh            # needs its own product (writes)
+
+
+def prod_row(ctx):
+    return psql("SELECT name, description, status, updated_at FROM products WHERE id = $1",
+                ctx["pid"])
+
+
+def prod_and_shares(ctx):
+    return (psql("SELECT id FROM products WHERE id = $1", ctx["pid"]),
+            psql("SELECT id, shared_with_user_id, permission, updated_at FROM product_shares "
+                 "WHERE product_id = $1 ORDER BY id", ctx["pid"]))
+
+
+def shares(ctx):
+    return psql("SELECT id, shared_with_user_id, permission, updated_at FROM product_shares "
+                "WHERE product_id = $1 ORDER BY id", ctx["pid"])
+
+
+def reports(ctx):
+    return psql("SELECT id, user_id, overall_score, updated_at FROM review_reports "
+                "WHERE product_id = $1 ORDER BY id", ctx["pid"])
+
+
+def articles(ctx):
+    return psql("SELECT id, title, content FROM knowledge_articles WHERE product_id = $1 "
+                "ORDER BY id", ctx["pid"])
+
+
+def messages(ctx):
+    return (psql("SELECT id, content FROM conversation_history WHERE product_id = $1 "
+                 "ORDER BY id", ctx["pid"]),
+            psql("SELECT id FROM conversation_sessions WHERE product_id = $1 ORDER BY id",
+                 ctx["pid"]))
+
+
+def submissions(ctx):
+    return psql("SELECT id, phase_id, form_data::text, status, user_id, updated_at "
+                "FROM phase_submissions WHERE product_id = $1 ORDER BY id", ctx["pid"])
+
+
+CASES = [
+    # ---- /api/products (API.md 1.4)
+    Case("get product", "GET", "/api/products/{pid}", [A, 404, 404, 200, 200, 200, 200]),
+    Case("update product", "PUT", "/api/products/{pid}", [A, 403, 403, 403, 200, 200, 200],
+         body=lambda c: {"name": "Renamed", "status": "build"}, snapshot=prod_row,
+         fresh=True),
+    Case("delete product", "DELETE", "/api/products/{pid}", [A, 404, 403, 403, 403, 403, 200],
+         snapshot=prod_and_shares, fresh=True),
+    Case("share product", "POST", "/api/products/{pid}/share",
+         [A, 404, 403, 403, 403, 403, 200],
+         body=lambda c: {"shared_with_user_id": c["target"], "permission": "edit"},
+         snapshot=shares, fresh=True),
+    Case("re-share product", "POST", "/api/products/{pid}/share",
+         [A, 404, 403, 403, 403, 403, 200],
+         body=lambda c: {"shared_with_user_id": c["viewer"], "permission": "admin"},
+         snapshot=shares, fresh=True),
+    Case("list shares", "GET", "/api/products/{pid}/shares", [A, 404, 403, 403, 403, 403, 200]),
+    Case("unshare", "DELETE", "/api/products/{pid}/shares/{viewer_share}",
+         [A, 404, 403, 403, 403, 403, 200], snapshot=shares, fresh=True),
+    # ---- reports and export (API.md 1.11)
+    Case("generate progress report", "POST", "/api/products/{pid}/generate-progress-report",
+         [A, 404, 403, 200, 200, 200, 200], snapshot=reports, fresh=True),
+    Case("get progress report", "GET", "/api/products/{pid}/progress-report",
+         [A, 404, 403, 200, 200, 200, 200]),
+    Case("review prd", "POST", "/api/products/{pid}/review-prd",
+         [A, 404, 403, 200, 200, 200, 200], body=lambda c: {}),
+    Case("export prd", "POST", "/api/products/{pid}/export-prd",
+         [A, 404, 403, 200, 200, 200, 200], body=lambda c: {"format": "markdown"}),
+    # ---- knowledge base (API.md 1.5, 1.12)
+    Case("list articles", "GET", "/api/db/knowledge-articles",
+         [A, 403, 403, 200, 200, 200, 200], query=lambda c: {"product_id": c["pid"]}),
+    Case("search articles", "GET", "/api/db/knowledge-articles",
+         [A, 403, 403, 200, 200, 200, 200],
+         query=lambda c: {"product_id": c["pid"], "search": "roadmap"}),
+    Case("create article", "POST", "/api/db/knowledge-articles",
+         [A, 403, 403, 403, 200, 200, 200],
+         body=lambda c: {"product_id": c["pid"], "title": "Injected", "content": "x"},
+         snapshot=articles, fresh=True),
+    Case("delete article", "DELETE", "/api/db/knowledge-articles/{article}",
+         [A, 404, 403, 403, 200, 200, 200], snapshot=articles, fresh=True),
+    Case("upload document", "POST", "/api/documents/upload",
+         [A, 403, 403, 403, 200, 200, 200],
+         files=lambda c: multipart({"product_id": c["pid"]},
+                                   {"file": ("notes.md", b"# Notes\nhello", "text/markdown")}),
+         snapshot=articles, fresh=True),
+    # ---- lifecycle (API.md 1.5)
+    Case("list submissions", "GET", "/api/db/phase-submissions",
+         [A, 403, 403, 200, 200, 200, 200], query=lambda c: {"product_id": c["pid"]}),
+    Case("get submission", "GET", "/api/db/phase-submissions/{pid}/{ideation}",
+         [A, 403, 403, 200, 200, 200, 200]),
+    Case("upsert submission", "POST", "/api/db/phase-submissions",
+         [A, 403, 403, 403, 200, 200, 200],
+         body=lambda c: {"product_id": c["pid"], "phase_id": IDEATION,
+                         "form_data": {"problem_statement": "overwritten"},
+                         "status": "completed"},
+         snapshot=submissions, fresh=True),
+    Case("insert submission", "POST", "/api/db/phase-submissions",
+         [A, 403, 403, 403, 200, 200, 200],
+         body=lambda c: {"product_id": c["pid"], "phase_id": MARKET,
+                         "form_data": {"market_size": "big"}},
+         snapshot=submissions, fresh=True),
+    Case("update submission", "PUT", "/api/db/phase-submissions/{submission}",
+         [A, 404, 403, 403, 200, 200, 200],
+         body=lambda c: {"status": "reviewed", "generated_content": "changed"},
+         snapshot=submissions, fresh=True),
+    Case("list messages", "GET", "/api/db/conversation-history",
+         [A, 403, 403, 200, 200, 200, 200], query=lambda c: {"product_id": c["pid"]}),
+    Case("append message", "POST", "/api/db/conversation-history",
+         [A, 403, 403, 200, 200, 200, 200],
+         body=lambda c: {"session_id": uid(), "product_id": c["pid"],
+                         "message_type": "user", "content": "hello"},
+         snapshot=messages, fresh=True),
+    Case("append to the owner's session", "POST", "/api/db/conversation-history",
+         [A, 403, 403, 200, 200, 200, 200],
+         body=lambda c: {"session_id": c["session"], "product_id": c["pid"],
+                         "message_type": "user", "content": "me too"},
+         snapshot=messages, fresh=True),
+    # ---- conversations (API.md 1.6)
+    Case("conversation history", "GET", "/api/conversations/history",
+         [A, 403, 403, 200, 200, 200, 200], query=lambda c: {"product_id": c["pid"]}),
+]
+
+
+def build_context(w):
+    """A product of the owner with shares, an article, an Ideation submission and a message."""
+    pid = w.new_product()
+    o = w.owner.http
+    r = o.post("/api/db/knowledge-articles", json={
+        "product_id": pid, "title": "Roadmap", "content": "The roadmap of the product."})
+    assert r.status_code == 200, r.text
+    article = r.json()["id"]
+    r = o.post("/api/db/phase-submissions", json={
+        "product_id": pid, "phase_id": IDEATION,
+        "form_data": {"problem_statement": "original"}, "status": "draft"})
+    assert r.status_code == 200, r.text
+    submission = r.json()["id"]
+    session = uid()
+    r = o.post("/api/db/conversation-history", json={
+        "session_id": session, "product_id": pid, "message_type": "user",
+        "content": "first message"})
+    assert r.status_code == 200, r.text
+    return {"pid": pid, "article": article, "submission": submission, "session": session,
+            "ideation": IDEATION, "viewer_share": w.share_id(pid, "viewer"),
+            "target": w.user("target").id, "viewer": w.user("viewer").id}
+
+
+@pytest.fixture(scope="module")
+def shared_ctx(world):
+    return build_context(world)
+
+
+def run(w, ctx, case, role):
+    http = w.client(role)
+    kw = {}
+    if case.body:
+        kw["json"] = case.body(ctx)
+    if case.query:
+        kw["params"] = case.query(ctx)
+    if case.files:
+        kw["files"] = case.files(ctx)
+    return http.request(case.method, case.path.format(**ctx), **kw)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_matrix(world, shared_ctx, case, role):
+    ctx = build_context(world) if case.fresh else shared_ctx
+    before = case.snapshot(ctx) if case.snapshot else None
+    r = run(world, ctx, case, role)
+    want = case.expect[role]
+    assert r.status_code == want, "%s as %s: %s %s" % (case.name, role, r.status_code, r.text)
+    assert isinstance(detail(r), str) or r.status_code == 200, r.text
+    if want >= 400 and case.snapshot:
+        assert case.snapshot(ctx) == before, "%s as %s changed the database" % (case.name, role)
+    if want == 200 and case.snapshot and case.method != "GET":
+        assert case.snapshot(ctx) != before, "%s as %s changed nothing" % (case.name, role)
+
+
+def test_refusals_do_not_reveal_other_tenants(world, shared_ctx):
+    """Another tenant's product and a product that does not exist get the same answer."""
+    out = world.client("outsider")
+    missing = uid()
+    for method, path, kw in (
+            ("GET", "/api/products/%s", {}),
+            ("PUT", "/api/products/%s", {"json": {"name": "x"}}),
+            ("DELETE", "/api/products/%s", {}),
+            ("GET", "/api/products/%s/shares", {}),
+            ("POST", "/api/products/%s/export-prd", {"json": {}}),
+            ("POST", "/api/products/%s/generate-progress-report", {}),
+    ):
+        a = out.request(method, path % shared_ctx["pid"], **kw)
+        b = out.request(method, path % missing, **kw)
+        assert (a.status_code, a.json()) == (b.status_code, b.json()), path
+
+
+def test_lists_are_tenant_and_share_scoped(world):
+    ctx = build_context(world)  # the newest of everything, so first in every list
+    pid = ctx["pid"]
+    for role, visible in (("outsider", False), ("stranger", False), ("viewer", True),
+                          ("editor", True), ("admin", True), ("owner", True)):
+        http = world.client(role)
+        ids = [p["id"] for p in http.get("/api/products").json()["products"]]
+        assert (pid in ids) == visible, role
+        ids = [p["id"] for p in http.get("/api/db/products").json()["products"]]
+        assert (pid in ids) == visible, role
+        arts = http.get("/api/db/knowledge-articles").json()["articles"]
+        assert (ctx["article"] in [a["id"] for a in arts]) == visible, role
+        subs = http.get("/api/db/phase-submissions").json()["submissions"]
+        assert (ctx["submission"] in [s["id"] for s in subs]) == visible, role
+        conv = http.get("/api/conversations/history").json()["conversations"]
+        assert any(c["product_id"] == pid for c in conv) == visible, role
+        msgs = http.get("/api/db/conversation-history").json()["messages"]
+        assert any(m["product_id"] == pid for m in msgs) == visible, role
+    # the portfolio is the whole tenant (API.md 1.4), and only the tenant
+    assert pid in [p["id"] for p in
+                   world.client("stranger").get("/api/products/portfolio").json()["portfolio"]]
+    assert pid not in [p["id"] for p in
+                       world.client("outsider").get("/api/products/portfolio").json()["portfolio"]]

@@ -1,0 +1,437 @@
+/* test-kv.c - unit tests of lib/kv.c: URL parsing, and the outage behaviour that keeps a dead
+ * or hung Redis from slowing requests down: after one failure every call returns NULL at once
+ * (no connect, no timeout) until the backoff expires, then one probe decides; the backoff
+ * doubles while Redis stays down. Dead Redis = a closed port; hung Redis = a socket this test
+ * binds and listens on but never accepts or answers. A real redis-server (started by the test
+ * on a private port when the binary exists) checks commands, recovery and restarts. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kv.h"
+#include "log.h"
+
+#define CONNECT_MS 200
+#define COMMAND_MS 200
+
+static int64_t mono_ms(void)
+{
+	return now_us() / 1000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* A TCP port on 127.0.0.1 that nothing listens on: bind, read the port, close. */
+static int closed_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	socklen_t sl = sizeof(sa);
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+/* A listening socket that never accepts: connect succeeds (the kernel completes the handshake
+ * into the backlog) and then nothing ever answers, like a SIGSTOPped Redis. */
+static int hung_listener(int *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 64), 0);
+	socklen_t sl = sizeof(sa);
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static void setup(void)
+{
+	log_set_level(LL_ERROR);
+	signal(SIGPIPE, SIG_IGN); /* as in a worker: a write to a dead Redis must not kill us */
+}
+
+START_TEST(test_url_check)
+{
+	ck_assert_int_eq(kv_url_check("redis://127.0.0.1:6379/0"), 0);
+	ck_assert_int_eq(kv_url_check("redis://localhost"), 0);
+	ck_assert_int_eq(kv_url_check("redis://localhost/3"), 0);
+	ck_assert_int_eq(kv_url_check("unix:/run/redis.sock"), 0);
+	ck_assert_int_eq(kv_url_check("unix:///run/redis.sock"), 0);
+	ck_assert_int_eq(kv_url_check("http://127.0.0.1:6379"), -1);
+	ck_assert_int_eq(kv_url_check("redis://:6379"), -1);
+	ck_assert_int_eq(kv_url_check("redis://h:0"), -1);
+	ck_assert_int_eq(kv_url_check("redis://h:65536"), -1);
+	ck_assert_int_eq(kv_url_check("redis://h:12x"), -1);
+	ck_assert_int_eq(kv_url_check("redis://h:1/x"), -1);
+	ck_assert_int_eq(kv_url_check("redis://user:pw@h:1/0"), -1);
+	ck_assert_int_eq(kv_url_check("unix:relative.sock"), -1);
+	ck_assert_int_eq(kv_url_check(""), -1);
+	ck_assert_int_eq(kv_url_check(NULL), -1);
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+	ck_assert_ptr_null(kv_new("nope://", CONNECT_MS, COMMAND_MS, &sh));
+	kv_free(NULL);
+}
+END_TEST
+
+/*
+ * Calls kv_cmd n times during a backoff: every call must be NULL at once. "At once" is < 5 ms;
+ * a loaded machine (make -j check, sanitizers) may preempt a few calls, so up to 1 % of them
+ * may take longer, but none may come near a connect or command timeout (which is what a
+ * broken backoff costs: >= 200 ms here).
+ */
+static void assert_skipped_fast(struct kv *k, int n)
+{
+	int slow = 0;
+	int64_t worst = 0;
+	for (int i = 0; i < n; i++) {
+		int64_t t0 = now_us();
+		redisReply *r = kv_cmd(k, "PING");
+		int64_t dt = now_us() - t0;
+		ck_assert_ptr_null(r);
+		if (dt >= 5000)
+			slow++;
+		if (dt > worst)
+			worst = dt;
+	}
+	ck_assert_msg(slow <= n / 100, "%d of %d calls during the backoff took >= 5 ms", slow, n);
+	ck_assert_msg(worst < 100000, "a call during the backoff took %lld ms",
+		      (long long)(worst / 1000));
+}
+
+START_TEST(test_backoff_closed_port)
+{
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+	char url[64];
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", closed_port());
+	struct kv *k = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	ck_assert_ptr_nonnull(k);
+	ck_assert(kv_up(k));
+
+	ck_assert_ptr_null(kv_cmd(k, "PING"));
+	ck_assert(!kv_up(k));
+	ck_assert_uint_eq(atomic_load(&sh.failures), 1);
+
+	/* during the backoff: NULL at once, nothing tried */
+	assert_skipped_fast(k, 200);
+	ck_assert_uint_eq(atomic_load(&sh.failures), 1);
+	ck_assert_uint_eq(atomic_load(&sh.skipped), 200);
+
+	/* after the first backoff (250 ms) one probe runs, fails, and the backoff doubles */
+	sleep_ms(300);
+	ck_assert_ptr_null(kv_cmd(k, "PING"));
+	ck_assert_uint_eq(atomic_load(&sh.failures), 2);
+	ck_assert_int_eq(atomic_load(&sh.backoff_us), 500000);
+	sleep_ms(300); /* still inside the 500 ms backoff */
+	ck_assert_ptr_null(kv_cmd(k, "PING"));
+	ck_assert_uint_eq(atomic_load(&sh.failures), 2);
+	kv_free(k);
+}
+END_TEST
+
+START_TEST(test_backoff_hung_server)
+{
+	int port;
+	int lfd = hung_listener(&port);
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+	char url[64];
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
+	struct kv *k = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+
+	/* the first call pays one command timeout (not two: a timeout is not retried) */
+	int64_t t0 = mono_ms();
+	ck_assert_ptr_null(kv_cmd(k, "PING"));
+	int64_t first = mono_ms() - t0;
+	ck_assert_msg(first >= COMMAND_MS - 20, "first call returned after %lld ms: no timeout?",
+		      (long long)first);
+	ck_assert_msg(first < 2 * COMMAND_MS, "first call took %lld ms", (long long)first);
+	ck_assert(!kv_up(k));
+
+	/* then nothing waits until the backoff expires */
+	assert_skipped_fast(k, 100);
+	ck_assert_uint_eq(atomic_load(&sh.failures), 1);
+	ck_assert_uint_eq(atomic_load(&sh.skipped), 100);
+
+	/* the probe after the backoff pays the timeout again, once */
+	sleep_ms(300);
+	t0 = mono_ms();
+	ck_assert_ptr_null(kv_cmd(k, "PING"));
+	ck_assert_int_ge(mono_ms() - t0, COMMAND_MS - 20);
+	ck_assert_uint_eq(atomic_load(&sh.failures), 2);
+	assert_skipped_fast(k, 100);
+	ck_assert_uint_eq(atomic_load(&sh.failures), 2);
+	kv_free(k);
+	close(lfd);
+}
+END_TEST
+
+START_TEST(test_backoff_shared_between_handles)
+{
+	/* two threads' handles of one worker: one failure makes both skip */
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+	char url[64];
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", closed_port());
+	struct kv *a = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	struct kv *b = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	ck_assert_ptr_null(kv_cmd(a, "PING"));
+	ck_assert(!kv_up(b));
+	ck_assert_ptr_null(kv_cmd(b, "PING"));
+	ck_assert_uint_eq(atomic_load(&sh.failures), 1);
+	ck_assert_uint_eq(atomic_load(&sh.skipped), 1);
+	kv_free(a);
+	kv_free(b);
+}
+END_TEST
+
+START_TEST(test_backoff_cap)
+{
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+	char url[64];
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", closed_port());
+	struct kv *k = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	/* force many probes by expiring the backoff by hand */
+	for (int i = 0; i < 20; i++) {
+		atomic_store(&sh.down_until_us, 1);
+		ck_assert_ptr_null(kv_cmd(k, "PING"));
+	}
+	ck_assert_int_eq(atomic_load(&sh.backoff_us), 5000000);
+	kv_free(k);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ a real redis-server */
+
+static pid_t redis_pid = -1;
+static int redis_port;
+static char redis_dir[64];
+
+static bool have_redis(void)
+{
+	return access("/usr/bin/redis-server", X_OK) == 0;
+}
+
+static void redis_start(void)
+{
+	if (redis_port == 0)
+		redis_port = closed_port();
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", redis_port);
+	redis_pid = fork();
+	ck_assert_int_ge(redis_pid, 0);
+	if (redis_pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
+		int devnull = open("/dev/null", O_WRONLY);
+		dup2(devnull, 1);
+		execl("/usr/bin/redis-server", "redis-server", "--port", portstr, "--bind",
+		      "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", redis_dir,
+		      (char *)NULL);
+		_exit(127);
+	}
+	/* wait until it answers */
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+	char url[64];
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", redis_port);
+	for (int i = 0; i < 100; i++) {
+		struct kv *k = kv_new(url, 100, 100, &sh);
+		redisReply *r = kv_cmd(k, "PING");
+		kv_free(k);
+		if (r) {
+			freeReplyObject(r);
+			return;
+		}
+		kv_shared_init(&sh);
+		sleep_ms(50);
+	}
+	ck_abort_msg("redis-server did not start on port %d", redis_port);
+}
+
+static void redis_stop(void)
+{
+	if (redis_pid > 0) {
+		kill(redis_pid, SIGCONT);
+		kill(redis_pid, SIGKILL);
+		waitpid(redis_pid, NULL, 0);
+		redis_pid = -1;
+	}
+}
+
+static void redis_setup(void)
+{
+	setup();
+	snprintf(redis_dir, sizeof(redis_dir), "/tmp/test-kv-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(redis_dir));
+	redis_port = 0;
+}
+
+static void redis_teardown(void)
+{
+	redis_stop();
+	rmdir(redis_dir);
+}
+
+START_TEST(test_real_commands)
+{
+	if (!have_redis())
+		return; /* nothing to test against */
+	redis_start();
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+	char url[64];
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/2", redis_port);
+	struct kv *k = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	redisReply *r = kv_cmd(k, "SET %s %s", "test-kv-key", "v1");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->type, REDIS_REPLY_STATUS);
+	freeReplyObject(r);
+	const char *argv[] = {"GET", "test-kv-key"};
+	const size_t lens[] = {3, 11};
+	r = kv_cmdargv(k, 2, argv, lens);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+	ck_assert_str_eq(r->str, "v1");
+	freeReplyObject(r);
+	/* the database number of the URL was selected: db 0 does not have the key */
+	char url0[64];
+	snprintf(url0, sizeof(url0), "redis://127.0.0.1:%d/0", redis_port);
+	struct kv *k0 = kv_new(url0, CONNECT_MS, COMMAND_MS, &sh);
+	r = kv_cmd(k0, "EXISTS %s", "test-kv-key");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->integer, 0);
+	freeReplyObject(r);
+	/* an error reply is a reply, not an outage */
+	r = kv_cmd(k, "INCR %s", "test-kv-key");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+	freeReplyObject(r);
+	ck_assert(kv_up(k));
+	ck_assert_uint_eq(atomic_load(&sh.failures), 0);
+	kv_free(k);
+	kv_free(k0);
+}
+END_TEST
+
+START_TEST(test_real_restart_and_recovery)
+{
+	if (!have_redis())
+		return;
+	redis_start();
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+	char url[64];
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", redis_port);
+	struct kv *k = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	redisReply *r = kv_cmd(k, "PING");
+	ck_assert_ptr_nonnull(r);
+	freeReplyObject(r);
+
+	/* Redis restarts between two commands: the stale connection is replaced transparently */
+	redis_stop();
+	redis_start();
+	r = kv_cmd(k, "PING");
+	ck_assert_msg(r != NULL, "a restart between commands was not retried on a new connection");
+	freeReplyObject(r);
+	ck_assert_uint_eq(atomic_load(&sh.failures), 0);
+
+	/* Redis down: NULL, then skipped */
+	redis_stop();
+	ck_assert_ptr_null(kv_cmd(k, "PING"));
+	ck_assert(!kv_up(k));
+	/* back up: the first call after the backoff reconnects and clears the down state */
+	redis_start();
+	ck_assert_ptr_null(kv_cmd(k, "PING")); /* still inside the backoff */
+	sleep_ms(300);
+	r = kv_cmd(k, "PING");
+	ck_assert_ptr_nonnull(r);
+	freeReplyObject(r);
+	ck_assert(kv_up(k));
+	ck_assert_int_eq(atomic_load(&sh.backoff_us), 0);
+	ck_assert_int_eq(atomic_load(&sh.down_until_us), 0);
+	kv_free(k);
+}
+END_TEST
+
+START_TEST(test_real_hung_then_resumed)
+{
+	if (!have_redis())
+		return;
+	redis_start();
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+	char url[64];
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", redis_port);
+	struct kv *k = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	redisReply *r = kv_cmd(k, "PING");
+	ck_assert_ptr_nonnull(r);
+	freeReplyObject(r);
+	/* SIGSTOP: an open connection that stops answering */
+	kill(redis_pid, SIGSTOP);
+	int64_t t0 = mono_ms();
+	ck_assert_ptr_null(kv_cmd(k, "PING"));
+	int64_t dt = mono_ms() - t0;
+	ck_assert_msg(dt < 2 * COMMAND_MS + 50, "hung Redis cost %lld ms", (long long)dt);
+	assert_skipped_fast(k, 100);
+	kill(redis_pid, SIGCONT);
+	sleep_ms(300);
+	r = kv_cmd(k, "PING");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->type, REDIS_REPLY_STATUS);
+	freeReplyObject(r);
+	ck_assert(kv_up(k));
+	kv_free(k);
+}
+END_TEST
+
+static Suite *kv_suite(void)
+{
+	Suite *s = suite_create("kv");
+	TCase *tc = tcase_create("outage");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_url_check);
+	tcase_add_test(tc, test_backoff_closed_port);
+	tcase_add_test(tc, test_backoff_hung_server);
+	tcase_add_test(tc, test_backoff_shared_between_handles);
+	tcase_add_test(tc, test_backoff_cap);
+	suite_add_tcase(s, tc);
+	TCase *tr = tcase_create("redis-server");
+	tcase_add_checked_fixture(tr, redis_setup, redis_teardown);
+	tcase_set_timeout(tr, 30);
+	tcase_add_test(tr, test_real_commands);
+	tcase_add_test(tr, test_real_restart_and_recovery);
+	tcase_add_test(tr, test_real_hung_then_resumed);
+	suite_add_tcase(s, tr);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(kv_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
