@@ -10,6 +10,7 @@
  * read-only afterwards. Without it, listing still works, saving answers 503.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -51,12 +52,12 @@ static pthread_mutex_t master_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int master_state; /* 0 not loaded, 1 loaded, -1 missing or invalid */
 static unsigned char master_key[AEAD_KEY_BYTES]; /* written once under master_mu */
 
-/* Reads the key text from path into buf (cap bytes). 0 or -1 (logged). */
-static int read_key_file(const char *path, char *buf, size_t cap)
+/* Reads the key text from path into buf (cap bytes). 0, or -1 with err set. */
+static int read_key_file(const char *path, char *buf, size_t cap, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		log_msg(LL_ERROR, NULL, "secrets_key_file %s: cannot open: %m", path);
+		snprintf(err, errlen, "secrets_key_file '%s': %s", path, strerror(errno));
 		return -1;
 	}
 	struct stat st;
@@ -68,11 +69,50 @@ static int read_key_file(const char *path, char *buf, size_t cap)
 	ssize_t n = read(fd, buf, cap - 1);
 	close(fd);
 	if (n < 0) {
-		log_msg(LL_ERROR, NULL, "secrets_key_file %s: cannot read: %m", path);
+		snprintf(err, errlen, "secrets_key_file '%s': %s", path, strerror(errno));
 		return -1;
 	}
 	buf[n] = '\0';
 	return 0;
+}
+
+/* Loads the master key of c into key. 0, or -1 with err naming the key (or saying none is
+ * configured). */
+static int load_master(const struct app_config *c, unsigned char key[AEAD_KEY_BYTES], char *err,
+		       size_t errlen)
+{
+	char text[256] = "";
+	int rc = -1;
+	const char *src;
+	if (c->secrets_key_file && *c->secrets_key_file) {
+		src = "secrets_key_file";
+		if (read_key_file(c->secrets_key_file, text, sizeof(text), err, errlen) < 0)
+			goto out;
+	} else if (c->secrets_key && *c->secrets_key) {
+		src = "secrets_key";
+		snprintf(text, sizeof(text), "%s", c->secrets_key);
+	} else {
+		snprintf(err, errlen,
+			 "no secrets_key_file (or IDEAFORGE_SECRETS_KEY) configured: stored provider "
+			 "keys need an AES-256 master key (64 hex digits)");
+		goto out;
+	}
+	if (aead_key_from_hex(text, key) != 0) {
+		snprintf(err, errlen, "%s: the master key must be 64 hexadecimal digits", src);
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(text, sizeof(text));
+	return rc;
+}
+
+int keys_config_check(const struct app_config *c, char *err, size_t errlen)
+{
+	unsigned char key[AEAD_KEY_BYTES];
+	int rc = load_master(c, key, err, errlen);
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
 }
 
 int keys_init(struct wctx *w)
@@ -83,29 +123,13 @@ int keys_init(struct wctx *w)
 	pthread_mutex_lock(&master_mu);
 	st = atomic_load(&master_state);
 	if (st == 0) {
-		const struct app_config *c = w->app_cfg;
-		char text[256] = "";
-		int rc = -1;
-		const char *src = NULL;
-		if (c->secrets_key_file && *c->secrets_key_file) {
-			src = "secrets_key_file";
-			if (read_key_file(c->secrets_key_file, text, sizeof(text)) == 0)
-				rc = 0;
-		} else if (c->secrets_key && *c->secrets_key) {
-			src = "secrets_key";
-			snprintf(text, sizeof(text), "%s", c->secrets_key);
-			rc = 0;
+		char err[512];
+		if (load_master(w->app_cfg, master_key, err, sizeof(err)) == 0) {
+			st = 1;
+		} else {
+			log_msg(LL_WARN, NULL, "%s; saving provider keys answers 503", err);
+			st = -1;
 		}
-		if (rc == 0 && aead_key_from_hex(text, master_key) != 0) {
-			log_msg(LL_ERROR, NULL, "%s: the master key must be 64 hexadecimal digits", src);
-			rc = -1;
-		}
-		if (!src)
-			log_msg(LL_WARN, NULL,
-				"no secrets_key_file (or IDEAFORGE_SECRETS_KEY) configured: provider "
-				"keys cannot be stored");
-		OPENSSL_cleanse(text, sizeof(text));
-		st = rc == 0 ? 1 : -1;
 		atomic_store(&master_state, st);
 	}
 	pthread_mutex_unlock(&master_mu);

@@ -15,14 +15,17 @@
 #include "../lib/metrics.h"
 
 static const struct metrics_counter_desc ops_counters[OPS__MAX] = {
-	[OPS_SESSION_FALLBACK] = {"session_fallbacks",
-				  "Sessions resolved from PostgreSQL because Redis was unavailable."},
+	[OPS_SESSION_FALLBACK] =
+		{"session_fallbacks",
+		 "Sessions resolved from PostgreSQL because Redis was unavailable."},
 	[OPS_LOGIN_OK] = {"logins", "Successful logins."},
 	[OPS_LOGIN_FAILED] = {"login_failures", "Failed logins."},
 };
 
 static const struct metrics_opts ops_opts = {
-	.prefix = "ideaforge", .app = ops_counters, .napp = OPS__MAX,
+	.prefix = "ideaforge",
+	.app = ops_counters,
+	.napp = OPS__MAX,
 };
 
 void ops_count(struct req *r, enum ops_counter c)
@@ -112,8 +115,8 @@ int h_metrics_db(struct req *r)
 	bool found = false;
 	const char *one = db_value(r, &found, "SELECT 1", 0, NULL);
 	double ms = (double)(now_us() - t0) / 1000.0;
-	const char *ver = one ? db_value(r, &found, "SELECT split_part(version(), ',', 1)", 0, NULL)
-			      : NULL;
+	const char *ver =
+		one ? db_value(r, &found, "SELECT split_part(version(), ',', 1)", 0, NULL) : NULL;
 	json_object *o = json_object_new_object();
 	if (!one || !ver) {
 		/* the original answers 200 with the failure described; internals stay in the log */

@@ -18,11 +18,11 @@ enum ops_counter {
 /* Adds one to counter c of this request's worker. */
 void ops_count(struct req *r, enum ops_counter c);
 
-int h_status(struct req *r);                 /* GET /status[?full] (internal, loopback only) */
-int h_metrics(struct req *r);                /* GET /metrics (internal, loopback only) */
-int h_metrics_pool(struct req *r);           /* GET /api/metrics/connection-pool */
-int h_metrics_db(struct req *r);             /* GET /api/metrics/database-health */
-int h_metrics_cache(struct req *r);          /* GET /api/metrics/cache-stats */
-int h_metrics_agents(struct req *r);         /* GET /api/metrics/agent-metrics */
+int h_status(struct req *r);         /* GET /status[?full] (internal, loopback only) */
+int h_metrics(struct req *r);        /* GET /metrics (internal, loopback only) */
+int h_metrics_pool(struct req *r);   /* GET /api/metrics/connection-pool */
+int h_metrics_db(struct req *r);     /* GET /api/metrics/database-health */
+int h_metrics_cache(struct req *r);  /* GET /api/metrics/cache-stats */
+int h_metrics_agents(struct req *r); /* GET /api/metrics/agent-metrics */
 
 #endif

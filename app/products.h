@@ -150,6 +150,13 @@ int h_integrations_status(struct req *r);    /* GET /api/integrations/status */
 int keys_init(struct wctx *w);
 
 /*
+ * For the configuration's validation at start-up: 0 when the master key is configured and
+ * well-formed, else -1 with err naming the key and the problem (missing included), so that a
+ * deployment can refuse to start without one.
+ */
+int keys_config_check(const struct app_config *c, char *err, size_t errlen);
+
+/*
  * The caller's stored secret for provider ("openai", "github", ...), decrypted, for the agents
  * and integrations. Returns an arena string (wiped when the request ends), or NULL when none is
  * stored, the master key is missing or the value does not open (r->rc stays RC_OK in those

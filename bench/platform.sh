@@ -120,14 +120,17 @@ done
 	|| die "hello and /health/live do not answer the same body"
 
 # --- 3. RSS and wrk ------------------------------------------------------------------------
-# rss_report LABEL: VmRSS of each API worker (children of the master), max in KiB on stdout.
+# worker_rss: "MAX_KIB pid P RSS KiB (PSS KiB), ..." for the API workers (children of the
+# master): VmRSS, the target, counts shared library pages in full; PSS divides them among the
+# processes that map them, which is closer to what one more worker costs.
 worker_rss() {
-	local kids k max=0 v all=""
+	local kids k max=0 v p all=""
 	kids=$(cat /proc/"$master"/task/*/children 2>/dev/null)
 	for k in $kids; do
 		v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$k/status" 2>/dev/null) || continue
 		[ -n "$v" ] || continue
-		all="$all pid $k ${v} KiB,"
+		p=$(awk '/^Pss:/ { print $2 }' "/proc/$k/smaps_rollup" 2>/dev/null || true)
+		all="$all pid $k ${v} KiB (PSS ${p:-?} KiB),"
 		[ "$v" -gt "$max" ] && max=$v
 	done
 	echo "$max$all"
@@ -135,11 +138,27 @@ worker_rss() {
 
 rss_before=$(worker_rss)
 
-# run_wrk PATH DURATION -> "rps p99_ms non2xx errors" on stdout, wrk's report in $tmp/wrk.out
+# cpu_ticks PID: CPU time (user + system, clock ticks) of PID's children, all their threads.
+# Per request, it is what the application itself costs, whatever else loads the machine.
+cpu_ticks() {
+	local k t=0 v
+	for k in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		v=$(awk '{ print $14 + $15 }' "/proc/$k/stat" 2>/dev/null) || continue
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+
+# run_wrk PATH DURATION PID -> "rps p99_ms non2xx errors cpu_us_per_request" on stdout, wrk's
+# report in $tmp/wrk.out; PID is the parent of the workers serving PATH.
 run_wrk() {
+	local c0 c1
+	c0=$(cpu_ticks "$3")
 	wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2" --latency "$base$1" >"$tmp/wrk.out" 2>&1 \
 		|| { cat "$tmp/wrk.out" >&2; die "wrk failed"; }
-	awk '
+	c1=$(cpu_ticks "$3")
+	awk -v ticks=$((c1 - c0)) -v hz="$HZ" '
 		function ms(v) {
 			if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
 			if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
@@ -147,26 +166,30 @@ run_wrk() {
 			return v + 0
 		}
 		/Requests\/sec:/ { rps = $2 }
+		/requests in / { n = $1 }
 		$1 == "99%" { p99 = ms($2) }
 		/Non-2xx or 3xx responses:/ { bad = $NF }
 		/Socket errors:/ { gsub(/,/, ""); err = $4 + $6 + $8 + $10 }
-		END { printf "%s %.2f %d %d\n", rps, p99, bad, err }' "$tmp/wrk.out"
+		END { printf "%s %.2f %d %d %.1f\n", rps, p99, bad, err, n ? ticks * 1e6 / hz / n : 0 }' \
+		"$tmp/wrk.out"
 }
 
-declare -A sum_rps sum_p99 bad
-for t in hello ours; do sum_rps[$t]=0 sum_p99[$t]=0 bad[$t]=0; done
+declare -A sum_rps sum_p99 sum_cpu bad
+for t in hello ours; do sum_rps[$t]=0 sum_p99[$t]=0 sum_cpu[$t]=0 bad[$t]=0; done
 path_of() { [ "$1" = hello ] && echo /bench/hello || echo /health/live; }
+parent_of() { [ "$1" = hello ] && echo "$hello_pid" || echo "$master"; }
 
 echo "bench: ideaforge-api ${WORKERS} workers x ${THREADS} threads vs hello (same shape);" \
 	"wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency, $ROUNDS round(s), $(nproc) CPUs"
 for t in hello ours; do
-	run_wrk "$(path_of $t)" "$WARMUP" >/dev/null
+	run_wrk "$(path_of $t)" "$WARMUP" "$(parent_of $t)" >/dev/null
 done
 for round in $(seq "$ROUNDS"); do
 	for t in hello ours; do
-		read -r rps p99 non2xx errs < <(run_wrk "$(path_of $t)" "$DURATION")
-		printf '  round %d %-5s %-13s %10.0f req/s  p99 %7.2f ms  non-2xx %s  socket errors %s\n' \
-			"$round" "$t" "$(path_of $t)" "$rps" "$p99" "$non2xx" "$errs"
+		read -r rps p99 non2xx errs cpu < <(run_wrk "$(path_of $t)" "$DURATION" "$(parent_of $t)")
+		printf '  round %d %-5s %-13s %8.0f req/s  p99 %7.2f ms  %6.1f us CPU/req  non-2xx %s  socket errors %s\n' \
+			"$round" "$t" "$(path_of $t)" "$rps" "$p99" "$cpu" "$non2xx" "$errs"
+		sum_cpu[$t]=$(awk -v a="${sum_cpu[$t]}" -v b="$cpu" 'BEGIN { print a + b }')
 		sum_rps[$t]=$(awk -v a="${sum_rps[$t]}" -v b="$rps" 'BEGIN { print a + b }')
 		sum_p99[$t]=$(awk -v a="${sum_p99[$t]}" -v b="$p99" 'BEGIN { print a + b }')
 		bad[$t]=$((bad[$t] + non2xx + errs))
@@ -181,6 +204,7 @@ avg() { awk -v s="$1" -v n="$ROUNDS" 'BEGIN { printf "%.0f", s / n }'; }
 avg2() { awk -v s="$1" -v n="$ROUNDS" 'BEGIN { printf "%.2f", s / n }'; }
 h_rps=$(avg "${sum_rps[hello]}") o_rps=$(avg "${sum_rps[ours]}")
 h_p99=$(avg2 "${sum_p99[hello]}") o_p99=$(avg2 "${sum_p99[ours]}")
+h_cpu=$(avg2 "${sum_cpu[hello]}") o_cpu=$(avg2 "${sum_cpu[ours]}")
 ratio=$(awk -v o="$o_rps" -v h="$h_rps" 'BEGIN { printf "%.1f", (h > 0) ? (100 * o / h) : 0 }')
 rss_max_before=${rss_before%% *} rss_max_after=${rss_after%% *}
 rss_max=$((rss_max_before > rss_max_after ? rss_max_before : rss_max_after))
@@ -191,8 +215,10 @@ rss_ok=$([ "$rss_max" -lt "$MAX_RSS_KIB" ] && echo 1 || echo 0)
 errors_ok=$([ "${bad[hello]}" -eq 0 ] && [ "${bad[ours]}" -eq 0 ] && echo 1 || echo 0)
 
 echo
-printf '%-34s %10s req/s   p99 %7s ms\n' "bare libfcgi hello  /bench/hello" "$h_rps" "$h_p99"
-printf '%-34s %10s req/s   p99 %7s ms\n' "ideaforge-api       /health/live" "$o_rps" "$o_p99"
+printf '%-34s %8s req/s   p99 %7s ms   %6s us app CPU/request\n' \
+	"bare libfcgi hello  /bench/hello" "$h_rps" "$h_p99" "$h_cpu"
+printf '%-34s %8s req/s   p99 %7s ms   %6s us app CPU/request\n' \
+	"ideaforge-api       /health/live" "$o_rps" "$o_p99" "$o_cpu"
 printf 'ratio ours/hello: %s %% (target >= %s %%)  %s\n' "$ratio" "$MIN_RATIO" "$(verdict "$ratio_ok")"
 printf 'idle worker RSS (VmRSS): before the load: %s after: %s\n' "${rss_before#* }" "${rss_after#* }"
 printf 'largest idle worker RSS: %.1f MiB (target < %.0f MiB)  %s\n' \

@@ -37,7 +37,8 @@ int aead_key_from_hex(const char *hex, unsigned char key[AEAD_KEY_BYTES])
 	if (n != 2 * AEAD_KEY_BYTES)
 		return -1;
 	for (size_t i = 0; i < AEAD_KEY_BYTES; i++) {
-		int hi = hexval((unsigned char)hex[2 * i]), lo = hexval((unsigned char)hex[2 * i + 1]);
+		int hi = hexval((unsigned char)hex[2 * i]),
+		    lo = hexval((unsigned char)hex[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			OPENSSL_cleanse(key, AEAD_KEY_BYTES);
 			return -1;
@@ -154,8 +155,8 @@ char *aead_open(const unsigned char key[AEAD_KEY_BYTES], const char *sealed, con
 		goto out;
 	if (ptlen && EVP_DecryptUpdate(ctx, (unsigned char *)pt, &n, ct, (int)ptlen) != 1)
 		goto out;
-	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, AEAD_TAG_BYTES,
-				(void *)(ct + ptlen)) != 1)
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, AEAD_TAG_BYTES, (void *)(ct + ptlen)) !=
+	    1)
 		goto out;
 	int fin = 0;
 	/* the tag is verified here: a mismatch fails, and the plaintext must then be discarded */

@@ -19,10 +19,10 @@
 
 #include <stddef.h>
 
-#define AEAD_KEY_BYTES 32   /* AES-256 key */
-#define AEAD_NONCE_BYTES 12 /* GCM's recommended 96-bit IV */
-#define AEAD_TAG_BYTES 16   /* full 128-bit tag */
-#define AEAD_PREFIX "v1:"   /* format version of sealed values */
+#define AEAD_KEY_BYTES 32         /* AES-256 key */
+#define AEAD_NONCE_BYTES 12       /* GCM's recommended 96-bit IV */
+#define AEAD_TAG_BYTES 16         /* full 128-bit tag */
+#define AEAD_PREFIX "v1:"         /* format version of sealed values */
 #define AEAD_MAX_PLAIN (1u << 20) /* largest plaintext accepted (1 MiB) */
 
 /*

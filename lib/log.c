@@ -1,6 +1,7 @@
 /* log.c - logfmt lines to stderr, one write(2) per line so lines never interleave. */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,16 +39,41 @@ int64_t wall_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Appends "ts=... level=... pid=... rid=..." to line; returns the length. */
+/* The pid of every line: getpid() is a system call (glibc no longer caches it), one per line
+ * on the request path. Cached, and refreshed in the child of every fork(). */
+static pid_t log_pid;
+static pthread_once_t log_pid_once = PTHREAD_ONCE_INIT;
+
+static void log_pid_refresh(void)
+{
+	log_pid = getpid();
+}
+
+static void log_pid_init(void)
+{
+	log_pid_refresh();
+	pthread_atfork(NULL, NULL, log_pid_refresh);
+}
+
+/* Appends "ts=... level=... pid=... rid=..." to line; returns the length. The date and time
+ * to the second are formatted once per second per thread. */
 static size_t log_prefix(char *line, size_t cap, enum log_level lvl, const char *rid)
 {
+	static __thread time_t ts_sec = -1;
+	static __thread char ts_text[72]; /* "YYYY-MM-DDTHH:MM:SS" (room for any int) */
 	struct timespec ts;
-	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	int n = snprintf(line, cap, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s pid=%d rid=%s",
+	if (ts.tv_sec != ts_sec) {
+		struct tm tm;
+		gmtime_r(&ts.tv_sec, &tm);
+		snprintf(ts_text, sizeof(ts_text), "%04d-%02d-%02dT%02d:%02d:%02d",
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, ts.tv_nsec / 1000000, log_level_names[lvl], (int)getpid(),
+			 tm.tm_sec);
+		ts_sec = ts.tv_sec;
+	}
+	pthread_once(&log_pid_once, log_pid_init);
+	int n = snprintf(line, cap, "ts=%s.%03ldZ level=%s pid=%d rid=%s", ts_text,
+			 ts.tv_nsec / 1000000, log_level_names[lvl], (int)log_pid,
 			 rid && *rid ? rid : "-");
 	return n < 0 ? 0 : ((size_t)n >= cap ? cap - 1 : (size_t)n);
 }
@@ -114,7 +140,8 @@ void log_access(const char *rid, const char *method, const char *route, const ch
 	}
 	if (len < sizeof(line) - 1)
 		len += (size_t)snprintf(line + len, sizeof(line) - 1 - len,
-					" status=%d dur_ms=%.3f", status, (double)dur_us / 1000.0);
+					" status=%d dur_ms=%lld.%03lld", status,
+					(long long)(dur_us / 1000), (long long)(dur_us % 1000));
 	if (len > sizeof(line) - 2)
 		len = sizeof(line) - 2;
 	log_write(line, len);

@@ -235,7 +235,8 @@ void metrics_prometheus(struct req *r, struct buf *b, const struct metrics_opts 
 			buf_printf(b, "%s_http_request_duration_seconds_bucket{", p);
 			route_labels(b, app, rt);
 			if (k < SB_BUCKETS - 1)
-				buf_printf(b, ",le=\"%g\"} %llu\n", (double)sb_bucket_le_us[k] / 1e6,
+				buf_printf(b, ",le=\"%g\"} %llu\n",
+					   (double)sb_bucket_le_us[k] / 1e6,
 					   (unsigned long long)cum);
 			else
 				buf_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
@@ -256,8 +257,7 @@ void metrics_prometheus(struct req *r, struct buf *b, const struct metrics_opts 
 		buf_printf(b, "%s_http_responses_total{code=\"%s\"} %llu\n", p, class_names[k],
 			   (unsigned long long)by_class[k]);
 	one(b, p, "slow_requests_total", "counter",
-	    "Requests slower than slow_request_ms (each also logged).",
-	    (double)t->c[SBC_SLOW]);
+	    "Requests slower than slow_request_ms (each also logged).", (double)t->c[SBC_SLOW]);
 	one(b, p, "rate_limit_rejections_total", "counter", "Requests refused with 429.",
 	    (double)t->c[SBC_RATE_LIMITED]);
 
@@ -298,14 +298,14 @@ void metrics_prometheus(struct req *r, struct buf *b, const struct metrics_opts 
 	    (double)atomic_load(&pm->crashes));
 	one(b, p, "worker_scale_ups_total", "counter", "Workers added by the scaling policy.",
 	    (double)atomic_load(&pm->scale_ups));
-	one(b, p, "worker_scale_downs_total", "counter",
-	    "Workers removed by the scaling policy.", (double)atomic_load(&pm->scale_downs));
+	one(b, p, "worker_scale_downs_total", "counter", "Workers removed by the scaling policy.",
+	    (double)atomic_load(&pm->scale_downs));
 	one(b, p, "worker_respawn_throttled", "gauge",
 	    "1 while respawns are throttled because workers crash in a loop.",
 	    atomic_load(&pm->throttled));
 	head(b, p, "threads", "gauge", "Accept threads of running workers by state.");
-	buf_printf(b, "%s_threads{state=\"busy\"} %d\n%s_threads{state=\"idle\"} %d\n", p, busy,
-		   p, idle);
+	buf_printf(b, "%s_threads{state=\"busy\"} %d\n%s_threads{state=\"idle\"} %d\n", p, busy, p,
+		   idle);
 	one(b, p, "threads_busy_average", "gauge",
 	    "Busy threads averaged over the process manager's last 1-second tick.",
 	    atomic_load(&pm->busy_x100) / 100.0);
@@ -320,14 +320,13 @@ void metrics_prometheus(struct req *r, struct buf *b, const struct metrics_opts 
 	one(b, p, "db_pool_max_connections", "gauge",
 	    "Sum of pool size plus overflow: the most connections this machine opens.",
 	    mp.size + mp.overflow);
-	one(b, p, "db_pool_waiting", "gauge", "Threads waiting for a connection now.",
-	    mp.waiting);
+	one(b, p, "db_pool_waiting", "gauge", "Threads waiting for a connection now.", mp.waiting);
 	one(b, p, "db_pool_checkouts_total", "counter", "Connections handed out.",
 	    (double)mp.checkouts);
 	one(b, p, "db_pool_waits_total", "counter", "Checkouts that had to wait.",
 	    (double)mp.waits);
-	one(b, p, "db_pool_timeouts_total", "counter",
-	    "Checkouts that timed out (answered 503).", (double)mp.timeouts);
+	one(b, p, "db_pool_timeouts_total", "counter", "Checkouts that timed out (answered 503).",
+	    (double)mp.timeouts);
 	one(b, p, "db_connect_errors_total", "counter", "Failed connection attempts.",
 	    (double)mp.connect_errors);
 
@@ -441,14 +440,16 @@ json_object *metrics_status(struct req *r, bool full)
 				continue;
 			json_object *to = json_object_new_object();
 			JADD(to, "index", jint(j));
-			JADD(to, "state", json_object_new_string(
-						  ts >= 0 && ts < SBT__MAX ? sb_tstate_names[ts] : "?"));
+			JADD(to, "state",
+			     json_object_new_string(ts >= 0 && ts < SBT__MAX ? sb_tstate_names[ts] :
+									       "?"));
 			int rt = atomic_load(&th->route);
 			JADD(to, "route", ts == SBT_BUSY ? route_name(app, rt) : NULL);
 			int64_t st_us = atomic_load(&th->start_us);
 			JADD(to, "duration_ms",
-			     ts == SBT_BUSY && st_us ? json_object_new_double((now - st_us) / 1000.0)
-						     : NULL);
+			     ts == SBT_BUSY && st_us ?
+				     json_object_new_double((now - st_us) / 1000.0) :
+				     NULL);
 			JADD(to, "requests", jint((int64_t)atomic_load(&th->requests)));
 			json_object_array_add(threads, to);
 		}
@@ -465,10 +466,11 @@ json_object *metrics_status(struct req *r, bool full)
 		JADD(po, "pid", jint(atomic_load(&w->pid)));
 		JADD(po, "state", json_object_new_string(sb_wstate_names[st]));
 		JADD(po, "generation", jint(atomic_load(&w->generation)));
-		JADD(po, "uptime_s", json_object_new_double(
-					     (now - atomic_load(&w->started_us)) / 1e6));
-		JADD(po, "idle_s", json_object_new_double(
-					   wbusy ? 0.0 : (now - atomic_load(&w->last_active_us)) / 1e6));
+		JADD(po, "uptime_s",
+		     json_object_new_double((now - atomic_load(&w->started_us)) / 1e6));
+		JADD(po, "idle_s",
+		     json_object_new_double(wbusy ? 0.0 :
+						    (now - atomic_load(&w->last_active_us)) / 1e6));
 		JADD(po, "requests", jint((int64_t)atomic_load(&w->requests)));
 		JADD(po, "busy_threads", jint(wbusy));
 		JADD(po, "db_in_use", jint(atomic_load(&w->g.db_in_use)));

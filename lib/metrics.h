@@ -45,16 +45,16 @@ struct metrics_opts {
 
 /* Pool and Redis figures summed over every live worker of the machine. */
 struct metrics_pool {
-	int workers;             /* workers that reported (live slots) */
-	int size;                /* sum of configured pool sizes */
-	int overflow;            /* sum of configured overflows */
-	int open;                /* connections open */
-	int in_use;              /* checked out */
-	int idle;                /* open and idle */
-	int waiting;             /* threads waiting for a checkout */
-	int kv_up;               /* workers that see Redis up */
-	int kv_down;             /* workers that see Redis down */
-	uint64_t checkouts;      /* counters, retired workers included */
+	int workers;        /* workers that reported (live slots) */
+	int size;           /* sum of configured pool sizes */
+	int overflow;       /* sum of configured overflows */
+	int open;           /* connections open */
+	int in_use;         /* checked out */
+	int idle;           /* open and idle */
+	int waiting;        /* threads waiting for a checkout */
+	int kv_up;          /* workers that see Redis up */
+	int kv_down;        /* workers that see Redis down */
+	uint64_t checkouts; /* counters, retired workers included */
 	uint64_t waits;
 	uint64_t timeouts;
 	uint64_t connect_errors;

@@ -113,7 +113,8 @@ void pm_scaler_tick(struct pm_scaler *s, const struct srv_config *c, int64_t now
 	/* the ring holds the recommendation of each of the last `window` seconds; seconds
 	 * without a tick (a stalled master) take this tick's value */
 	if (now_s > s->ring_s) {
-		int64_t from = now_s - s->ring_s > s->window ? now_s - s->window + 1 : s->ring_s + 1;
+		int64_t from =
+			now_s - s->ring_s > s->window ? now_s - s->window + 1 : s->ring_s + 1;
 		for (int64_t t = from; t <= now_s; t++)
 			s->ring[t % s->window] = d->rec;
 		s->ring_s = now_s;
@@ -145,8 +146,8 @@ void pm_scaler_tick(struct pm_scaler *s, const struct srv_config *c, int64_t now
 	}
 	if (c->pm != PM_DYNAMIC || d->stable >= current)
 		return;
-	double max_spare = c->pm_max_spare_threads ? (double)c->pm_max_spare_threads
-						   : (double)c->threads;
+	double max_spare =
+		c->pm_max_spare_threads ? (double)c->pm_max_spare_threads : (double)c->threads;
 	if (total - busy <= max_spare)
 		return;
 	int want = current - (d->stable > lo ? d->stable : lo);
@@ -169,29 +170,29 @@ struct pm_worker {
 };
 
 struct pm {
-	const struct srv_app *app;   /* application */
-	struct srv_config *cfg;      /* current config (owned) */
-	void *app_cfg;               /* current application config (owned) */
-	int listen_fd;               /* shared socket */
-	int sig_fd;                  /* signalfd of the master's signals */
-	struct sb *sb;               /* scoreboard; slot i <-> w[i] */
-	struct pm_worker *w;         /* sb->max_workers entries */
-	int generation;              /* bumped by every reload */
-	int target;                  /* workers of the current generation wanted */
-	struct pm_scaler sc;         /* dynamic/ondemand policy state */
-	double busy_sum, total_sum;  /* busy/total thread samples since the last tick */
-	int nsamples;                /* samples since the last tick */
-	int recent_b[PM_RECENT];     /* the last PM_RECENT busy samples (ring) */
-	int recent_t[PM_RECENT];     /* and their total threads */
-	int recent_i;                /* ring index */
-	int64_t next_sample_us;      /* next busy sample */
-	int64_t next_tick_us;        /* next policy decision */
-	bool shutting_down;          /* SIGTERM/SIGINT received */
+	const struct srv_app *app;    /* application */
+	struct srv_config *cfg;       /* current config (owned) */
+	void *app_cfg;                /* current application config (owned) */
+	int listen_fd;                /* shared socket */
+	int sig_fd;                   /* signalfd of the master's signals */
+	struct sb *sb;                /* scoreboard; slot i <-> w[i] */
+	struct pm_worker *w;          /* sb->max_workers entries */
+	int generation;               /* bumped by every reload */
+	int target;                   /* workers of the current generation wanted */
+	struct pm_scaler sc;          /* dynamic/ondemand policy state */
+	double busy_sum, total_sum;   /* busy/total thread samples since the last tick */
+	int nsamples;                 /* samples since the last tick */
+	int recent_b[PM_RECENT];      /* the last PM_RECENT busy samples (ring) */
+	int recent_t[PM_RECENT];      /* and their total threads */
+	int recent_i;                 /* ring index */
+	int64_t next_sample_us;       /* next busy sample */
+	int64_t next_tick_us;         /* next policy decision */
+	bool shutting_down;           /* SIGTERM/SIGINT received */
 	int64_t shutdown_deadline_us; /* SIGKILL after this */
 	int64_t crashes[CRASH_LIMIT]; /* times of recent unexpected exits (ring) */
-	int crash_i;                 /* ring index */
-	int64_t next_spawn_us;       /* throttled respawn time after a crash loop */
-	bool throttled_logged;       /* crash-loop warning printed */
+	int crash_i;                  /* ring index */
+	int64_t next_spawn_us;        /* throttled respawn time after a crash loop */
+	bool throttled_logged;        /* crash-loop warning printed */
 };
 
 /* The target of a mode for a fresh start or a reload with `current` workers running. */
@@ -204,8 +205,7 @@ static int initial_target(const struct srv_config *c, int current)
 	case PM_ONDEMAND:
 		return clampi(current >= 0 ? current : (int)c->workers_min, (int)c->workers_min,
 			      (int)c->workers_max);
-	default:
-		return (int)c->workers;
+	default: return (int)c->workers;
 	}
 }
 
@@ -213,10 +213,10 @@ static void publish(struct pm *pm)
 {
 	struct sb_pm *p = &pm->sb->pm;
 	atomic_store(&p->mode, pm->cfg->pm);
-	atomic_store(&p->workers_min, pm->cfg->pm == PM_STATIC ? (int)pm->cfg->workers
-							       : (int)pm->cfg->workers_min);
-	atomic_store(&p->workers_max, pm->cfg->pm == PM_STATIC ? (int)pm->cfg->workers
-							       : (int)pm->cfg->workers_max);
+	atomic_store(&p->workers_min,
+		     pm->cfg->pm == PM_STATIC ? (int)pm->cfg->workers : (int)pm->cfg->workers_min);
+	atomic_store(&p->workers_max,
+		     pm->cfg->pm == PM_STATIC ? (int)pm->cfg->workers : (int)pm->cfg->workers_max);
 	atomic_store(&p->target, pm->target);
 	atomic_store(&p->generation, pm->generation);
 	atomic_store(&p->threads, (int)pm->cfg->threads);
@@ -349,7 +349,8 @@ static void maintain(struct pm *pm)
 			goto out;
 		have++;
 		if (pm->next_spawn_us)
-			pm->next_spawn_us = now_us() + 1000000; /* still throttled: one per second */
+			pm->next_spawn_us =
+				now_us() + 1000000; /* still throttled: one per second */
 	}
 	/* too many (a reload lowered the count): stop extras, newest first */
 	for (int i = pm->sb->max_workers - 1; i >= 0 && have > want; i--)
@@ -558,17 +559,20 @@ static void on_signal(struct pm *pm, int sig, int argc, char **argv)
 		if (!pm->shutting_down)
 			reload(pm, argc, argv);
 		break;
-	default:
-		break; /* SIGCHLD: reaped after every wake-up */
+	default: break; /* SIGCHLD: reaped after every wake-up */
 	}
 }
 
-int pm_run(const struct srv_app *app, int argc, char **argv, struct srv_config *cfg,
-	   void *app_cfg, int listen_fd, struct sb *sb)
+int pm_run(const struct srv_app *app, int argc, char **argv, struct srv_config *cfg, void *app_cfg,
+	   int listen_fd, struct sb *sb)
 {
 	int code = 0;
 	struct pm pm = {
-		.app = app, .cfg = cfg, .app_cfg = app_cfg, .listen_fd = listen_fd, .sb = sb,
+		.app = app,
+		.cfg = cfg,
+		.app_cfg = app_cfg,
+		.listen_fd = listen_fd,
+		.sb = sb,
 		.sig_fd = -1,
 	};
 	sigset_t set;
@@ -639,7 +643,8 @@ int pm_run(const struct srv_app *app, int argc, char **argv, struct srv_config *
 		if (watch && n > 0 && (pf[1].revents & POLLIN) && pm.target == 0) {
 			pm.target = 1;
 			atomic_fetch_add(&sb->pm.scale_ups, 1);
-			log_msg(LL_INFO, NULL, "ondemand: a connection is waiting, starting a worker");
+			log_msg(LL_INFO, NULL,
+				"ondemand: a connection is waiting, starting a worker");
 		}
 		now = now_us();
 		if (now >= pm.next_sample_us) {

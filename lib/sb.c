@@ -8,18 +8,21 @@
 #include "log.h"
 
 const char *const sb_wstate_names[SBW__MAX + 1] = {
-	[SBW_FREE] = "free", [SBW_STARTING] = "starting", [SBW_RUNNING] = "running",
+	[SBW_FREE] = "free",         [SBW_STARTING] = "starting", [SBW_RUNNING] = "running",
 	[SBW_STOPPING] = "stopping", [SBW__MAX] = NULL,
 };
 const char *const sb_tstate_names[SBT__MAX + 1] = {
-	[SBT_IDLE] = "idle", [SBT_BUSY] = "busy", [SBT_DONE] = "done", [SBT__MAX] = NULL,
+	[SBT_IDLE] = "idle",
+	[SBT_BUSY] = "busy",
+	[SBT_DONE] = "done",
+	[SBT__MAX] = NULL,
 };
 
 /* 1 ms .. 10 s, roughly 1-2.5-5 per decade: enough resolution for p50/p95/p99 of an API whose
  * target is p99 < 100 ms, and the tail up to the 10 s a user would give up at. */
 const int64_t sb_bucket_le_us[SB_BUCKETS - 1] = {
-	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
-	10000000,
+	1000,   2500,   5000,    10000,   25000,   50000,    100000,
+	250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 
 static size_t sb_size(int max_workers)

@@ -63,15 +63,15 @@ enum sb_ctr {
 #define SBR_SUM_US (SB_CLASSES + SB_BUCKETS)
 #define SBR_STRIDE (SBR_SUM_US + 1)
 
-#define SBC_ROUTE(r) (SBC_ROUTES + (r) * SBR_STRIDE)
+#define SBC_ROUTE(r) (SBC_ROUTES + (r)*SBR_STRIDE)
 #define SB_NCOUNTERS (SBC_ROUTE(SB_ROUTES))
 
 /* --- shared structures ---------------------------------------------------------------- */
 
 struct sb_thread {
-	atomic_int state;             /* enum sb_tstate */
-	atomic_int route;             /* route index being served, -1 when none */
-	atomic_int_fast64_t start_us; /* monotonic start of the current request */
+	atomic_int state;              /* enum sb_tstate */
+	atomic_int route;              /* route index being served, -1 when none */
+	atomic_int_fast64_t start_us;  /* monotonic start of the current request */
 	atomic_uint_fast64_t requests; /* requests served by this thread */
 };
 
@@ -87,14 +87,14 @@ struct sb_gauges {
 };
 
 struct sb_worker {
-	atomic_int pid;                 /* worker pid, 0 when the slot is free */
-	atomic_int state;               /* enum sb_wstate */
-	atomic_int_fast64_t started_us; /* monotonic fork time */
-	atomic_int_fast64_t last_active_us; /* monotonic end of its last request (or start) */
-	atomic_uint_fast64_t requests;  /* requests served by this worker */
-	atomic_int generation;          /* config generation it runs */
-	atomic_int nthreads;            /* threads it runs */
-	struct sb_gauges g;             /* pool and Redis gauges */
+	atomic_int pid;                           /* worker pid, 0 when the slot is free */
+	atomic_int state;                         /* enum sb_wstate */
+	atomic_int_fast64_t started_us;           /* monotonic fork time */
+	atomic_int_fast64_t last_active_us;       /* monotonic end of its last request (or start) */
+	atomic_uint_fast64_t requests;            /* requests served by this worker */
+	atomic_int generation;                    /* config generation it runs */
+	atomic_int nthreads;                      /* threads it runs */
+	struct sb_gauges g;                       /* pool and Redis gauges */
 	struct sb_thread threads[SB_MAX_THREADS]; /* per-thread state */
 	atomic_uint_fast64_t c[SB_NCOUNTERS];     /* counters, SBC_* layout */
 };
@@ -120,11 +120,11 @@ struct sb_pm {
 };
 
 struct sb {
-	int max_workers;                   /* slots */
-	atomic_uint seq;                   /* seqlock over fold/reset of slots: odd = in progress */
-	struct sb_pm pm;                   /* the master's state */
+	int max_workers; /* slots */
+	atomic_uint seq; /* seqlock over fold/reset of slots: odd = in progress */
+	struct sb_pm pm; /* the master's state */
 	atomic_uint_fast64_t retired[SB_NCOUNTERS]; /* counters of reaped workers */
-	struct sb_worker workers[];        /* slots */
+	struct sb_worker workers[];                 /* slots */
 };
 
 /* A stable copy of the machine's counters (sb_snapshot). */

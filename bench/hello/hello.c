@@ -80,6 +80,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	chmod(path, 0660);
+	/* FCGX_Init installs a SIGTERM handler (libfcgi's "shutdown pending" flag) that leaves a
+	 * thread blocked in accept() running: restore plain termination */
+	signal(SIGTERM, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 
 	for (int i = 0; i < nworkers; i++) {
@@ -89,7 +92,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		if (pid == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGTERM); /* die with the parent */
+			prctl(PR_SET_PDEATHSIG, SIGKILL); /* die with the parent */
 			worker(nthreads);
 			_exit(1);
 		}

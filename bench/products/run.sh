@@ -19,7 +19,8 @@
 #      tokens over the requests (list.lua), ROUNDS times, alternating; then the mixed workload
 #      (mixed.lua) for MIXED_DURATION;
 #   6. prints requests/s and p99 of each, the ratio list/hello (target >= 40 %, p99 < 25 ms),
-#      PostgreSQL transactions per list request (target: 1, one round trip), and the mixed
+#      PostgreSQL transactions per list request (target: 1, one round trip; counted from
+#      pg_stat_database, minus what happened during the same time of the hello run), and the mixed
 #      workload's errors and p99 (targets: 0 errors, p99 < 50 ms).
 # Exit status 0 when every target is met, 1 when one is missed, 2 on a setup error.
 #
@@ -73,9 +74,8 @@ cleanup() {
 		kill -QUIT "$(cat "$tmp/nginx.pid")" 2>/dev/null || true
 		for _ in $(seq 50); do [ -f "$tmp/nginx.pid" ] || break; sleep 0.1; done
 	fi
-	for p in $api_pid $hello_pid; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
+	[ -n "$api_pid" ] && kill -TERM "$api_pid" 2>/dev/null || true
+	[ -n "$hello_pid" ] && kill -KILL -- "-$hello_pid" 2>/dev/null || true
 	for p in $api_pid $hello_pid; do
 		wait "$p" 2>/dev/null || true
 	done
@@ -95,11 +95,12 @@ sql -v hash="$hash" -v users="$USERS" -f "$here/seed.sql" >/dev/null
 
 # --- 2. our API and hello ------------------------------------------------------------------
 "$BUILD/ideaforge-api" --config "$RUN/ideaforge.conf" --listen "unix:$tmp/api.sock" \
-	--rl_default_per_min=1000000000 </dev/null >"$tmp/api.log" 2>&1 &
+	--rl_default_per_min=10000000 </dev/null >"$tmp/api.log" 2>&1 &
 api_pid=$!
 "$CC" -O2 -o "$tmp/hello" "$top/bench/hello/hello.c" -lfcgi -lpthread ||
 	die "cannot build bench/hello/hello.c"
-"$tmp/hello" "unix:$tmp/hello.sock" "$WORKERS" "$THREADS" &
+# its own process group, so that its workers go with it whatever happens
+setsid "$tmp/hello" "unix:$tmp/hello.sock" "$WORKERS" "$THREADS" </dev/null >"$tmp/hello.log" 2>&1 &
 hello_pid=$!
 for _ in $(seq 100); do
 	[ -S "$tmp/api.sock" ] && [ -S "$tmp/hello.sock" ] && break
@@ -192,9 +193,14 @@ run_wrk warm-hello "$WARMUP" /bench/hello >/dev/null
 run_wrk warm-list "$WARMUP" / "$here/list.lua" >/dev/null
 declare -A sum_rps sum_p99 bad
 for t in hello list; do sum_rps[$t]=0 sum_p99[$t]=0 bad[$t]=0; done
-tx_total=0 req_total=0
+tx_total=0 req_total=0 bg_total=0
 for round in $(seq "$ROUNDS"); do
+	hx0=$(xacts)
 	read -r rps p99 non2xx errs < <(run_wrk hello "$DURATION" /bench/hello)
+	sleep 2
+	hx1=$(xacts)
+	# transactions nobody asked for during hello (other clients, autovacuum): subtracted below
+	bg_total=$((bg_total + hx1 - hx0 - 1))
 	printf '  round %d hello GET /bench/hello   %9.0f req/s  p99 %7.2f ms  non-2xx %s  socket errors %s\n' \
 		"$round" "$rps" "$p99" "$non2xx" "$errs"
 	sum_rps[hello]=$(awk -v a="${sum_rps[hello]}" -v b="$rps" 'BEGIN { print a + b }')
@@ -224,7 +230,8 @@ avg2() { awk -v s="$1" -v n="$ROUNDS" 'BEGIN { printf "%.2f", s / n }'; }
 h_rps=$(avg "${sum_rps[hello]}") l_rps=$(avg "${sum_rps[list]}")
 h_p99=$(avg2 "${sum_p99[hello]}") l_p99=$(avg2 "${sum_p99[list]}")
 ratio=$(awk -v o="$l_rps" -v h="$h_rps" 'BEGIN { printf "%.1f", (h > 0) ? (100 * o / h) : 0 }')
-tpr=$(awk -v t="$tx_total" -v r="$req_total" 'BEGIN { printf "%.2f", (r > 0) ? t / r : 0 }')
+tpr=$(awk -v t="$tx_total" -v b="$bg_total" -v r="$req_total" \
+	'BEGIN { t -= (b > 0 ? b : 0); printf "%.2f", (r > 0) ? t / r : 0 }')
 verdict() { [ "$1" = 1 ] && echo PASS || echo MISS; }
 ok_ratio=$(awk -v r="$ratio" 'BEGIN { print (r >= 40) ? 1 : 0 }')
 ok_p99=$(awk -v p="$l_p99" 'BEGIN { print (p < 25) ? 1 : 0 }')

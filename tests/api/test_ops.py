@@ -466,7 +466,9 @@ def test_status_shows_this_request_in_full_view(http):
     master, workers = api_pids()
     if master is not None:
         assert s["master_pid"] == master
-        assert sorted(p["pid"] for p in procs if p["state"] != "stopping") == sorted(workers)
+        # every worker the page lists is a child of the master (stopping ones may linger)
+        assert {p["pid"] for p in procs} <= set(workers)
+        assert len([p for p in procs if p["state"] != "stopping"]) == s["workers"]["current"]
     me = [t for p in procs for t in p["threads"] if t["state"] == "busy"
           and t["route"] == "GET /status"]
     assert len(me) >= 1 and me[0]["duration_ms"] >= 0
@@ -531,7 +533,7 @@ def test_api_metrics_need_a_session(http, path):
 def authed(http, demo_seed):
     r = login(http)
     assert r.status_code == 200, r.text
-    tok = r.json().get("access_token")
+    tok = r.json().get("token") or r.json().get("access_token")
     if tok:
         http.headers["Authorization"] = "Bearer " + tok
     return http

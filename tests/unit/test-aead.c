@@ -10,9 +10,10 @@
 
 #include "aead.h"
 
-static const unsigned char key_a[AEAD_KEY_BYTES] = {
-	0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
-	0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
+static const unsigned char key_a[AEAD_KEY_BYTES] = {0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+						    0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+						    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
+						    0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
 
 static void key_b(unsigned char k[AEAD_KEY_BYTES])
 {
@@ -160,8 +161,8 @@ START_TEST(test_malformed_input)
 	ck_assert_ptr_null(aead_open(key_a, trunc, NULL, 0, NULL)); /* tag cut off */
 	free(trunc);
 	ck_assert_ptr_null(aead_open(key_a, "v1:AAAA", NULL, 0, NULL)); /* 3 bytes: too short */
-	ck_assert_ptr_null(aead_open(key_a, "v1:!!!!AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL, 0,
-				     NULL));
+	ck_assert_ptr_null(
+		aead_open(key_a, "v1:!!!!AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL, 0, NULL));
 	ck_assert_ptr_null(aead_open(key_a, "v1:AAA=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL, 0,
 				     NULL)); /* padding in the middle */
 	char *spaced = malloc(strlen(s) + 2);
@@ -238,7 +239,7 @@ START_TEST(test_key_from_hex)
 	ck_assert_mem_eq(k, key_a, AEAD_KEY_BYTES);
 	ck_assert_int_eq(aead_key_from_hex(NULL, k), -1);
 	ck_assert_int_eq(aead_key_from_hex("", k), -1);
-	ck_assert_int_eq(aead_key_from_hex("00010203", k), -1);                     /* short */
+	ck_assert_int_eq(aead_key_from_hex("00010203", k), -1); /* short */
 	ck_assert_int_eq(aead_key_from_hex("000102030405060708090a0b0c0d0e0f"
 					   "101112131415161718191a1b1c1d1e1f00",
 					   k),

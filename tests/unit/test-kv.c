@@ -222,6 +222,50 @@ START_TEST(test_backoff_cap)
 }
 END_TEST
 
+START_TEST(test_prober_alone_probes)
+{
+	/* with a prober, ordinary handles never probe, even after the backoff expired: no request
+	 * pays a timeout; the prober tries whenever it is called */
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+	char url[64];
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", closed_port());
+	struct kv *k = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	struct kv *p = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	kv_set_prober(p);
+	ck_assert_ptr_null(kv_cmd(p, "PING"));
+	ck_assert(!kv_up(k));
+	uint64_t f = atomic_load(&sh.failures);
+	sleep_ms(300); /* past the first backoff */
+	assert_skipped_fast(k, 50);
+	ck_assert_uint_eq(atomic_load(&sh.failures), f);
+	/* the prober ignores the backoff */
+	ck_assert_ptr_null(kv_cmd(p, "PING"));
+	ck_assert_uint_eq(atomic_load(&sh.failures), f + 1);
+	ck_assert_ptr_null(kv_cmd(p, "PING"));
+	ck_assert_uint_eq(atomic_load(&sh.failures), f + 2);
+	kv_free(k);
+	kv_free(p);
+}
+END_TEST
+
+START_TEST(test_force_ignores_backoff)
+{
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+	char url[64];
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", closed_port());
+	struct kv *k = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	ck_assert_ptr_null(kv_cmd(k, "PING"));
+	uint64_t f = atomic_load(&sh.failures);
+	ck_assert_ptr_null(kv_cmd(k, "PING")); /* skipped */
+	ck_assert_uint_eq(atomic_load(&sh.failures), f);
+	ck_assert_ptr_null(kv_cmd_force(k, "PING")); /* tried */
+	ck_assert_uint_eq(atomic_load(&sh.failures), f + 1);
+	kv_free(k);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ a real redis-server */
 
 static pid_t redis_pid = -1;
@@ -374,6 +418,91 @@ START_TEST(test_real_restart_and_recovery)
 }
 END_TEST
 
+START_TEST(test_real_prober_recovery)
+{
+	/* Redis back: ordinary handles keep failing fast until the prober has seen it answer */
+	if (!have_redis())
+		return;
+	redis_start();
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+	char url[64];
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", redis_port);
+	struct kv *k = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	struct kv *p = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	kv_set_prober(p);
+	redis_stop();
+	ck_assert_ptr_null(kv_cmd(k, "PING"));
+	ck_assert(!kv_up(k));
+	redis_start();
+	sleep_ms(300);
+	ck_assert_ptr_null(kv_cmd(k, "PING")); /* not probed by a request */
+	redisReply *r = kv_cmd(p, "PING");
+	ck_assert_ptr_nonnull(r);
+	freeReplyObject(r);
+	ck_assert(kv_up(k));
+	r = kv_cmd(k, "PING");
+	ck_assert_ptr_nonnull(r);
+	freeReplyObject(r);
+	kv_free(k);
+	kv_free(p);
+}
+END_TEST
+
+START_TEST(test_real_pipeline_and_script)
+{
+	if (!have_redis())
+		return;
+	redis_start();
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+	char url[64];
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", redis_port);
+	struct kv *k = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	static struct kv_script inc = {.body = "return redis.call('INCRBY', KEYS[1], ARGV[1])"};
+	ck_assert_int_eq(kv_script_init(&inc), 0);
+	ck_assert_uint_eq(strlen(inc.sha), 40);
+	struct kv_argv cmds[3];
+	memset(cmds, 0, sizeof(cmds));
+	/* a script Redis has never seen: NOSCRIPT, retried as EVAL inside the pipeline */
+	kv_argv_script(&cmds[0], &inc);
+	kv_argv_add(&cmds[0], "1", 1);
+	kv_argv_add(&cmds[0], "ctr", 3);
+	kv_argv_add(&cmds[0], "5", 1);
+	kv_argv_add(&cmds[1], "GET", 3);
+	kv_argv_add(&cmds[1], "ctr", 3);
+	kv_argv_add(&cmds[2], "NOSUCHCOMMAND", 13);
+	redisReply *out[3] = {NULL, NULL, NULL};
+	ck_assert_int_eq(kv_pipeline(k, 3, cmds, out), 0);
+	ck_assert_ptr_nonnull(out[0]);
+	ck_assert_int_eq(out[0]->type, REDIS_REPLY_INTEGER);
+	ck_assert_int_eq(out[0]->integer, 5);
+	/* the GET ran in the same round trip as the script's first (NOSCRIPT) try */
+	ck_assert_ptr_nonnull(out[1]);
+	ck_assert(out[1]->type == REDIS_REPLY_NIL || out[1]->type == REDIS_REPLY_STRING);
+	ck_assert_ptr_nonnull(out[2]);
+	ck_assert_int_eq(out[2]->type, REDIS_REPLY_ERROR); /* an error reply is still a reply */
+	for (int i = 0; i < 3; i++)
+		freeReplyObject(out[i]);
+	redisReply *g = kv_cmd(k, "GET ctr");
+	ck_assert_ptr_nonnull(g);
+	ck_assert_str_eq(g->str, "5"); /* the script ran exactly once */
+	freeReplyObject(g);
+	/* now cached by Redis: EVALSHA works directly */
+	redisReply *r = kv_run(k, &cmds[0], false);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->integer, 10);
+	freeReplyObject(r);
+	/* Redis down: -1 and every out[i] NULL */
+	redis_stop();
+	out[0] = out[1] = (redisReply *)1;
+	ck_assert_int_eq(kv_pipeline(k, 2, cmds, out), -1);
+	ck_assert_ptr_null(out[0]);
+	ck_assert_ptr_null(out[1]);
+	kv_free(k);
+}
+END_TEST
+
 START_TEST(test_real_hung_then_resumed)
 {
 	if (!have_redis())
@@ -416,6 +545,8 @@ static Suite *kv_suite(void)
 	tcase_add_test(tc, test_backoff_hung_server);
 	tcase_add_test(tc, test_backoff_shared_between_handles);
 	tcase_add_test(tc, test_backoff_cap);
+	tcase_add_test(tc, test_prober_alone_probes);
+	tcase_add_test(tc, test_force_ignores_backoff);
 	suite_add_tcase(s, tc);
 	TCase *tr = tcase_create("redis-server");
 	tcase_add_checked_fixture(tr, redis_setup, redis_teardown);
@@ -423,6 +554,8 @@ static Suite *kv_suite(void)
 	tcase_add_test(tr, test_real_commands);
 	tcase_add_test(tr, test_real_restart_and_recovery);
 	tcase_add_test(tr, test_real_hung_then_resumed);
+	tcase_add_test(tr, test_real_prober_recovery);
+	tcase_add_test(tr, test_real_pipeline_and_script);
 	suite_add_tcase(s, tr);
 	return s;
 }

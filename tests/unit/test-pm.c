@@ -71,7 +71,7 @@ START_TEST(test_recommend)
 {
 	dynamic(); /* 4 threads per worker: 2.8 busy threads per worker at 70 % */
 	ck_assert_int_eq(pm_recommend(&cfg, 2, 0, 8), 0);
-	ck_assert_int_eq(pm_recommend(&cfg, 2, 2.8, 8), 1);  /* exactly 70 %: not above */
+	ck_assert_int_eq(pm_recommend(&cfg, 2, 2.8, 8), 1); /* exactly 70 %: not above */
 	ck_assert_int_eq(pm_recommend(&cfg, 2, 2.9, 8), 2);
 	ck_assert_int_eq(pm_recommend(&cfg, 2, 5.6, 8), 2);
 	ck_assert_int_eq(pm_recommend(&cfg, 2, 5.7, 8), 3);
@@ -175,8 +175,12 @@ END_TEST
 
 START_TEST(test_max_spare_guard_and_short_window)
 {
-	static const char *const f[] = {"pm=dynamic", "workers=4", "workers_min=1",
-					"workers_max=8", "threads=2", "pm_scale_down_window_s=0",
+	static const char *const f[] = {"pm=dynamic",
+					"workers=4",
+					"workers_min=1",
+					"workers_max=8",
+					"threads=2",
+					"pm_scale_down_window_s=0",
 					"pm_max_spare_threads=5"};
 	load(f, sizeof(f) / sizeof(f[0]));
 	struct pm_scaler s;

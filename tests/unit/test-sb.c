@@ -22,12 +22,12 @@ START_TEST(test_classes_and_buckets)
 	ck_assert_int_eq(sb_status_class(429), 3);
 	ck_assert_int_eq(sb_status_class(503), 4);
 	ck_assert_int_eq(sb_status_class(101), 0);
-	ck_assert_int_eq(sb_status_class(0), 4);   /* no status: counted as a server failure */
+	ck_assert_int_eq(sb_status_class(0), 4); /* no status: counted as a server failure */
 	ck_assert_int_eq(sb_status_class(999), 4);
 	ck_assert_int_eq(sb_bucket(0), 0);
-	ck_assert_int_eq(sb_bucket(1000), 0);      /* bounds are inclusive (le) */
+	ck_assert_int_eq(sb_bucket(1000), 0); /* bounds are inclusive (le) */
 	ck_assert_int_eq(sb_bucket(1001), 1);
-	ck_assert_int_eq(sb_bucket(100000), 6);    /* le=0.1 */
+	ck_assert_int_eq(sb_bucket(100000), 6); /* le=0.1 */
 	ck_assert_int_eq(sb_bucket(10000000), SB_BUCKETS - 2);
 	ck_assert_int_eq(sb_bucket(10000001), SB_BUCKETS - 1); /* +Inf */
 	for (int i = 1; i < SB_BUCKETS - 1; i++)
