@@ -22,17 +22,17 @@
  * document when the session check brought it along (Redis or PostgreSQL), and the cache stamp
  * a handler needs to refill it. */
 struct auth_ctx {
-	const char *me_json;    /* the /me object, or NULL when not known */
-	size_t me_len;          /* its length */
+	const char *me_json;     /* the /me object, or NULL when not known */
+	size_t me_len;           /* its length */
 	struct sess_stamp stamp; /* what the Redis check saw (valid when stamp_ok) */
-	bool stamp_ok;          /* Redis answered the check */
+	bool stamp_ok;           /* Redis answered the check */
 };
 
 /* SQL: the /me object (API.md 1.2) of user row u joined with its tenant row t. */
-#define AUTH_ME_JSON                                                                          \
-	"json_build_object('id', u.id, 'email', u.email, 'full_name', u.full_name,"            \
-	" 'tenant_id', u.tenant_id, 'tenant_name', COALESCE(t.name, 'Default Tenant'),"         \
-	" 'persona', u.persona, 'avatar_url', u.avatar_url,"                                    \
+#define AUTH_ME_JSON                                                                    \
+	"json_build_object('id', u.id, 'email', u.email, 'full_name', u.full_name,"     \
+	" 'tenant_id', u.tenant_id, 'tenant_name', COALESCE(t.name, 'Default Tenant')," \
+	" 'persona', u.persona, 'avatar_url', u.avatar_url,"                            \
 	" 'mckinsey_subject', u.mckinsey_subject)"
 
 /* --- handlers (app/h_auth.c) ------------------------------------------------------------- */

@@ -1,5 +1,5 @@
-/* h_auth.c - the /api/auth routes: login, logout, logout-all, refresh, password, register, me, users
- * (API.md 1.2 and section 3; the session design is in auth.h and lib/sess.h).
+/* h_auth.c - the /api/auth routes: login, logout, logout-all, refresh, password, register, me,
+ * users (API.md 1.2 and section 3; the session design is in auth.h and lib/sess.h).
  *
  * Passwords (OWASP Password Storage Cheat Sheet): argon2id with the configured parameters, a
  * legacy bcrypt hash verified once and replaced, an unknown email costing one dummy argon2id
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../lib/arena.h"
 #include "../lib/auth.h"
@@ -94,14 +95,16 @@ static int session_response(struct req *r, int status, const char *user_id, cons
 static void store_rehash(struct req *r, const char *user_id, const char *old, const char *fresh)
 {
 	const char *p[] = {user_id, old, fresh};
-	if (!db_exec(r, "UPDATE user_profiles SET password_hash = $3"
-			" WHERE id = $1 AND password_hash = $2",
+	if (!db_exec(r,
+		     "UPDATE user_profiles SET password_hash = $3"
+		     " WHERE id = $1 AND password_hash = $2",
 		     3, p)) {
 		log_msg(LL_WARN, r->rid, "password rehash not stored");
 		r->rc = RC_OK;
 		r->detail[0] = '\0';
 	} else {
-		log_msg(LL_INFO, r->rid, "password hash upgraded to the configured argon2id parameters");
+		log_msg(LL_INFO, r->rid,
+			"password hash upgraded to the configured argon2id parameters");
 	}
 }
 
@@ -178,8 +181,9 @@ int h_auth_logout(struct req *r)
 				    strlen(cfg->jwt_secret), wall_us() / 1000000, &c);
 		if ((v == AUTH_OK || v == AUTH_EXPIRED) && jx_is_uuid(c.jti) && jx_is_uuid(c.sub)) {
 			const char *p[] = {c.jti, c.sub};
-			if (!db_exec(r, "UPDATE user_sessions SET revoked_at = now()"
-					" WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+			if (!db_exec(r,
+				     "UPDATE user_sessions SET revoked_at = now()"
+				     " WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
 				     2, p))
 				return r->rc;
 			auth_revoke_cached(r, c.sub, c.jti);
@@ -252,8 +256,8 @@ int h_auth_password(struct req *r)
 		return too_short(r, "new_password");
 	struct pw_params pp = auth_pw_params(r);
 	const char *p[] = {r->auth.user_id};
-	PGresult *res = db_exec(r, "SELECT email, password_hash FROM user_profiles WHERE id = $1",
-				1, p);
+	PGresult *res =
+		db_exec(r, "SELECT email, password_hash FROM user_profiles WHERE id = $1", 1, p);
 	if (!res)
 		return r->rc;
 	if (PQntuples(res) != 1)
@@ -314,10 +318,38 @@ int h_auth_password(struct req *r)
 /* Self-registration is off unless register_enabled: the route then answers 404 as if it did
  * not exist (nothing to probe). Each attempt spends one unit of the address's failed-login
  * budget, which bounds account creation per address. */
+static void put_json(void *p)
+{
+	json_object_put(p);
+}
+
+/* The route takes its body raw (ROUTE_RAW) so that, switched off, it answers 404 whatever is
+ * sent; switched on, the body gets the same treatment as a ROUTE_JSON | ROUTE_STRICT route. */
+static int register_body(struct req *r)
+{
+	const char *ct = r->content_type ? r->content_type : "";
+	while (*ct == ' ')
+		ct++;
+	if (strncasecmp(ct, "application/json", 16) != 0 ||
+	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))
+		return req_fail(r, RC_MEDIA, "Unsupported media type: expected application/json");
+	r->json = jx_parse(r->body ? r->body : "", r->body_len, (int)r->w->cfg->max_json_depth);
+	if (!r->json)
+		return req_fail(r, RC_BADREQ, "Malformed JSON body");
+	arena_defer(r->a, put_json, r->json);
+	struct json_object *errs = NULL;
+	if (!jx_validate(r->json, auth_register_fields, true, &errs))
+		return req_fail_list(r, errs);
+	return RC_OK;
+}
+
 int h_auth_register(struct req *r)
 {
 	if (!app_cfg(r)->register_enabled)
 		return req_fail(r, RC_NOTFOUND, "Not Found");
+	int brc = register_body(r);
+	if (brc != RC_OK)
+		return brc;
 	const char *email = lower(r, jx_get_str(r->json, "email"));
 	const char *pw = jx_get_str(r->json, "password");
 	const char *name = jx_get_str(r->json, "full_name");
@@ -381,11 +413,12 @@ int h_auth_me(struct req *r)
 		return res_json_text(r, 200, x->me_json, x->me_len);
 	const char *p[] = {r->auth.user_id};
 	bool found = false;
-	const char *json = db_value(r, &found,
-				    "SELECT " AUTH_ME_JSON
-				    " FROM user_profiles u LEFT JOIN tenants t ON t.id = u.tenant_id"
-				    " WHERE u.id = $1 AND u.is_active",
-				    1, p);
+	const char *json =
+		db_value(r, &found,
+			 "SELECT " AUTH_ME_JSON
+			 " FROM user_profiles u LEFT JOIN tenants t ON t.id = u.tenant_id"
+			 " WHERE u.id = $1 AND u.is_active",
+			 1, p);
 	if (!json && r->rc != RC_OK)
 		return r->rc;
 	if (!found)

@@ -93,8 +93,8 @@ static int load_master(const struct app_config *c, unsigned char key[AEAD_KEY_BY
 		snprintf(text, sizeof(text), "%s", c->secrets_key);
 	} else {
 		snprintf(err, errlen,
-			 "no secrets_key_file (or IDEAFORGE_SECRETS_KEY) configured: stored provider "
-			 "keys need an AES-256 master key (64 hex digits)");
+			 "no secrets_key_file (or IDEAFORGE_SECRETS_KEY) configured: stored "
+			 "provider keys need an AES-256 master key (64 hex digits)");
 		goto out;
 	}
 	if (aead_key_from_hex(text, key) != 0) {
@@ -292,7 +292,8 @@ int h_keys_save(struct req *r)
 	const char *json = db_value(
 		r, NULL,
 		"INSERT INTO user_api_keys AS t (user_id, provider, api_key_encrypted, is_active, "
-		"metadata) VALUES ($1, $2, $3, true, '{}') ON CONFLICT (user_id, provider) DO UPDATE "
+		"metadata) VALUES ($1, $2, $3, true, '{}') ON CONFLICT (user_id, provider) DO "
+		"UPDATE "
 		"SET api_key_encrypted = EXCLUDED.api_key_encrypted, is_active = true, "
 		"metadata = '{}' RETURNING json_build_object('provider', provider, "
 		"'is_configured', true, 'created_at', created_at, 'updated_at', updated_at)",
@@ -379,8 +380,8 @@ int h_integrations_configure(struct req *r)
 		const char *email = config_str(r, config, "email", 254);
 		const char *token = config_str(r, config, "api_token", KEY_MAX_BYTES);
 		if (!url || !email || !token)
-			return req_fail(r, RC_BADREQ,
-					"Atlassian configuration requires url, email and api_token");
+			return req_fail(r, RC_BADREQ, "Atlassian configuration requires url, "
+						      "email and api_token");
 		if (!is_http_url_strict(url))
 			return req_fail(r, RC_BADREQ, "The Atlassian url must be an https:// URL");
 		const char *at = strchr(email, '@');
@@ -396,8 +397,8 @@ int h_integrations_configure(struct req *r)
 		json_object_object_add(meta, "email", json_object_new_string(email));
 		message = "Atlassian integration configured successfully";
 	} else {
-		return req_fail(r, RC_BADREQ, "Unknown integration provider. Must be one of: github, "
-					      "atlassian");
+		return req_fail(r, RC_BADREQ,
+				"Unknown integration provider. Must be one of: github, atlassian");
 	}
 	const char *sealed = seal(r, provider, secret);
 	if (!sealed)
@@ -405,8 +406,9 @@ int h_integrations_configure(struct req *r)
 	const char *p[] = {r->auth.user_id, provider, sealed, jx_str(meta, NULL)};
 	if (!db_exec(r,
 		     "INSERT INTO user_api_keys (user_id, provider, api_key_encrypted, is_active, "
-		     "metadata) VALUES ($1, $2, $3, true, $4::jsonb) ON CONFLICT (user_id, provider) "
-		     "DO UPDATE SET api_key_encrypted = EXCLUDED.api_key_encrypted, is_active = true, "
+		     "metadata) VALUES ($1, $2, $3, true, $4::jsonb) "
+		     "ON CONFLICT (user_id, provider) DO UPDATE "
+		     "SET api_key_encrypted = EXCLUDED.api_key_encrypted, is_active = true, "
 		     "metadata = EXCLUDED.metadata",
 		     4, p))
 		return r->rc;
@@ -428,7 +430,8 @@ int h_integrations_status(struct req *r)
 		"'atlassian', json_build_object('configured', a.id IS NOT NULL, "
 		"'metadata', coalesce(a.metadata, '{}')))) "
 		"FROM (SELECT 1) x "
-		"LEFT JOIN user_api_keys g ON g.user_id = $1 AND g.provider = 'github' AND g.is_active "
+		"LEFT JOIN user_api_keys g ON g.user_id = $1 AND g.provider = 'github' AND "
+		"g.is_active "
 		"LEFT JOIN user_api_keys a ON a.user_id = $1 AND a.provider = 'atlassian' "
 		"AND a.is_active",
 		1, p);

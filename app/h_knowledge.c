@@ -161,7 +161,8 @@ static const char *article_insert(struct req *r, const char *product, const char
 			   meta};
 	return db_value(r, NULL,
 			"INSERT INTO knowledge_articles (product_id, tenant_id, title, content, "
-			"source, metadata) SELECT p.id, p.tenant_id, $4, $5, coalesce($6, 'manual'), "
+			"source, metadata) SELECT p.id, p.tenant_id, $4, $5, coalesce($6, "
+			"'manual'), "
 			"coalesce($7::jsonb, '{}') FROM products p WHERE p.id = $1 "
 			"AND p.tenant_id = $2 AND " SQL_CAN_EDIT("p", "$3") " "
 			"RETURNING json_build_object('id', id, 'created_at', created_at)",
@@ -514,7 +515,8 @@ int h_documents_upload(struct req *r)
 {
 	const char *boundary = mp_boundary(r);
 	if (!boundary)
-		return req_fail(r, RC_MEDIA, "Unsupported media type: expected multipart/form-data");
+		return req_fail(r, RC_MEDIA,
+				"Unsupported media type: expected multipart/form-data");
 	struct mp_part parts[MP_MAX_PARTS];
 	int n = mp_parse(r, boundary, parts, MP_MAX_PARTS);
 	if (n < 0)
@@ -573,7 +575,8 @@ int h_documents_upload(struct req *r)
 	struct json_object *out = json_object_new_object();
 	json_object_object_add(out, "document_id",
 			       json_object_get(jx_get(row, "id")));
-	json_object_object_add(out, "message", json_object_new_string("File uploaded successfully"));
+	json_object_object_add(out, "message",
+			       json_object_new_string("File uploaded successfully"));
 	json_object_put(row);
 	return res_json(r, 200, out);
 }

@@ -220,7 +220,8 @@ int h_submissions_get(struct req *r)
 		r, NULL,
 		"SELECT CASE WHEN EXISTS (SELECT 1 FROM products p WHERE p.id = $3 "
 		"AND p.tenant_id = $1 AND " SQL_CAN_VIEW("p", "$2") ") THEN "
-		"coalesce((SELECT " SUB_JSON("s") " FROM phase_submissions s WHERE s.product_id = $3 "
+		"coalesce((SELECT " SUB_JSON("s") " FROM phase_submissions s "
+		"WHERE s.product_id = $3 "
 		"AND s.phase_id = $4 AND s.tenant_id = $1), 'null'::json) END",
 		4, p);
 	if (json)
@@ -255,7 +256,8 @@ int h_submissions_upsert(struct req *r)
 		"JOIN product_lifecycle_phases f ON f.id = $4 "
 		"WHERE p.id = $1 AND p.tenant_id = $2 AND " SQL_CAN_EDIT("p", "$3") " "
 		"ON CONFLICT (product_id, phase_id) DO UPDATE SET form_data = EXCLUDED.form_data, "
-		"status = EXCLUDED.status, metadata = EXCLUDED.metadata, user_id = EXCLUDED.user_id, "
+		"status = EXCLUDED.status, metadata = EXCLUDED.metadata, user_id = "
+		"EXCLUDED.user_id, "
 		"generated_content = CASE WHEN $9::boolean THEN EXCLUDED.generated_content "
 		"ELSE t.generated_content END "
 		"RETURNING json_build_object('id', id, 'created_at', created_at, "
@@ -409,7 +411,8 @@ int h_messages_append(struct req *r)
 		const char *q[] = {r->auth.tenant_id, r->auth.user_id, product, session, parent};
 		PGresult *res = db_exec(
 			r,
-			"SELECT ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM products p WHERE p.id = $3 "
+			"SELECT ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM products p WHERE p.id = "
+			"$3 "
 			"AND p.tenant_id = $1 AND " SQL_CAN_VIEW("p", "$2") ")), "
 			"($5::uuid IS NULL OR EXISTS (SELECT 1 FROM conversation_history m "
 			"WHERE m.id = $5 AND m.tenant_id = $1)), "

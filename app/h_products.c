@@ -76,10 +76,12 @@ int prod_level(struct req *r, const char *product_id)
 	bool found;
 	const char *v = db_value(r, &found,
 				 "SELECT CASE WHEN p.user_id = $3 THEN 5 "
-				 "WHEN s.permission = 'admin' THEN 4 WHEN s.permission = 'edit' THEN 3 "
+				 "WHEN s.permission = 'admin' THEN 4 "
+				 "WHEN s.permission = 'edit' THEN 3 "
 				 "WHEN s.permission = 'view' THEN 2 ELSE 1 END "
-				 "FROM products p LEFT JOIN product_shares s ON s.product_id = p.id "
-				 "AND s.shared_with_user_id = $3 WHERE p.id = $1 AND p.tenant_id = $2",
+				 "FROM products p LEFT JOIN product_shares s "
+				 "ON s.product_id = p.id AND s.shared_with_user_id = $3 "
+				 "WHERE p.id = $1 AND p.tenant_id = $2",
 				 3, p);
 	if (!v)
 		return r->rc != RC_OK ? -1 : PL_NONE;
@@ -202,7 +204,8 @@ int h_products_portfolio(struct req *r)
 		"'user_id', x.user_id, 'owner_email', u.email, 'owner_name', u.full_name, "
 		"'created_at', x.created_at, 'updated_at', x.updated_at, "
 		"'share_count', (SELECT count(*) FROM product_shares s WHERE s.product_id = x.id), "
-		"'shared_with_me', EXISTS (SELECT 1 FROM product_shares s WHERE s.product_id = x.id "
+		"'shared_with_me', EXISTS (SELECT 1 FROM product_shares s WHERE s.product_id = "
+		"x.id "
 		"AND s.shared_with_user_id = $2)) ORDER BY x.updated_at DESC, x.id), '[]'::json), "
 		"'tenant_id', $1::uuid) "
 		"FROM (SELECT * FROM products WHERE tenant_id = $1 ORDER BY updated_at DESC, id "
@@ -241,7 +244,8 @@ int h_products_get(struct req *r)
 	bool found;
 	const char *json = db_value(
 		r, &found,
-		"SELECT json_build_object('id', p.id, 'name', p.name, 'description', p.description, "
+		"SELECT json_build_object('id', p.id, 'name', p.name, 'description', "
+		"p.description, "
 		"'status', p.status, 'user_id', p.user_id, 'tenant_id', p.tenant_id, "
 		"'owner_email', u.email, 'owner_name', u.full_name, 'created_at', p.created_at, "
 		"'updated_at', p.updated_at, 'metadata', p.metadata) "
@@ -326,22 +330,28 @@ int h_products_share(struct req *r)
 	if (!perm)
 		perm = "view";
 	if (!in_list(perm, share_permissions))
-		return req_fail(r, RC_BADREQ, "Invalid permission. Must be one of: view, edit, admin");
+		return req_fail(r, RC_BADREQ,
+				"Invalid permission. Must be one of: view, edit, admin");
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id, perm, target};
 	bool found;
-	/* sharing with oneself: only the owner learns that this is the reason */
-	const char *json = strcasecmp(target, r->auth.user_id) == 0 ? NULL : db_value(
-		r, &found,
-		"INSERT INTO product_shares (product_id, tenant_id, shared_with_user_id, "
-		"shared_by_user_id, permission) "
-		"SELECT p.id, p.tenant_id, u.id, $3, $4 FROM products p "
-		"JOIN user_profiles u ON u.id = $5 AND u.tenant_id = p.tenant_id AND u.is_active "
-		"WHERE p.id = $1 AND p.tenant_id = $2 AND p.user_id = $3 "
-		"ON CONFLICT (product_id, shared_with_user_id) DO UPDATE "
-		"SET permission = EXCLUDED.permission, shared_by_user_id = EXCLUDED.shared_by_user_id "
-		"RETURNING json_build_object('id', id, 'permission', permission, "
-		"'created_at', created_at)",
-		5, p);
+	const char *json = NULL;
+	/* sharing with oneself is refused below, after the owner check: only the owner learns
+	 * that this is the reason */
+	if (strcasecmp(target, r->auth.user_id) != 0)
+		json = db_value(
+			r, &found,
+			"INSERT INTO product_shares (product_id, tenant_id, shared_with_user_id, "
+			"shared_by_user_id, permission) "
+			"SELECT p.id, p.tenant_id, u.id, $3, $4 FROM products p "
+			"JOIN user_profiles u ON u.id = $5 AND u.tenant_id = p.tenant_id AND "
+			"u.is_active "
+			"WHERE p.id = $1 AND p.tenant_id = $2 AND p.user_id = $3 "
+			"ON CONFLICT (product_id, shared_with_user_id) DO UPDATE "
+			"SET permission = EXCLUDED.permission, "
+			"shared_by_user_id = EXCLUDED.shared_by_user_id "
+			"RETURNING json_build_object('id', id, 'permission', permission, "
+			"'created_at', created_at)",
+			5, p);
 	if (json)
 		return send_json(r, json);
 	if (r->rc != RC_OK)
@@ -358,13 +368,17 @@ int h_products_share(struct req *r)
 	/* the user is missing, in another tenant (the same answer, on purpose) or inactive */
 	const char *q[] = {target, r->auth.tenant_id};
 	const char *active = db_value(
-		r, &found, "SELECT is_active FROM user_profiles WHERE id = $1 AND tenant_id = $2", 2, q);
+		r, &found, "SELECT is_active FROM user_profiles WHERE id = $1 AND tenant_id = $2",
+		2, q);
 	if (!active && r->rc != RC_OK)
 		return r->rc;
 	if (!found)
 		return req_fail(r, RC_NOTFOUND, "User not found");
+	if (strcmp(active, "t") == 0) /* the product or the user changed in between */
+		return req_fail(r, RC_CONFLICT, "Concurrent change, please retry");
 	return req_fail(r, RC_BADREQ, "Cannot share with an inactive user");
 }
+
 
 int h_products_shares(struct req *r)
 {
@@ -402,8 +416,10 @@ int h_products_unshare(struct req *r)
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id, sid};
 	PGresult *res = db_exec(
 		r,
-		"WITH p AS (SELECT id FROM products WHERE id = $1 AND tenant_id = $2 AND user_id = $3), "
-		"d AS (DELETE FROM product_shares s USING p WHERE s.id = $4 AND s.product_id = p.id "
+		"WITH p AS (SELECT id FROM products WHERE id = $1 AND tenant_id = $2 AND user_id = "
+		"$3), "
+		"d AS (DELETE FROM product_shares s USING p WHERE s.id = $4 AND s.product_id = "
+		"p.id "
 		"RETURNING s.id) SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM d)",
 		4, p);
 	if (!res)

@@ -24,6 +24,7 @@
 #define MAX_PHASES 16
 #define MAX_FIELDS 32
 #define TRANSCRIPT_MAX_MESSAGES 2000
+#define TRANSCRIPT_MAX_CHARS 10000 /* per message: a transcript stays a few MiB at most */
 #define FILENAME_NAME_MAX 80
 
 static const char *const export_formats[] = {"html", "markdown", NULL};
@@ -106,10 +107,11 @@ static const char *field_label(struct arena *a, const char *key)
 static int report_load(struct req *r, const char *id, bool full, struct report *rep)
 {
 	memset(rep, 0, sizeof(*rep));
-	char max_msgs[16];
+	char max_msgs[16], max_chars[16];
 	snprintf(max_msgs, sizeof(max_msgs), "%d", TRANSCRIPT_MAX_MESSAGES);
-	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id, full ? "true" : "false",
-			   max_msgs};
+	snprintf(max_chars, sizeof(max_chars), "%d", TRANSCRIPT_MAX_CHARS);
+	const char *p[] = {id,       r->auth.tenant_id, r->auth.user_id, full ? "true" : "false",
+			   max_msgs, max_chars};
 	const char *json = db_value(
 		r, NULL,
 		"SELECT json_build_object('product', json_build_object('id', p.id, 'name', p.name, "
@@ -131,16 +133,18 @@ static int report_load(struct req *r, const char *id, bool full, struct report *
 		"'project_url', m.project_url, 'thumbnail_url', m.thumbnail_url, "
 		"'prompt', left(m.prompt, 200)) ORDER BY m.created_at, m.id), '[]'::json) "
 		"FROM design_mockups m WHERE m.product_id = p.id) END, "
-		"'messages', CASE WHEN $4::boolean THEN (SELECT coalesce(json_agg(json_build_object("
+		"'messages', CASE WHEN $4::boolean THEN (SELECT "
+		"coalesce(json_agg(json_build_object("
 		"'message_type', t.message_type, 'agent_name', t.agent_name, "
-		"'agent_role', t.agent_role, 'content', t.content, "
+		"'agent_role', t.agent_role, 'content', left(t.content, $6), "
 		"'at', to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')) "
-		"ORDER BY t.created_at, t.id), '[]'::json) FROM (SELECT * FROM conversation_history h "
+		"ORDER BY t.created_at, t.id), '[]'::json) FROM (SELECT * FROM "
+		"conversation_history h "
 		"WHERE h.product_id = p.id AND h.tenant_id = p.tenant_id "
 		"ORDER BY h.created_at DESC, h.id DESC LIMIT $5) t) END) "
 		"FROM products p JOIN user_profiles u ON u.id = p.user_id "
 		"WHERE p.id = $1 AND p.tenant_id = $2 AND " SQL_CAN_VIEW("p", "$3"),
-		5, p);
+		6, p);
 	if (!json) {
 		if (r->rc != RC_OK)
 			return r->rc;
@@ -169,13 +173,15 @@ static int report_load(struct req *r, const char *id, bool full, struct report *
 		e->submitted = e->status != NULL;
 		if (!e->status)
 			e->status = "not_started";
-		e->complete = strcmp(e->status, "completed") == 0 || strcmp(e->status, "reviewed") == 0;
+		e->complete = strcmp(e->status, "completed") == 0 ||
+			      strcmp(e->status, "reviewed") == 0;
 		e->form = jx_get(o, "form_data");
 		e->generated = jx_get_str(o, "generated_content");
 		e->required = jx_get(o, "required_fields");
 		size_t nreq = e->required ? json_object_array_length(e->required) : 0;
 		for (size_t k = 0; k < nreq && e->nmissing < MAX_FIELDS; k++) {
-			const char *f = json_object_get_string(json_object_array_get_idx(e->required, k));
+			const char *f =
+				json_object_get_string(json_object_array_get_idx(e->required, k));
 			if (!f)
 				continue;
 			bool ok = filled(jx_get(e->form, f));
@@ -232,7 +238,8 @@ static struct json_object *recommendations(struct arena *a, const struct report 
 			s = arena_printf(a, "Complete the %s phase: add %s.", e->name,
 					 missing_labels(a, e));
 		else if (!e->complete)
-			s = arena_printf(a, "Review the %s phase and mark it as completed.", e->name);
+			s = arena_printf(a, "Review the %s phase and mark it as completed.",
+					 e->name);
 		else if (e->nmissing)
 			s = arena_printf(a, "Fill in %s in the %s phase.", missing_labels(a, e),
 					 e->name);
@@ -268,7 +275,8 @@ int h_reports_generate(struct req *r)
 		json_object_object_add(o, "phase_name", json_object_new_string(rep.ph[i].name));
 		json_object_object_add(o, "phase_id", json_object_new_string(rep.ph[i].id));
 		json_object_object_add(o, "phase_order", json_object_new_int(rep.ph[i].order));
-		json_object_object_add(o, "score", json_object_new_int(rep.ph[i].complete ? 100 : 0));
+		json_object_object_add(o, "score",
+				       json_object_new_int(rep.ph[i].complete ? 100 : 0));
 		json_object_object_add(o, "status", json_object_new_string(rep.ph[i].status));
 		json_object_array_add(scores, o);
 	}
@@ -304,7 +312,8 @@ int h_reports_generate(struct req *r)
 		"$9, $10::jsonb FROM products p WHERE p.id = $1 AND p.tenant_id = $2 AND "
 		SQL_CAN_VIEW("p", "$3") " ON CONFLICT (product_id, user_id) DO UPDATE SET "
 		"overall_score = EXCLUDED.overall_score, status = EXCLUDED.status, "
-		"phase_scores = EXCLUDED.phase_scores, missing_sections = EXCLUDED.missing_sections, "
+		"phase_scores = EXCLUDED.phase_scores, missing_sections = "
+		"EXCLUDED.missing_sections, "
 		"recommendations = EXCLUDED.recommendations, summary = EXCLUDED.summary, "
 		"report_data = EXCLUDED.report_data "
 		"RETURNING json_build_object('id', id, 'product_id', product_id, "
@@ -635,7 +644,8 @@ static void export_render(struct doc *d, struct arena *a, const struct report *r
 		d_note(d, "status", arena_printf(a, "Phase status: %s", e->status));
 		size_t nreq = e->required ? json_object_array_length(e->required) : 0;
 		for (size_t k = 0; k < nreq; k++) {
-			const char *f = json_object_get_string(json_object_array_get_idx(e->required, k));
+			const char *f =
+				json_object_get_string(json_object_array_get_idx(e->required, k));
 			if (!f)
 				continue;
 			struct json_object *v = jx_get(e->form, f);
@@ -691,7 +701,8 @@ static void export_render(struct doc *d, struct arena *a, const struct report *r
 		d_list_begin(d, "open-items");
 		struct json_object *missing = missing_sections(a, rep);
 		for (size_t i = 0; i < json_object_array_length(missing); i++)
-			d_item(d, NULL, json_object_get_string(json_object_array_get_idx(missing, i)));
+			d_item(d, NULL,
+			       json_object_get_string(json_object_array_get_idx(missing, i)));
 		json_object_put(missing);
 		d_list_end(d);
 	}
@@ -724,7 +735,8 @@ int h_reports_export(struct req *r)
 	export_render(&d, r->a, &rep, include_metadata, override_missing);
 	const char *fname = export_filename(r->a, jx_get_str(rep.product, "name"),
 					    jx_get_str(rep.root, "stamp"), html ? "html" : "md");
-	res_header(r, "Content-Disposition", arena_printf(r->a, "attachment; filename=\"%s\"", fname));
+	res_header(r, "Content-Disposition",
+		   arena_printf(r->a, "attachment; filename=\"%s\"", fname));
 	res_header(r, "Cache-Control", "no-store");
 	return res_body(r, 200, html ? "text/html; charset=utf-8" : "text/markdown; charset=utf-8",
 			d.b.p ? d.b.p : "", d.b.len);

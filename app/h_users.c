@@ -63,7 +63,7 @@ static bool language_ok(const char *s)
 	return true;
 }
 
-#define PROFILE_JSON                                                                       \
+#define PROFILE_JSON                                                                              \
 	"json_build_object('id', id, 'email', email, 'full_name', full_name, 'persona', persona," \
 	" 'avatar_url', avatar_url"
 
@@ -111,9 +111,9 @@ int h_users_profile_put(struct req *r)
 	return res_json_text(r, 200, json, strlen(json));
 }
 
-#define PREFS_JSON                                                                            \
-	"json_build_object('theme', theme, 'language', language,"                               \
-	" 'notifications_enabled', notifications_enabled,"                                      \
+#define PREFS_JSON                                                \
+	"json_build_object('theme', theme, 'language', language," \
+	" 'notifications_enabled', notifications_enabled,"        \
 	" 'email_notifications', email_notifications, 'preferences', preferences)"
 
 int h_users_preferences_get(struct req *r)

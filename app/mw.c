@@ -34,18 +34,18 @@
 
 /* Per-worker state (r->w->app_data). */
 struct app_state {
-	sem_t hash_slots;             /* argon2 hashes allowed at once in this worker */
-	struct rl_local *rl;          /* rate limits while Redis is unavailable */
-	const unsigned char *key;     /* JWT secret (borrowed from the config) */
-	size_t keylen;                /* its length */
-	int64_t lease_ms;             /* session-cache generation lease (sess.h rule 4) */
-	struct kv *hb_kv;             /* the heartbeat's own Redis handle (the worker's prober) */
-	pthread_t hb;                 /* heartbeat thread */
-	bool hb_started;              /* hb was created */
-	atomic_bool hb_stop;          /* asks the heartbeat to leave */
-	atomic_bool gen_bump;         /* a revocation missed Redis: start a new generation */
-	pthread_key_t tok_key;        /* each thread's struct auth_cache of verified tokens */
-	bool tok_key_ok;              /* tok_key was created */
+	sem_t hash_slots;         /* argon2 hashes allowed at once in this worker */
+	struct rl_local *rl;      /* rate limits while Redis is unavailable */
+	const unsigned char *key; /* JWT secret (borrowed from the config) */
+	size_t keylen;            /* its length */
+	int64_t lease_ms;         /* session-cache generation lease (sess.h rule 4) */
+	struct kv *hb_kv;         /* the heartbeat's own Redis handle (the worker's prober) */
+	pthread_t hb;             /* heartbeat thread */
+	bool hb_started;          /* hb was created */
+	atomic_bool hb_stop;      /* asks the heartbeat to leave */
+	atomic_bool gen_bump;     /* a revocation missed Redis: start a new generation */
+	pthread_key_t tok_key;    /* each thread's struct auth_cache of verified tokens */
+	bool tok_key_ok;          /* tok_key was created */
 };
 
 static void tok_cache_free(void *p)
@@ -149,7 +149,8 @@ static void *heartbeat_main(void *arg)
 		int rc = sess_heartbeat(st->hb_kv, st->lease_ms, bump);
 		if (rc >= 0 && bump) {
 			atomic_store(&st->gen_bump, false);
-			log_msg(LL_INFO, NULL, "session cache: new generation after a missed revocation");
+			log_msg(LL_INFO, NULL,
+				"session cache: new generation after a missed revocation");
 		}
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(period_us * 1000)};
 		nanosleep(&ts, NULL);
@@ -286,7 +287,8 @@ static bool cookie_secure(struct req *r)
 void auth_set_cookie(struct req *r, const char *token)
 {
 	res_header(r, "Set-Cookie",
-		   arena_printf(r->a, "session_token=%s; Max-Age=%lld; Path=/; HttpOnly; SameSite=Lax%s",
+		   arena_printf(r->a,
+				"session_token=%s; Max-Age=%lld; Path=/; HttpOnly; SameSite=Lax%s",
 				token, (long long)app_cfg(r)->session_ttl_s,
 				cookie_secure(r) ? "; Secure" : ""));
 }
@@ -305,7 +307,8 @@ static void uuid_v4(char out[37])
 {
 	unsigned char b[16];
 	if (getrandom(b, sizeof(b), 0) != sizeof(b)) {
-		/* not expected with flags 0; the id must be unique, not secret (the token is signed) */
+		/* not expected with flags 0; the id must be unique, not secret (the token is
+		 * signed) */
 		char h[2][17];
 		sess_random_hex(h[0]);
 		sess_random_hex(h[1]);
@@ -315,10 +318,9 @@ static void uuid_v4(char out[37])
 	}
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-		 b[14], b[15]);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
 }
 
 /* The address as inet text when it parses as IPv4 or IPv6, else NULL (unix sockets). */
@@ -354,18 +356,24 @@ int auth_session_create(struct req *r, const char *user_id, const char *tenant_i
 	const char *ua = req_env(r, "HTTP_USER_AGENT");
 	char exp[24];
 	snprintf(exp, sizeof(exp), "%lld", (long long)c.exp_s);
-	const char *p[] = {jti, user_id, tenant_id, exp, ua, inet_or_null(auth_client_addr(r)),
+	const char *p[] = {jti,
+			   user_id,
+			   tenant_id,
+			   exp,
+			   ua,
+			   inet_or_null(auth_client_addr(r)),
 			   login ? "t" : "f"};
 	bool found = false;
-	*expires_at = db_value(r, &found,
-			       "WITH s AS (INSERT INTO user_sessions"
-			       " (id, user_id, tenant_id, expires_at, user_agent, ip, last_seen_at)"
-			       " VALUES ($1, $2, $3, to_timestamp($4::bigint), left($5, 512), $6::inet,"
-			       " now()) RETURNING expires_at),"
-			       " u AS (UPDATE user_profiles SET last_login_at = now()"
-			       " WHERE id = $2 AND $7::boolean)"
-			       " SELECT to_json(expires_at) #>> '{}' FROM s",
-			       7, p);
+	*expires_at =
+		db_value(r, &found,
+			 "WITH s AS (INSERT INTO user_sessions"
+			 " (id, user_id, tenant_id, expires_at, user_agent, ip, last_seen_at)"
+			 " VALUES ($1, $2, $3, to_timestamp($4::bigint), left($5, 512), $6::inet,"
+			 " now()) RETURNING expires_at),"
+			 " u AS (UPDATE user_profiles SET last_login_at = now()"
+			 " WHERE id = $2 AND $7::boolean)"
+			 " SELECT to_json(expires_at) #>> '{}' FROM s",
+			 7, p);
 	if (!*expires_at && r->rc != RC_OK)
 		return r->rc;
 	if (!*expires_at)
@@ -498,15 +506,16 @@ static void free_reply(void *p)
 static int session_from_db(struct req *r, const struct auth_claims *c, const char **me)
 {
 	const char *p[] = {c->jti, c->sub, c->tid};
-	PGresult *res = db_exec(r,
-				"SELECT CASE WHEN NOT u.is_active THEN 'inactive'"
-				" WHEN s.revoked_at IS NOT NULL OR s.expires_at <= now() THEN 'revoked'"
-				" ELSE 'live' END AS state, " AUTH_ME_JSON " AS me"
-				" FROM user_sessions s JOIN user_profiles u"
-				" ON u.id = s.user_id AND u.tenant_id = s.tenant_id"
-				" LEFT JOIN tenants t ON t.id = u.tenant_id"
-				" WHERE s.id = $1 AND s.user_id = $2 AND s.tenant_id = $3",
-				3, p);
+	PGresult *res =
+		db_exec(r,
+			"SELECT CASE WHEN NOT u.is_active THEN 'inactive'"
+			" WHEN s.revoked_at IS NOT NULL OR s.expires_at <= now() THEN 'revoked'"
+			" ELSE 'live' END AS state, " AUTH_ME_JSON " AS me"
+			" FROM user_sessions s JOIN user_profiles u"
+			" ON u.id = s.user_id AND u.tenant_id = s.tenant_id"
+			" LEFT JOIN tenants t ON t.id = u.tenant_id"
+			" WHERE s.id = $1 AND s.user_id = $2 AND s.tenant_id = $3",
+			3, p);
 	if (!res)
 		return r->rc;
 	if (PQntuples(res) != 1)
@@ -565,8 +574,9 @@ int app_before(struct req *r)
 	if (limited) {
 		bool ai = rt->rl_class == RL_AI;
 		lim.limit = ai ? cfg->rl_ai_per_min : cfg->rl_default_per_min;
-		rkey = user ? arena_printf(r->a, "rl:%s:u:%s", ai ? "ai" : "d", c.sub)
-			    : arena_printf(r->a, "rl:%s:ip:%s", ai ? "ai" : "d", auth_client_addr(r));
+		rkey = user ? arena_printf(r->a, "rl:%s:u:%s", ai ? "ai" : "d", c.sub) :
+			      arena_printf(r->a, "rl:%s:ip:%s", ai ? "ai" : "d",
+					   auth_client_addr(r));
 		rl_cmd(&rcmd, rkey, &lim, 1);
 		irl = n;
 		cmds[n++] = rcmd.a;
@@ -617,8 +627,8 @@ int app_before(struct req *r)
 			ops_count(r, OPS_SESSION_FALLBACK);
 		/* a miss with the marker or generation missing: create them before asking
 		 * PostgreSQL, so that the refill afterwards is a valid compare-and-set */
-		if (hit == SESS_MISS &&
-		    sess_prepare(r->t->kv, c.sub, &x->stamp, st->lease_ms, cfg->session_cache_ttl_s) < 0)
+		if (hit == SESS_MISS && sess_prepare(r->t->kv, c.sub, &x->stamp, st->lease_ms,
+						     cfg->session_cache_ttl_s) < 0)
 			x->stamp_ok = false;
 		const char *me = NULL;
 		int rc = session_from_db(r, &c, &me);

@@ -15,20 +15,21 @@
 /* --- SQL fragments: the access predicates of API.md 2.4 ---------------------------------- */
 
 /* Product row P is visible to user U (owner or any share). Use with P.tenant_id = <tenant>. */
-#define SQL_CAN_VIEW(P, U)                                                                   \
-	"(" P ".user_id = " U " OR EXISTS (SELECT 1 FROM product_shares vs_ WHERE vs_.product_id = " \
-	P ".id AND vs_.shared_with_user_id = " U "))"
+#define SQL_CAN_VIEW(P, U)                                                                    \
+	"(" P ".user_id = " U " OR EXISTS (SELECT 1 FROM product_shares vs_ "                     \
+	"WHERE vs_.product_id = " P ".id AND vs_.shared_with_user_id = " U "))"
 
 /* Product row P is writable by user U (owner, or an edit or admin share). */
-#define SQL_CAN_EDIT(P, U)                                                                   \
-	"(" P ".user_id = " U " OR EXISTS (SELECT 1 FROM product_shares es_ WHERE es_.product_id = " \
-	P ".id AND es_.shared_with_user_id = " U " AND es_.permission IN ('edit', 'admin')))"
+#define SQL_CAN_EDIT(P, U)                                                                    \
+	"(" P ".user_id = " U " OR EXISTS (SELECT 1 FROM product_shares es_ "                     \
+	"WHERE es_.product_id = " P ".id AND es_.shared_with_user_id = " U " "                    \
+	"AND es_.permission IN ('edit', 'admin')))"
 
 /* --- shared helpers (app/h_products.c) --------------------------------------------------- */
 
 /* What the caller may do with one product, most to least. */
 enum prod_level {
-	PL_NONE = 0,   /* no such product in the caller's tenant (or another tenant's: same answer) */
+	PL_NONE = 0,   /* not in the caller's tenant (missing or another tenant's: same answer) */
 	PL_TENANT = 1, /* in the caller's tenant, neither owned nor shared */
 	PL_VIEW = 2,   /* view share */
 	PL_EDIT = 3,   /* edit share */
@@ -90,7 +91,8 @@ extern const struct jx_field message_fields[];
 int h_db_products_list(struct req *r);      /* GET /api/db/products */
 int h_db_products_create(struct req *r);    /* POST /api/db/products */
 int h_submissions_list(struct req *r);      /* GET /api/db/phase-submissions */
-int h_submissions_get(struct req *r);       /* GET /api/db/phase-submissions/{product_id}/{phase_id} */
+/* GET /api/db/phase-submissions/{product_id}/{phase_id} */
+int h_submissions_get(struct req *r);
 int h_submissions_upsert(struct req *r);    /* POST /api/db/phase-submissions */
 int h_submissions_update(struct req *r);    /* PUT /api/db/phase-submissions/{id} */
 int h_messages_list(struct req *r);         /* GET /api/db/conversation-history */

@@ -189,8 +189,8 @@ struct auth_cache_entry {
 };
 
 struct auth_cache {
-	size_t n;                       /* entries, a power of two */
-	struct auth_cache_entry *e;     /* direct-mapped by hash */
+	size_t n;                   /* entries, a power of two */
+	struct auth_cache_entry *e; /* direct-mapped by hash */
 };
 
 struct auth_cache *auth_cache_new(size_t entries)

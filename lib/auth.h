@@ -31,10 +31,10 @@ struct auth_claims {
 
 /* Results of auth_verify(). */
 enum auth_result {
-	AUTH_OK = 0,       /* signature, algorithm, claims and expiry are good */
-	AUTH_EXPIRED = 1,  /* a genuine token (signature good) whose exp has passed */
-	AUTH_INVALID = 2,  /* malformed, wrong algorithm, bad signature or missing claims */
-	AUTH_ERROR = -1,   /* out of memory or a bad key argument */
+	AUTH_OK = 0,      /* signature, algorithm, claims and expiry are good */
+	AUTH_EXPIRED = 1, /* a genuine token (signature good) whose exp has passed */
+	AUTH_INVALID = 2, /* malformed, wrong algorithm, bad signature or missing claims */
+	AUTH_ERROR = -1,  /* out of memory or a bad key argument */
 };
 
 /*

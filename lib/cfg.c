@@ -47,7 +47,8 @@ static int set_value(const struct cfg_key *k, void *base, const char *value, cha
 	case CFG_INT: {
 		char *end;
 		errno = 0;
-		long long v = strtoll(value, &end, 0);
+		/* decimal, so that "010" is ten; file modes are octal by declaration */
+		long long v = strtoll(value, &end, (k->flags & CFG_OCTAL) ? 8 : 10);
 		if (errno || end == value || *end != '\0' || v < k->min || v > k->max) {
 			snprintf(why, whylen, "expected an integer from %lld to %lld",
 				 (long long)k->min, (long long)k->max);
@@ -237,7 +238,10 @@ void cfg_dump(const struct cfg_section *secs, size_t nsecs, int fd)
 					fputs(v ? v : "", f);
 				break;
 			}
-			case CFG_INT: fprintf(f, "%lld", (long long)*(const int64_t *)field); break;
+			case CFG_INT:
+				fprintf(f, (k->flags & CFG_OCTAL) ? "0%llo" : "%lld",
+					(long long)*(const int64_t *)field);
+				break;
 			case CFG_BOOL: fputs(*(const bool *)field ? "true" : "false", f); break;
 			case CFG_ENUM: fputs(k->enums[*(const int *)field], f); break;
 			default: break;

@@ -24,6 +24,7 @@ enum cfg_type {
 };
 
 #define CFG_SECRET 0x1u /* never printed by cfg_dump */
+#define CFG_OCTAL 0x2u  /* CFG_INT written in octal (file modes): "0660" */
 
 struct cfg_key {
 	const char *name;          /* key as written in the file, lower_snake_case */

@@ -91,14 +91,14 @@ int rl_parse(const redisReply *x, const struct rl_limit *lim, struct rl_result *
 #define RL_WAYS 8 /* entries per set: a key lives in one set, evicting the earliest TAT */
 
 struct rl_slot {
-	uint64_t h;      /* key hash, 0 = empty */
-	int64_t tat_us;  /* theoretical arrival time (monotonic us) */
+	uint64_t h;     /* key hash, 0 = empty */
+	int64_t tat_us; /* theoretical arrival time (monotonic us) */
 };
 
 struct rl_local {
-	pthread_mutex_t mu;   /* guards slots */
-	size_t nsets;         /* number of sets, a power of two */
-	uint64_t seed;        /* per-table hash seed */
+	pthread_mutex_t mu;    /* guards slots */
+	size_t nsets;          /* number of sets, a power of two */
+	uint64_t seed;         /* per-table hash seed */
 	struct rl_slot *slots; /* nsets * RL_WAYS */
 };
 
@@ -167,7 +167,8 @@ void rl_local_check(struct rl_local *t, const char *key, const struct rl_limit *
 			break;
 		}
 		/* an empty slot, else the one whose bucket empties first */
-		if (!victim || (victim->h != 0 && (set[i].h == 0 || set[i].tat_us < victim->tat_us)))
+		if (!victim ||
+		    (victim->h != 0 && (set[i].h == 0 || set[i].tat_us < victim->tat_us)))
 			victim = &set[i];
 	}
 	int64_t tat = s ? s->tat_us : now;
@@ -177,7 +178,8 @@ void rl_local_check(struct rl_local *t, const char *key, const struct rl_limit *
 	double allow_at = (double)tat + interval * need - period;
 	if ((double)now < allow_at) {
 		res->allowed = false;
-		res->retry_after_s = ceil_s((int64_t)((allow_at - (double)now) / 1000.0 + 0.999), 1);
+		res->retry_after_s =
+			ceil_s((int64_t)((allow_at - (double)now) / 1000.0 + 0.999), 1);
 		res->reset_s = ceil_s((tat - now + 999) / 1000, 0);
 		goto out;
 	}

@@ -36,19 +36,17 @@ static const char refill_lua[] =
 	"return 1\n";
 
 /* KEYS: urev:<pid>, sess:<sid> (or a placeholder), pdata:<pid>. ARGV: fresh marker, ttl_s. */
-static const char revoke_lua[] =
-	"redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\n"
-	"redis.call('DEL', KEYS[2], KEYS[3])\n"
-	"return 1\n";
+static const char revoke_lua[] = "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\n"
+				 "redis.call('DEL', KEYS[2], KEYS[3])\n"
+				 "return 1\n";
 
 /* KEYS: sess:gen. ARGV: fresh generation, lease_ms, bump (0/1). */
-static const char heartbeat_lua[] =
-	"if ARGV[3] == '1' or not redis.call('GET', KEYS[1]) then\n"
-	"  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
-	"  return 1\n"
-	"end\n"
-	"redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-	"return 0\n";
+static const char heartbeat_lua[] = "if ARGV[3] == '1' or not redis.call('GET', KEYS[1]) then\n"
+				    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+				    "  return 1\n"
+				    "end\n"
+				    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+				    "return 0\n";
 
 #define GEN_KEY "sess:gen"
 
@@ -126,8 +124,7 @@ static bool copy_str(const redisReply *e, char *dst, size_t cap)
 	return true;
 }
 
-int sess_check_parse(const redisReply *x, struct sess_stamp *st, const char **data,
-		     size_t *datalen)
+int sess_check_parse(const redisReply *x, struct sess_stamp *st, const char **data, size_t *datalen)
 {
 	memset(st, 0, sizeof(*st));
 	*data = NULL;

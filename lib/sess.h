@@ -60,18 +60,18 @@ struct sess_stamp {
  * generation and data; a[1] PEXPIRE renewing the lease if it exists). argv points into the
  * struct: keep it alive until sent. */
 struct sess_cmd {
-	struct kv_argv a[2];             /* the commands */
-	char k_sess[SESS_ID_MAX + 8];    /* sess:<sid> */
-	char k_rev[SESS_ID_MAX + 8];     /* urev:<pid> */
-	char k_data[SESS_ID_MAX + 8];    /* pdata:<pid> */
-	char lease[24];                  /* lease_ms */
+	struct kv_argv a[2];          /* the commands */
+	char k_sess[SESS_ID_MAX + 8]; /* sess:<sid> */
+	char k_rev[SESS_ID_MAX + 8];  /* urev:<pid> */
+	char k_data[SESS_ID_MAX + 8]; /* pdata:<pid> */
+	char lease[24];               /* lease_ms */
 };
 
 /* Results of sess_check_parse(). */
 enum sess_hit {
-	SESS_HIT = 1,   /* a live entry: the session is valid */
-	SESS_MISS = 0,  /* no live entry: ask the store, then sess_refill() */
-	SESS_BAD = -1,  /* not the script's reply (error reply): treat as unavailable */
+	SESS_HIT = 1,  /* a live entry: the session is valid */
+	SESS_MISS = 0, /* no live entry: ask the store, then sess_refill() */
+	SESS_BAD = -1, /* not the script's reply (error reply): treat as unavailable */
 };
 
 /* Fills cmd with the check of session sid of principal pid (both printable, shorter than

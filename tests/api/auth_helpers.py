@@ -207,10 +207,9 @@ def api_config(**overrides):
         _reload()
 
 
-def rid_pids(rids, timeout=5.0):
-    """Maps request ids to the pid of the worker that logged their access line."""
-    log = ApiLog(path=ApiLog().path)
-    log.start = 0
+def rid_pids(rids, log, timeout=5.0):
+    """Maps request ids to the pid of the worker that logged their access line, reading the
+    API log from where `log` (an ApiLog made before the requests) started."""
     want = set(rids)
 
     def scan():
@@ -223,7 +222,7 @@ def rid_pids(rids, timeout=5.0):
     return wait_for(scan, timeout=timeout, message="access lines of %d requests" % len(want))
 
 
-def burst(path, headers=None, n=48, method="GET"):
+def burst(path, headers=None, n=48, method="GET", body=None):
     """n requests sent at the same instant on n raw connections (a thread pool of requests
     sessions is too slow to keep more than one worker busy); returns [(status, headers dict,
     body)] in order."""
@@ -232,7 +231,11 @@ def burst(path, headers=None, n=48, method="GET"):
     req = "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n" % (method, path, host)
     for k, v in (headers or {}).items():
         req += "%s: %s\r\n" % (k, v)
-    req = (req + "\r\n").encode()
+    payload = b""
+    if body is not None:
+        payload = json.dumps(body).encode()
+        req += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(payload)
+    req = (req + "\r\n").encode() + payload
     socks = [socket.create_connection((host, port), timeout=30) for _ in range(n)]
     try:
         for sk in socks:

@@ -12,6 +12,7 @@ each with a test that fails if it breaks, through nginx against the real Postgre
   * Redis evicting keys (allkeys-lru) never logs anyone out and never lets a revoked token in.
 """
 
+import json
 import statistics
 import time
 import uuid
@@ -20,7 +21,7 @@ import pytest
 
 from auth_helpers import (bearer, burst, claims_of, clear_rate_limits, ctl_run, login, login_ok, me,
                           new_user, post, rid_pids, session_row)
-from conftest import new_http, psql, psql_one, redis_cmd, wait_for
+from conftest import ApiLog, new_http, psql, psql_one, redis_cmd, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -36,10 +37,11 @@ def _spread(token, n=48, expect=200, tries=20):
     have status `expect`. Returns the set of worker pids seen."""
     pids = set()
     for _ in range(tries):
+        log = ApiLog()
         res = burst("/api/auth/me", bearer(token), n=n)
         for status, hdrs, body in res:
             assert status == expect, body
-        pids |= set(rid_pids([h["x-request-id"] for _, h, _ in res]).values())
+        pids |= set(rid_pids([h["x-request-id"] for _, h, _ in res], log).values())
         if len(pids) >= 2:
             break
     return pids
@@ -56,6 +58,40 @@ def _cached(tok):
 
     wait_for(ok, timeout=10, interval=0.05, message="session cached in Redis")
     return jti
+
+
+# ---------------------------------------------------------------------------------------------
+# every worker, one store
+
+
+def test_token_from_any_worker_is_accepted_by_every_worker():
+    """Logins served by both workers (simultaneous, so that both take some); each token is
+    then accepted by both workers."""
+    u = new_user()
+    by_pid = {}
+    for _ in range(10):
+        log = ApiLog()
+        res = burst("/api/auth/login", n=12, method="POST",
+                    body={"email": u.email, "password": u.password})
+        assert all(st == 200 for st, _, _ in res), [b for st, _, b in res if st != 200]
+        pids = rid_pids([h["x-request-id"] for _, h, _ in res], log)
+        for st, h, b in res:
+            by_pid.setdefault(pids[h["x-request-id"]], json.loads(b)["token"])
+        if len(by_pid) >= 2:
+            break
+    assert len(by_pid) >= 2, "logins did not reach two workers"
+    toks = list(by_pid.values())
+    for t in toks:
+        pids = _spread(t)
+        assert len(pids) >= 2, "requests did not reach two workers: %s" % pids
+
+
+def test_logout_revokes_on_every_worker_at_once():
+    u = new_user()
+    tok = login_ok(u.email, u.password)
+    assert len(_spread(tok)) >= 2  # cached, and used on every worker
+    assert post("/api/auth/logout", tok).status_code == 200
+    assert len(_spread(tok, expect=401)) >= 2
 
 
 def _entry_ttl(jti):
@@ -117,10 +153,11 @@ def test_redis_outage_logins_and_sessions_work_from_postgresql(redis, mode):
         pids = _spread(tok, n=30)
         assert len(pids) >= 2
         # no request pays Redis's command timeout (100 ms) once the outage is known: the
-        # first request of each worker may, the rest must not
+        # first request of each worker may; the rest answer from PostgreSQL at once (a dead
+        # Redis without the backoff would put every request above 100 ms)
         slow = [x for x in lat if x > 0.09]
-        assert len(slow) <= 4, "slow requests during the outage: %s" % slow
-        assert statistics.median(lat) < 0.02, statistics.median(lat)
+        assert len(slow) <= len(lat) // 10 + 2, "slow requests during the outage: %s" % slow
+        assert statistics.median(lat) < 0.05, statistics.median(lat)
         # a bad password is still a 401, logout still works
         assert login(u.email, "wrong").status_code == 401
         assert post("/api/auth/logout", t2).status_code == 200

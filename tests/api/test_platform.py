@@ -492,7 +492,8 @@ def test_reload_under_traffic_no_failed_request(http):
         time.sleep(0.5)
         os.kill(master, signal.SIGHUP)
         # new workers replace the old ones
-        wait_for(lambda: _all_new(workers), timeout=15, interval=0.05, message="old workers replaced after SIGHUP")
+        wait_for(lambda: _all_new(workers), timeout=15, interval=0.05,
+                 message="old workers replaced after SIGHUP")
         time.sleep(0.5)
     assert t.failures == [] and tp.failures == [], (t.failures + tp.failures)[:5]
     assert t.ok > 50 and tp.ok > 3, (t.ok, tp.ok)

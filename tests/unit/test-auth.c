@@ -87,8 +87,7 @@ START_TEST(test_wrong_key)
 {
 	struct auth_claims c = claims(), out;
 	char *t = auth_issue(&c, key, KEYLEN);
-	ck_assert_int_eq(auth_verify(t, other_key, sizeof(other_key) - 1, NOW, &out),
-			 AUTH_INVALID);
+	ck_assert_int_eq(auth_verify(t, other_key, sizeof(other_key) - 1, NOW, &out), AUTH_INVALID);
 	ck_assert_str_eq(out.sub, ""); /* nothing leaks out of a refused token */
 	free(t);
 }
@@ -284,6 +283,70 @@ START_TEST(test_unique_tokens_per_jti)
 }
 END_TEST
 
+START_TEST(test_cache_hits_and_rechecks_expiry)
+{
+	struct auth_cache *cache = auth_cache_new(1); /* one slot: every token competes */
+	struct auth_claims c = claims(), out;
+	char *t = auth_issue(&c, key, KEYLEN);
+	ck_assert_int_eq(auth_verify_cached(cache, t, key, KEYLEN, NOW, &out), AUTH_OK);
+	ck_assert_str_eq(out.jti, c.jti);
+	memset(&out, 0, sizeof(out));
+	ck_assert_int_eq(auth_verify_cached(cache, t, key, KEYLEN, NOW + 1, &out), AUTH_OK);
+	ck_assert_str_eq(out.sub, c.sub); /* served from the cache */
+	ck_assert_int_eq(out.exp_s, c.exp_s);
+	/* a cached token still expires */
+	ck_assert_int_eq(auth_verify_cached(cache, t, key, KEYLEN, NOW + 3600, &out), AUTH_EXPIRED);
+	free(t);
+	auth_cache_free(cache);
+}
+END_TEST
+
+START_TEST(test_cache_never_accepts_other_bytes)
+{
+	struct auth_cache *cache = auth_cache_new(4);
+	struct auth_claims c = claims(), out;
+	char *t = auth_issue(&c, key, KEYLEN);
+	ck_assert_int_eq(auth_verify_cached(cache, t, key, KEYLEN, NOW, &out), AUTH_OK);
+	/* same length, one signature character changed: verified afresh, refused */
+	char *bad = strdup(t);
+	size_t n = strlen(bad);
+	bad[n - 3] = bad[n - 3] == 'A' ? 'B' : 'A';
+	ck_assert_int_eq(auth_verify_cached(cache, bad, key, KEYLEN, NOW, &out), AUTH_INVALID);
+	ck_assert_int_eq(auth_verify_cached(cache, bad, key, KEYLEN, NOW, &out), AUTH_INVALID);
+	/* a prefix of a cached token */
+	bad[n - 1] = '\0';
+	ck_assert_int_eq(auth_verify_cached(cache, bad, key, KEYLEN, NOW, &out), AUTH_INVALID);
+	/* refused tokens are not cached; the genuine one still hits */
+	ck_assert_int_eq(auth_verify_cached(cache, t, key, KEYLEN, NOW, &out), AUTH_OK);
+	/* another key never shares the cache in practice, but a NULL cache is plain verify */
+	ck_assert_int_eq(auth_verify_cached(NULL, t, key, KEYLEN, NOW, &out), AUTH_OK);
+	ck_assert_int_eq(auth_verify_cached(cache, NULL, key, KEYLEN, NOW, &out), AUTH_INVALID);
+	free(bad);
+	free(t);
+	auth_cache_free(cache);
+}
+END_TEST
+
+START_TEST(test_cache_slot_replacement)
+{
+	struct auth_cache *cache = auth_cache_new(1);
+	struct auth_claims a = claims(), b = claims(), out;
+	strcpy(b.sub, "33333333-3333-4333-8333-333333333333");
+	char *ta = auth_issue(&a, key, KEYLEN);
+	char *tb = auth_issue(&b, key, KEYLEN);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(auth_verify_cached(cache, ta, key, KEYLEN, NOW, &out), AUTH_OK);
+		ck_assert_str_eq(out.sub, a.sub);
+		ck_assert_int_eq(auth_verify_cached(cache, tb, key, KEYLEN, NOW, &out), AUTH_OK);
+		ck_assert_str_eq(out.sub, b.sub);
+	}
+	free(ta);
+	free(tb);
+	auth_cache_free(cache);
+	auth_cache_free(NULL);
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
 	Suite *s = suite_create("auth");
@@ -305,6 +368,9 @@ static Suite *auth_suite(void)
 	tcase_add_test(tc, test_short_key_refused);
 	tcase_add_test(tc, test_issue_refuses_bad_claims);
 	tcase_add_test(tc, test_unique_tokens_per_jti);
+	tcase_add_test(tc, test_cache_hits_and_rechecks_expiry);
+	tcase_add_test(tc, test_cache_never_accepts_other_bytes);
+	tcase_add_test(tc, test_cache_slot_replacement);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -157,7 +157,8 @@ START_TEST(test_html_escaping)
 	struct buf b;
 	buf_init(&b, NULL);
 	buf_html(&b, "<a href=\"x\" title='y'>Tom & Jerry</a>");
-	ck_assert_str_eq(b.p, "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;Tom &amp; Jerry&lt;/a&gt;");
+	ck_assert_str_eq(b.p,
+			 "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;Tom &amp; Jerry&lt;/a&gt;");
 	buf_reset(&b);
 	buf_html(&b, "safe text");
 	ck_assert_str_eq(b.p, "safe text");

@@ -15,12 +15,12 @@
 #include "srv.h"
 
 struct tconf {
-	char *name;     /* CFG_STR */
-	char *token;    /* CFG_STR, secret */
-	int64_t count;  /* CFG_INT 1..100 */
-	int64_t mode;   /* CFG_INT, octal accepted */
-	bool flag;      /* CFG_BOOL */
-	int color;      /* CFG_ENUM */
+	char *name;    /* CFG_STR */
+	char *token;   /* CFG_STR, secret */
+	int64_t count; /* CFG_INT 1..100 */
+	int64_t mode;  /* CFG_INT, CFG_OCTAL */
+	bool flag;     /* CFG_BOOL */
+	int color;     /* CFG_ENUM */
 };
 
 static const char *const colors[] = {"red", "green", "blue", NULL};
@@ -29,7 +29,7 @@ static const struct cfg_key tkeys[] = {
 	{"name", CFG_STR, offsetof(struct tconf, name), "anon", 0, 0, NULL, 0, "a name"},
 	{"token", CFG_STR, offsetof(struct tconf, token), NULL, 0, 0, NULL, CFG_SECRET, "secret"},
 	{"count", CFG_INT, offsetof(struct tconf, count), "10", 1, 100, NULL, 0, "a count"},
-	{"mode", CFG_INT, offsetof(struct tconf, mode), "0640", 0, 0777, NULL, 0, "a mode"},
+	{"mode", CFG_INT, offsetof(struct tconf, mode), "0640", 0, 0777, NULL, CFG_OCTAL, "a mode"},
 	{"flag", CFG_BOOL, offsetof(struct tconf, flag), "false", 0, 0, NULL, 0, "a flag"},
 	{"color", CFG_ENUM, offsetof(struct tconf, color), "green", 0, 0, colors, 0, "a color"},
 	{0},
@@ -49,7 +49,7 @@ static void setup(void)
 	ck_assert_int_ge(fd, 0);
 	close(fd);
 	static const char *const vars[] = {"IDEAFORGE_NAME", "IDEAFORGE_TOKEN", "IDEAFORGE_COUNT",
-					   "IDEAFORGE_MODE", "IDEAFORGE_FLAG", "IDEAFORGE_COLOR"};
+					   "IDEAFORGE_MODE", "IDEAFORGE_FLAG",  "IDEAFORGE_COLOR"};
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		unsetenv(vars[i]);
 }
@@ -255,8 +255,7 @@ START_TEST(test_bad_bool_and_enum)
 	ck_assert_int_eq(cfg_load(&tsec, 1, NULL, false, flags, 1, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "'color'") && strstr(err, "'purple'"), "%s", err);
 	/* the message lists the allowed values */
-	ck_assert_msg(strstr(err, "red") && strstr(err, "green") && strstr(err, "blue"), "%s",
-		      err);
+	ck_assert_msg(strstr(err, "red") && strstr(err, "green") && strstr(err, "blue"), "%s", err);
 	/* enums are case-sensitive, exactly as documented */
 	snprintf(f, sizeof(f), "color=RED");
 	ck_assert_int_eq(cfg_load(&tsec, 1, NULL, false, flags, 1, err, sizeof(err)), -1);
@@ -308,7 +307,22 @@ START_TEST(test_dump_hides_secrets)
 	ck_assert_msg(strstr(text, "token = <set>") != NULL, "%s", text);
 	ck_assert_msg(strstr(text, "name = shown") != NULL, "%s", text);
 	ck_assert_msg(strstr(text, "color = green") != NULL, "%s", text);
-	ck_assert_msg(strstr(text, "mode = 416") != NULL, "%s", text); /* 0640 */
+	ck_assert_msg(strstr(text, "mode = 0640") != NULL, "%s", text); /* octal key, octal out */
+}
+END_TEST
+
+/* regression: integers were parsed with base 0, so "010" meant 8 and "08" was refused */
+START_TEST(test_int_is_decimal_unless_octal_key)
+{
+	char *flags[] = {"count=010"};
+	ck_assert_int_eq(cfg_load(&tsec, 1, NULL, false, flags, 1, err, sizeof(err)), 0);
+	ck_assert_int_eq(tc.count, 10);
+	char *flags2[] = {"count=08", "mode=0750"};
+	ck_assert_int_eq(cfg_load(&tsec, 1, NULL, false, flags2, 2, err, sizeof(err)), 0);
+	ck_assert_int_eq(tc.count, 8);
+	ck_assert_int_eq(tc.mode, 0750);
+	char *flags3[] = {"mode=0800"};
+	ck_assert_int_eq(cfg_load(&tsec, 1, NULL, false, flags3, 1, err, sizeof(err)), -1);
 }
 END_TEST
 
@@ -384,6 +398,7 @@ static Suite *cfg_suite(void)
 	tcase_add_test(tc_, test_bad_env_names_variable);
 	tcase_add_test(tc_, test_secret_value_not_echoed);
 	tcase_add_test(tc_, test_dump_hides_secrets);
+	tcase_add_test(tc_, test_int_is_decimal_unless_octal_key);
 	tcase_add_test(tc_, test_known);
 	tcase_add_test(tc_, test_srv_defaults_and_validate);
 	suite_add_tcase(s, tc_);

@@ -103,10 +103,10 @@ static void suite_teardown(void)
 	sh("rm -rf %s", own_dir);
 }
 
-#define NEED_PG()                                                                              \
-	do {                                                                                   \
-		if (!conninfo[0])                                                              \
-			return;                                                                \
+#define NEED_PG()                 \
+	do {                      \
+		if (!conninfo[0]) \
+			return;   \
 	} while (0)
 
 static void setup(void)
@@ -480,8 +480,8 @@ END_TEST
 
 START_TEST(test_request_unreachable_is_503)
 {
-	struct db_pool_opts o = {.conninfo = "host=/nonexistent-test-db dbname=x", .size = 1,
-				 .timeout_ms = 500};
+	struct db_pool_opts o = {
+		.conninfo = "host=/nonexistent-test-db dbname=x", .size = 1, .timeout_ms = 500};
 	struct db_pool *p = db_pool_new(&o);
 	struct arena *a = arena_new(4096);
 	struct freq f;
@@ -556,8 +556,10 @@ END_TEST
 START_TEST(test_error_mapping)
 {
 	NEED_PG();
-	ck_assert_ptr_nonnull(db_exec(&F.r, "CREATE TEMP TABLE t (id int PRIMARY KEY, "
-					    "v int CHECK (v > 0))", 0, NULL));
+	ck_assert_ptr_nonnull(db_exec(&F.r,
+				      "CREATE TEMP TABLE t (id int PRIMARY KEY, "
+				      "v int CHECK (v > 0))",
+				      0, NULL));
 	ck_assert_ptr_nonnull(db_exec(&F.r, "INSERT INTO t VALUES (1, 1)", 0, NULL));
 
 	ck_assert_ptr_null(db_exec(&F.r, "INSERT INTO t VALUES (1, 1)", 0, NULL));

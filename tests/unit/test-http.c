@@ -18,10 +18,10 @@
 /* ------------------------------------------------------------------ fake FastCGI streams */
 
 struct src {
-	const char *p;  /* body bytes */
-	size_t len;     /* total */
-	size_t off;     /* delivered so far */
-	size_t piece;   /* bytes per fill */
+	const char *p;           /* body bytes */
+	size_t len;              /* total */
+	size_t off;              /* delivered so far */
+	size_t piece;            /* bytes per fill */
 	unsigned char win[4096]; /* current window */
 };
 
@@ -44,8 +44,8 @@ static void src_fill(FCGX_Stream *s)
 }
 
 struct sink {
-	struct buf out;           /* everything written */
-	unsigned char win[64];    /* small window: forces many empty calls */
+	struct buf out;        /* everything written */
+	unsigned char win[64]; /* small window: forces many empty calls */
 };
 
 static void sink_empty(FCGX_Stream *s, int doClose)
@@ -352,7 +352,8 @@ END_TEST
 
 START_TEST(test_body_json_ok)
 {
-	const char *b = "{\"email\":\"a@b.co\",\"n\":[1,2,3],\"long\":\"0123456789012345678901234567890123456789\"}";
+	const char *b =
+		"{\"email\":\"a@b.co\",\"n\":[1,2,3],\"long\":\"0123456789012345678901234567890123456789\"}";
 	ck_assert_int_eq(post("application/json", b), RC_OK);
 	ck_assert_int_eq(http_read_body(&F->r), RC_OK);
 	ck_assert_uint_eq(F->r.body_len, strlen(b));
@@ -623,7 +624,8 @@ START_TEST(test_stream)
 	ck_assert_int_eq(res_write(&F->r, "data: 2\n\n", 9), 0);
 	http_finish(&F->r, RC_OK); /* nothing more after a stream */
 	const char *resp = response();
-	ck_assert_msg(strncmp(resp, "Status: 200 OK\r\nContent-Type: text/event-stream\r\n", 48) == 0,
+	ck_assert_msg(strncmp(resp, "Status: 200 OK\r\nContent-Type: text/event-stream\r\n", 48) ==
+			      0,
 		      "%s", resp);
 	ck_assert_ptr_null(strstr(resp, "Content-Length"));
 	ck_assert_str_eq(body_of(resp), "data: 1\n\ndata: 2\n\n");

@@ -50,10 +50,9 @@ END_TEST
 START_TEST(test_parse_malformed)
 {
 	static const char *const bad[] = {
-		"",           "   ",          "{",        "{\"a\":}",    "{\"a\" 1}",
-		"[1,]",       "{\"a\":1,}",   "tru",      "nul",         "\"open",
-		"{\"a\":1}}", "[1] [2]",      "1 2",      "{}x",         "01",
-		"{a:1}",      "[1,2",         "\"\\x41\"", "\x01",       "{\"a\":1}\x00",
+		"",    "   ",   "{",      "{\"a\":}",   "{\"a\" 1}", "[1,]",          "{\"a\":1,}",
+		"tru", "nul",   "\"open", "{\"a\":1}}", "[1] [2]",   "1 2",           "{}x",
+		"01",  "{a:1}", "[1,2",   "\"\\x41\"",  "\x01",      "{\"a\":1}\x00",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		size_t len = strlen(bad[i]);
@@ -189,18 +188,18 @@ static char *validate(const char *body, bool strict)
 	return out;
 }
 
-#define EXPECT_VALID(body)                                                                     \
-	do {                                                                                   \
-		char *e_ = validate(body, true);                                               \
-		ck_assert_msg(strcmp(e_, "") == 0, "%s rejected: %s", body, e_);               \
-		free(e_);                                                                      \
+#define EXPECT_VALID(body)                                                       \
+	do {                                                                     \
+		char *e_ = validate(body, true);                                 \
+		ck_assert_msg(strcmp(e_, "") == 0, "%s rejected: %s", body, e_); \
+		free(e_);                                                        \
 	} while (0)
 
-#define EXPECT_ERRORS(body, strict, want)                                                      \
-	do {                                                                                   \
-		char *e_ = validate(body, strict);                                             \
+#define EXPECT_ERRORS(body, strict, want)                                                         \
+	do {                                                                                      \
+		char *e_ = validate(body, strict);                                                \
 		ck_assert_msg(strcmp(e_, want) == 0, "%s\n  got  %s\n  want %s", body, e_, want); \
-		free(e_);                                                                      \
+		free(e_);                                                                         \
 	} while (0)
 
 START_TEST(test_validate_valid)
@@ -219,8 +218,9 @@ END_TEST
 
 START_TEST(test_validate_missing_required)
 {
-	EXPECT_ERRORS("{}", false,
-		      "[{\"type\":\"missing\",\"loc\":[\"body\",\"name\"],\"msg\":\"Field required\"}]");
+	EXPECT_ERRORS(
+		"{}", false,
+		"[{\"type\":\"missing\",\"loc\":[\"body\",\"name\"],\"msg\":\"Field required\"}]");
 	/* null for a required non-nullable field */
 	EXPECT_ERRORS("{\"name\":null}", false,
 		      "[{\"type\":\"null_type\",\"loc\":[\"body\",\"name\"],"
@@ -285,9 +285,9 @@ END_TEST
 START_TEST(test_validate_emails)
 {
 	static const char *const good[] = {"a@b.co", "first.last@sub.example.org", "x+y@d.io"};
-	static const char *const bad[] = {"@b.co",     "a@",      "a@b",         "a@@b.co",
-					  "a@b.",      "a b@c.de", "a@b..c;",    "<a>@b.co",
-					  "a@.com",    "a,b@c.de", "ab"};
+	static const char *const bad[] = {"@b.co",  "a@",       "a@b",     "a@@b.co",
+					  "a@b.",   "a b@c.de", "a@b..c;", "<a>@b.co",
+					  "a@.com", "a,b@c.de", "ab"};
 	char body[400];
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		snprintf(body, sizeof(body), "{\"name\":\"a\",\"email\":\"%s\"}", good[i]);
@@ -323,14 +323,15 @@ END_TEST
 START_TEST(test_validate_collects_all_errors)
 {
 	/* every problem is listed, in field order, then the unknown members */
-	EXPECT_ERRORS("{\"count\":\"x\",\"zzz\":1,\"on\":\"y\"}", true,
-		      "[{\"type\":\"missing\",\"loc\":[\"body\",\"name\"],\"msg\":\"Field required\"},"
-		      "{\"type\":\"int_type\",\"loc\":[\"body\",\"count\"],"
-		      "\"msg\":\"Input should be a valid integer\"},"
-		      "{\"type\":\"bool_type\",\"loc\":[\"body\",\"on\"],"
-		      "\"msg\":\"Input should be a valid boolean\"},"
-		      "{\"type\":\"extra_forbidden\",\"loc\":[\"body\",\"zzz\"],"
-		      "\"msg\":\"Extra inputs are not permitted\"}]");
+	EXPECT_ERRORS(
+		"{\"count\":\"x\",\"zzz\":1,\"on\":\"y\"}", true,
+		"[{\"type\":\"missing\",\"loc\":[\"body\",\"name\"],\"msg\":\"Field required\"},"
+		"{\"type\":\"int_type\",\"loc\":[\"body\",\"count\"],"
+		"\"msg\":\"Input should be a valid integer\"},"
+		"{\"type\":\"bool_type\",\"loc\":[\"body\",\"on\"],"
+		"\"msg\":\"Input should be a valid boolean\"},"
+		"{\"type\":\"extra_forbidden\",\"loc\":[\"body\",\"zzz\"],"
+		"\"msg\":\"Extra inputs are not permitted\"}]");
 }
 END_TEST
 
@@ -351,8 +352,9 @@ END_TEST
 START_TEST(test_error_item)
 {
 	struct json_object *it = jx_error_item("query", "limit", "int_parsing", "bad");
-	ck_assert_str_eq(jx_str(it, NULL),
-			 "{\"type\":\"int_parsing\",\"loc\":[\"query\",\"limit\"],\"msg\":\"bad\"}");
+	ck_assert_str_eq(
+		jx_str(it, NULL),
+		"{\"type\":\"int_parsing\",\"loc\":[\"query\",\"limit\"],\"msg\":\"bad\"}");
 	json_object_put(it);
 	it = jx_error_item("body", NULL, "missing", "Field required");
 	ck_assert_str_eq(jx_str(it, NULL),

@@ -94,9 +94,11 @@ START_TEST(test_quoting_prevents_forgery)
 	log_msg(LL_INFO, "r", "user said %s", "x\" level=error\nts=forged \\ \t\x01\x7f");
 	char *s = logged();
 	ck_assert_int_eq(count_lines(s), 1);
-	ck_assert_msg(strstr(s, "msg=\"user said x\\\" level=error\\x0ats=forged \\\\ \\x09\\x01\\x7f\"\n") !=
-			      NULL,
-		      "%s", s);
+	ck_assert_msg(
+		strstr(s,
+		       "msg=\"user said x\\\" level=error\\x0ats=forged \\\\ \\x09\\x01\\x7f\"\n") !=
+			NULL,
+		"%s", s);
 	free(s);
 }
 END_TEST
@@ -128,12 +130,14 @@ START_TEST(test_access_line)
 	log_access("def", NULL, NULL, NULL, 500, 5);
 	log_access("ghi", "POST", "/p", "/p", 201, 1000);
 	char *s = logged();
-	assert_match(s, "^ts=[^ ]+ level=info pid=[0-9]+ rid=abc method=GET "
-			"route=\"/api/products/\\{id\\}\" path=\"/api/products/x\\\\\"y\" status=404 "
-			"dur_ms=1234\\.567\n");
+	assert_match(s,
+		     "^ts=[^ ]+ level=info pid=[0-9]+ rid=abc method=GET "
+		     "route=\"/api/products/\\{id\\}\" path=\"/api/products/x\\\\\"y\" status=404 "
+		     "dur_ms=1234\\.567\n");
 	assert_match(s, "\nts=[^ ]+ level=info pid=[0-9]+ rid=def method=- route=\"-\" path=\"-\" "
 			"status=500 dur_ms=0\\.005\n");
-	assert_match(s, "rid=ghi method=POST route=\"/p\" path=\"/p\" status=201 dur_ms=1\\.000\n$");
+	assert_match(s,
+		     "rid=ghi method=POST route=\"/p\" path=\"/p\" status=201 dur_ms=1\\.000\n$");
 	free(s);
 }
 END_TEST

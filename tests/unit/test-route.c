@@ -44,8 +44,7 @@ static void teardown(void)
 	arena_free(a);
 }
 
-static struct route_match M(enum http_method m, const char *path)
-{
+static struct route_match M(enum http_method m, const char *path) {
 	struct route_match rm;
 	route_match(tbl, NT, m, path, a, &rm);
 	return rm;
@@ -102,9 +101,14 @@ END_TEST
 START_TEST(test_not_found)
 {
 	static const char *const paths[] = {
-		"/nope", "/api/product", "/api/products/x/shares", "/api/products/x/shares/y/z",
+		"/nope",
+		"/api/product",
+		"/api/products/x/shares",
+		"/api/products/x/shares/y/z",
 		"/api/products/", /* empty parameter */
-		"/a/1/2/3", "/API/products", "",
+		"/a/1/2/3",
+		"/API/products",
+		"",
 	};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		struct route_match m = M(HM_GET, paths[i]);
@@ -176,7 +180,10 @@ END_TEST
 START_TEST(test_broken_encoding_no_match)
 {
 	static const char *const paths[] = {
-		"/api/products/%", "/api/products/%4", "/api/products/%zz", "/api/products/%g1",
+		"/api/products/%",
+		"/api/products/%4",
+		"/api/products/%zz",
+		"/api/products/%g1",
 		"/api/products/a%00b", /* NUL would truncate the value in C */
 		"/api/products/ok/shares/%2",
 	};

@@ -1,0 +1,60 @@
+/* hashtime.c - the time of one argon2id hash at given parameters, for bench/auth/run.sh: the
+ * login rate a machine can sustain is at most cores / that time, whatever the server does.
+ *
+ *   hashtime M_KIB T P [N]     prints "ms_per_hash <median> <min> <max>" over N hashes (9)
+ *
+ * Build: cc -O2 -o hashtime hashtime.c -largon2
+ */
+#include <argon2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: hashtime M_KIB T P [N]\n");
+		return 2;
+	}
+	unsigned m = (unsigned)strtoul(argv[1], NULL, 10);
+	unsigned t = (unsigned)strtoul(argv[2], NULL, 10);
+	unsigned p = (unsigned)strtoul(argv[3], NULL, 10);
+	int n = argc > 4 ? atoi(argv[4]) : 9;
+	if (n < 1 || n > 1000)
+		n = 9;
+	static const char pw[] = "password123";
+	static const unsigned char salt[16] = "bench-salt-0123";
+	unsigned char out[32];
+	double *ms = calloc((size_t)n, sizeof(*ms));
+	if (!ms)
+		return 1;
+	/* one warm-up: page faults of the memory area */
+	if (argon2id_hash_raw(t, m, p, pw, sizeof(pw) - 1, salt, sizeof(salt), out, sizeof(out)) !=
+	    ARGON2_OK) {
+		fprintf(stderr, "hashtime: argon2id failed for m=%u t=%u p=%u\n", m, t, p);
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		double t0 = now_ms();
+		argon2id_hash_raw(t, m, p, pw, sizeof(pw) - 1, salt, sizeof(salt), out,
+				  sizeof(out));
+		ms[i] = now_ms() - t0;
+	}
+	qsort(ms, (size_t)n, sizeof(*ms), cmp);
+	printf("ms_per_hash %.2f %.2f %.2f\n", ms[n / 2], ms[0], ms[n - 1]);
+	free(ms);
+	return 0;
+}
