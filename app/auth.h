@@ -76,13 +76,26 @@ const char *auth_client_addr(struct req *r);
  * NULL when neither is present. Borrowed/arena. */
 const char *auth_token(struct req *r);
 
-/* argon2id parameters of new hashes, from the configuration. */
-struct pw_params auth_pw_params(struct req *r);
+/* One password computation, run by auth_pw_run() on the worker's hashing threads. */
+struct auth_pw_job {
+	bool verify;              /* check pw against hash first (else: only hash new_pw) */
+	const char *hash;         /* stored hash; NULL with verify: a dummy verification (unknown
+				   * user, same cost) whose result is PW_MISMATCH */
+	const char *pw;           /* the password to check */
+	const char *new_pw;       /* when set: hashed after a successful check (or alone) */
+	bool rehash;              /* after a successful check: hash pw again if the stored hash
+				   * has other parameters (or is bcrypt) */
+	int result;               /* out: enum pw_result of the check (PW_OK when !verify) */
+	char fresh[PW_HASH_MAX];  /* out: the new PHC string, "" when none was made or it failed */
+	bool done;                /* internal */
+	struct auth_pw_job *next; /* internal */
+};
 
-/* Takes one of the worker's argon2_max_concurrent hashing slots, waiting as long as needed (a
- * login storm queues instead of failing); auth_hash_release gives it back. */
-void auth_hash_acquire(struct req *r);
-void auth_hash_release(struct req *r);
+/* Runs job on one of the worker's argon2_max_concurrent hashing threads, waiting for a free one
+ * as long as needed (a login storm queues instead of failing; memory stays at that many argon2
+ * blocks), with the configured argon2id parameters. The request's database connection should
+ * be released first (db_req_done). */
+void auth_pw_run(struct req *r, struct auth_pw_job *job);
 
 /* Creates a session for (user_id, tenant_id): the user_sessions row (with last_login_at when
  * login is true), then the token. On RC_OK *token (arena) and *expires_at (ISO-8601 text from

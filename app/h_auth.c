@@ -112,7 +112,6 @@ int h_auth_login(struct req *r)
 {
 	const char *email = lower(r, jx_get_str(r->json, "email"));
 	const char *pw = jx_get_str(r->json, "password");
-	struct pw_params pp = auth_pw_params(r);
 	struct rl_result rl;
 	auth_login_fail_check(r, email, &rl);
 	if (!rl.allowed)
@@ -130,19 +129,10 @@ int h_auth_login(struct req *r)
 	db_req_done(r); /* no connection held while hashing */
 	bool found = PQntuples(res) == 1;
 	const char *hash = found ? db_get(res, 0, "password_hash") : NULL;
-	char fresh[PW_HASH_MAX] = "";
-	bool rehash = false;
-	int v = PW_MISMATCH;
-
-	auth_hash_acquire(r);
-	if (!hash) {
-		pw_dummy_verify(&pp);
-	} else {
-		v = pw_verify(hash, pw);
-		if (v == PW_OK && pw_needs_rehash(hash, &pp))
-			rehash = pw_hash(&pp, pw, fresh, sizeof(fresh)) == 0;
-	}
-	auth_hash_release(r);
+	/* an unknown email (or no password) costs a dummy verification: same time */
+	struct auth_pw_job job = {.verify = true, .hash = hash, .pw = pw, .rehash = true};
+	auth_pw_run(r, &job);
+	int v = job.result;
 
 	if (v != PW_OK) {
 		if (v == PW_ERROR)
@@ -156,8 +146,8 @@ int h_auth_login(struct req *r)
 		ops_count(r, OPS_LOGIN_FAILED);
 		return req_fail(r, RC_FORBIDDEN, "User account is inactive");
 	}
-	if (rehash)
-		store_rehash(r, uid, hash, fresh);
+	if (job.fresh[0])
+		store_rehash(r, uid, hash, job.fresh);
 	const char *tok, *exp;
 	const char *tid = db_get(res, 0, "tenant_id");
 	int rc = auth_session_create(r, uid, tid, true, &tok, &exp);
@@ -254,7 +244,6 @@ int h_auth_password(struct req *r)
 	const char *neu = jx_get_str(r->json, "new_password");
 	if ((int64_t)utf8_chars(neu) < app_cfg(r)->password_min_length)
 		return too_short(r, "new_password");
-	struct pw_params pp = auth_pw_params(r);
 	const char *p[] = {r->auth.user_id};
 	PGresult *res =
 		db_exec(r, "SELECT email, password_hash FROM user_profiles WHERE id = $1", 1, p);
@@ -270,24 +259,15 @@ int h_auth_password(struct req *r)
 	if (!rl.allowed)
 		return auth_too_many(r, &rl);
 
-	char fresh[PW_HASH_MAX] = "";
-	int v = PW_MISMATCH;
-	bool hashed = false;
-	auth_hash_acquire(r);
-	if (!hash) {
-		pw_dummy_verify(&pp);
-	} else {
-		v = pw_verify(hash, cur);
-		if (v == PW_OK)
-			hashed = pw_hash(&pp, neu, fresh, sizeof(fresh)) == 0;
-	}
-	auth_hash_release(r);
-	if (v != PW_OK) {
+	struct auth_pw_job job = {.verify = true, .hash = hash, .pw = cur, .new_pw = neu};
+	auth_pw_run(r, &job);
+	if (job.result != PW_OK) {
 		auth_login_fail_record(r, email);
 		return req_fail(r, RC_BADREQ, "Current password is incorrect");
 	}
-	if (!hashed)
+	if (!job.fresh[0])
 		return req_fail(r, RC_INTERNAL, "password hashing failed");
+	const char *fresh = job.fresh;
 
 	/* the new hash and the end of the other sessions commit together; Redis follows */
 	const char *q[] = {r->auth.user_id, fresh};
@@ -361,13 +341,11 @@ int h_auth_register(struct req *r)
 	if ((int64_t)utf8_chars(pw) < app_cfg(r)->password_min_length)
 		return too_short(r, "password");
 
-	struct pw_params pp = auth_pw_params(r);
-	char hash[PW_HASH_MAX];
-	auth_hash_acquire(r);
-	int h = pw_hash(&pp, pw, hash, sizeof(hash));
-	auth_hash_release(r);
-	if (h != 0)
+	struct auth_pw_job job = {.verify = false, .new_pw = pw};
+	auth_pw_run(r, &job);
+	if (!job.fresh[0])
 		return req_fail(r, RC_INTERNAL, "password hashing failed");
+	const char *hash = job.fresh;
 
 	const char *p[] = {email, name, hash};
 	int rc = db_begin(r);

@@ -13,8 +13,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,18 +34,27 @@
 
 /* Per-worker state (r->w->app_data). */
 struct app_state {
-	sem_t hash_slots;         /* argon2 hashes allowed at once in this worker */
-	struct rl_local *rl;      /* rate limits while Redis is unavailable */
-	const unsigned char *key; /* JWT secret (borrowed from the config) */
-	size_t keylen;            /* its length */
-	int64_t lease_ms;         /* session-cache generation lease (sess.h rule 4) */
-	struct kv *hb_kv;         /* the heartbeat's own Redis handle (the worker's prober) */
-	pthread_t hb;             /* heartbeat thread */
-	bool hb_started;          /* hb was created */
-	atomic_bool hb_stop;      /* asks the heartbeat to leave */
-	atomic_bool gen_bump;     /* a revocation missed Redis: start a new generation */
-	pthread_key_t tok_key;    /* each thread's struct auth_cache of verified tokens */
-	bool tok_key_ok;          /* tok_key was created */
+	pthread_mutex_t pw_mu;          /* guards pw_head, pw_tail, pw_stop */
+	pthread_cond_t pw_work;         /* a job was queued, or stop */
+	pthread_cond_t pw_done;         /* a job finished */
+	struct auth_pw_job *pw_head;    /* queued password jobs, oldest first */
+	struct auth_pw_job *pw_tail;    /* last queued */
+	bool pw_stop;                   /* the hashing threads leave */
+	pthread_t *pw_threads;          /* argon2_max_concurrent hashing threads */
+	int pw_nthreads;                /* started */
+	struct pw_params pw_params;     /* argon2id parameters of new hashes */
+	atomic_int_fast64_t pw_last_us; /* monotonic end of the last password job */
+	struct rl_local *rl;            /* rate limits while Redis is unavailable */
+	const unsigned char *key;       /* JWT secret (borrowed from the config) */
+	size_t keylen;                  /* its length */
+	int64_t lease_ms;               /* session-cache generation lease (sess.h rule 4) */
+	struct kv *hb_kv;               /* the heartbeat's own Redis handle (the worker's prober) */
+	pthread_t hb;                   /* heartbeat thread */
+	bool hb_started;                /* hb was created */
+	atomic_bool hb_stop;            /* asks the heartbeat to leave */
+	atomic_bool gen_bump;           /* a revocation missed Redis: start a new generation */
+	pthread_key_t tok_key;          /* each thread's struct auth_cache of verified tokens */
+	bool tok_key_ok;                /* tok_key was created */
 };
 
 static void tok_cache_free(void *p)
@@ -134,17 +143,105 @@ out:
 	return rc;
 }
 
+/* --- password hashing threads ------------------------------------------------------------
+ *
+ * argon2id needs argon2_memory_kib of memory per hash. Run on the request threads, every hash
+ * would get fresh memory from the kernel (glibc maps a block that large and unmaps it on free),
+ * and the page faults of those 19 MiB cost about half as much CPU again as the hash itself. So
+ * each worker runs argon2_max_concurrent hashing threads that take password jobs from a queue:
+ * the bound on concurrent hashes (memory stays at that many blocks during a login storm; a
+ * request waits for a thread rather than failing), and, with glibc told to serve such blocks
+ * from the threads' own heaps (app_worker_init), memory that stays mapped while they work.
+ * The heartbeat thread gives it back (malloc_trim) once hashing has been idle for a second, so
+ * an idle worker is as small as before. */
+
+static void pw_exec(const struct pw_params *pp, struct auth_pw_job *j)
+{
+	j->fresh[0] = '\0';
+	if (!j->verify) {
+		j->result = PW_OK;
+		if (pw_hash(pp, j->new_pw, j->fresh, sizeof(j->fresh)) < 0)
+			j->fresh[0] = '\0';
+		return;
+	}
+	if (!j->hash) {
+		pw_dummy_verify(pp);
+		j->result = PW_MISMATCH;
+		return;
+	}
+	j->result = pw_verify(j->hash, j->pw);
+	if (j->result != PW_OK)
+		return;
+	const char *again = j->new_pw;
+	if (!again && j->rehash && pw_needs_rehash(j->hash, pp))
+		again = j->pw;
+	if (again && pw_hash(pp, again, j->fresh, sizeof(j->fresh)) < 0)
+		j->fresh[0] = '\0';
+}
+
+static void *pw_thread_main(void *arg)
+{
+	struct app_state *st = arg;
+	pthread_mutex_lock(&st->pw_mu);
+	for (;;) {
+		while (!st->pw_head && !st->pw_stop)
+			pthread_cond_wait(&st->pw_work, &st->pw_mu);
+		if (!st->pw_head)
+			break; /* stopping, queue drained */
+		struct auth_pw_job *j = st->pw_head;
+		st->pw_head = j->next;
+		if (!st->pw_head)
+			st->pw_tail = NULL;
+		pthread_mutex_unlock(&st->pw_mu);
+		pw_exec(&st->pw_params, j);
+		atomic_store(&st->pw_last_us, now_us());
+		pthread_mutex_lock(&st->pw_mu);
+		j->done = true;
+		pthread_cond_broadcast(&st->pw_done);
+	}
+	pthread_mutex_unlock(&st->pw_mu);
+	return NULL;
+}
+
+void auth_pw_run(struct req *r, struct auth_pw_job *job)
+{
+	struct app_state *st = state(r);
+	job->next = NULL;
+	job->done = false;
+	if (st->pw_nthreads == 0) {
+		pw_exec(&st->pw_params, job);
+		return;
+	}
+	pthread_mutex_lock(&st->pw_mu);
+	if (st->pw_tail)
+		st->pw_tail->next = job;
+	else
+		st->pw_head = job;
+	st->pw_tail = job;
+	pthread_cond_signal(&st->pw_work);
+	while (!job->done)
+		pthread_cond_wait(&st->pw_done, &st->pw_mu);
+	pthread_mutex_unlock(&st->pw_mu);
+}
+
 /* --- worker state and the heartbeat -------------------------------------------------- */
 
 /* Renews the session-cache generation lease every lease/4 and is the worker's Redis prober:
- * while Redis is down, it alone retries (lib/kv.c backoff), so no request waits for a probe. */
+ * while Redis is down, it alone retries (lib/kv.c backoff), so no request waits for a probe.
+ * Also hands memory back to the kernel once password hashing has been idle for a second. */
 static void *heartbeat_main(void *arg)
 {
 	struct app_state *st = arg;
 	int64_t period_us = st->lease_ms * 1000 / 4;
 	if (period_us < 5000)
 		period_us = 5000;
+	int64_t trimmed_us = now_us();
 	while (!atomic_load(&st->hb_stop)) {
+		int64_t now = now_us(), last = atomic_load(&st->pw_last_us);
+		if ((last > trimmed_us && now - last > 1000000) || now - trimmed_us > 10000000) {
+			malloc_trim(0);
+			trimmed_us = now;
+		}
 		bool bump = atomic_load(&st->gen_bump);
 		int rc = sess_heartbeat(st->hb_kv, st->lease_ms, bump);
 		if (rc >= 0 && bump) {
@@ -171,10 +268,16 @@ int app_worker_init(struct wctx *w)
 	}
 	st->key = (const unsigned char *)cfg->jwt_secret;
 	st->keylen = strlen(cfg->jwt_secret);
-	if (sem_init(&st->hash_slots, 0, (unsigned)cfg->argon2_max_concurrent) != 0) {
-		free(st);
-		return -1;
-	}
+	st->pw_params = (struct pw_params){.m_kib = (uint32_t)cfg->argon2_memory_kib,
+					   .t = (uint32_t)cfg->argon2_iterations,
+					   .p = (uint32_t)cfg->argon2_parallelism};
+	/* blocks up to 32 MiB (argon2id at the default 19 MiB) come from the heap of the thread
+	 * that asks, and stay there until the heartbeat's malloc_trim: see the hashing threads */
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+	pthread_mutex_init(&st->pw_mu, NULL);
+	pthread_cond_init(&st->pw_work, NULL);
+	pthread_cond_init(&st->pw_done, NULL);
 	st->rl = rl_local_new(16384);
 	/* sess.h rule 4: the lease must not outlive a command timeout (nor a connect timeout) */
 	st->lease_ms = w->cfg->redis_command_timeout_ms;
@@ -184,12 +287,20 @@ int app_worker_init(struct wctx *w)
 		st->lease_ms = 20;
 	st->hb_kv = kv_new(w->cfg->redis_url, w->cfg->redis_connect_timeout_ms,
 			   w->cfg->redis_command_timeout_ms, w->kv_shared);
-	if (!st->rl || !st->hb_kv) {
+	st->pw_threads = calloc((size_t)cfg->argon2_max_concurrent, sizeof(pthread_t));
+	if (!st->rl || !st->hb_kv || !st->pw_threads) {
 		rl_local_free(st->rl);
 		kv_free(st->hb_kv);
-		sem_destroy(&st->hash_slots);
+		free(st->pw_threads);
 		free(st);
 		return -1;
+	}
+	for (int i = 0; i < (int)cfg->argon2_max_concurrent; i++) {
+		if (pthread_create(&st->pw_threads[i], NULL, pw_thread_main, st) != 0) {
+			log_msg(LL_WARN, NULL, "password hashing thread %d did not start", i);
+			break;
+		}
+		st->pw_nthreads++;
 	}
 	kv_set_prober(st->hb_kv);
 	st->tok_key_ok = pthread_key_create(&st->tok_key, tok_cache_free) == 0;
@@ -211,9 +322,15 @@ void app_worker_fini(struct wctx *w)
 	atomic_store(&st->hb_stop, true);
 	if (st->hb_started)
 		pthread_join(st->hb, NULL);
+	pthread_mutex_lock(&st->pw_mu);
+	st->pw_stop = true;
+	pthread_cond_broadcast(&st->pw_work);
+	pthread_mutex_unlock(&st->pw_mu);
+	for (int i = 0; i < st->pw_nthreads; i++)
+		pthread_join(st->pw_threads[i], NULL);
+	free(st->pw_threads);
 	kv_free(st->hb_kv);
 	rl_local_free(st->rl);
-	sem_destroy(&st->hash_slots);
 	if (st->tok_key_ok)
 		pthread_key_delete(st->tok_key);
 	free(st);
@@ -256,26 +373,6 @@ const char *auth_token(struct req *r)
 	}
 	const char *c = req_cookie(r, "session_token");
 	return c && *c ? c : NULL;
-}
-
-struct pw_params auth_pw_params(struct req *r)
-{
-	const struct app_config *cfg = app_cfg(r);
-	struct pw_params p = {.m_kib = (uint32_t)cfg->argon2_memory_kib,
-			      .t = (uint32_t)cfg->argon2_iterations,
-			      .p = (uint32_t)cfg->argon2_parallelism};
-	return p;
-}
-
-void auth_hash_acquire(struct req *r)
-{
-	while (sem_wait(&state(r)->hash_slots) != 0 && errno == EINTR)
-		;
-}
-
-void auth_hash_release(struct req *r)
-{
-	sem_post(&state(r)->hash_slots);
 }
 
 static bool cookie_secure(struct req *r)

@@ -16,12 +16,21 @@
 #include "srv.h"
 
 #define PRE_PING_IDLE_US 1000000 /* ping connections idle longer than this */
+#define PREP_MAX 256             /* statements prepared per connection; more run unnamed */
+
+struct db_prep {
+	uint64_t hash; /* FNV-1a of the text and the parameter count */
+	char *sql;     /* the text (owned), compared on a hash hit */
+};
 
 struct db_conn {
 	PGconn *pg;           /* the connection */
 	int64_t created_us;   /* monotonic connect time, for recycling */
 	int64_t last_used_us; /* monotonic time it was returned */
 	struct db_conn *next; /* idle list link */
+	struct db_prep *prep; /* statements prepared on this connection (PREP_MAX slots) */
+	int nprep;            /* entries in prep */
+	bool discard;         /* close instead of returning to the pool */
 };
 
 struct db_pool {
@@ -58,11 +67,21 @@ struct db_pool *db_pool_new(const struct db_pool_opts *o)
 	return p;
 }
 
+/* Forgets the statements prepared on c (after DEALLOCATE ALL, or when closing). */
+static void prep_forget(struct db_conn *c)
+{
+	for (int i = 0; i < c->nprep; i++)
+		free(c->prep[i].sql);
+	c->nprep = 0;
+}
+
 static void conn_close(struct db_conn *c)
 {
 	if (!c)
 		return;
 	PQfinish(c->pg);
+	prep_forget(c);
+	free(c->prep);
 	free(c);
 }
 
@@ -108,6 +127,20 @@ static int64_t mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Server notices (e.g. "word is too long to be indexed") go to our log, not raw to stderr. */
+static void notice_log(void *arg, const char *msg)
+{
+	(void)arg;
+	if (!log_enabled(LL_DEBUG))
+		return;
+	char line[300];
+	snprintf(line, sizeof(line), "%s", msg);
+	char *nl = strchr(line, '\n');
+	if (nl)
+		*nl = '\0';
+	log_msg(LL_DEBUG, NULL, "postgresql notice: %s", line);
+}
+
 /* Opens a connection; NULL with err on failure. Runs without the pool lock. */
 static struct db_conn *conn_open(struct db_pool *p, char *err, size_t errlen)
 {
@@ -134,6 +167,7 @@ static struct db_conn *conn_open(struct db_pool *p, char *err, size_t errlen)
 		PQfinish(pg);
 		return NULL;
 	}
+	PQsetNoticeProcessor(pg, notice_log, NULL);
 	struct db_conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		PQfinish(pg);
@@ -238,7 +272,7 @@ void db_release(struct db_pool *p, struct db_conn *c)
 {
 	if (!c)
 		return;
-	bool keep = PQstatus(c->pg) == CONNECTION_OK &&
+	bool keep = !c->discard && PQstatus(c->pg) == CONNECTION_OK &&
 		    PQtransactionStatus(c->pg) == PQTRANS_IDLE;
 	pthread_mutex_lock(&p->mu);
 	p->in_use--;
@@ -318,8 +352,55 @@ PGresult *db_exec(struct req *r, const char *sql, int nparams, const char *const
 	r->db_sqlstate[0] = '\0';
 	if (ensure_conn(r) != RC_OK)
 		return NULL;
-	PGresult *res = PQexecParams(db_pg(r->db), sql, nparams, NULL, params, NULL, NULL, 0);
+	/* Every statement text is prepared once per connection (named by its hash) and then
+	 * executed by name: PostgreSQL plans it once per connection instead of on every request,
+	 * which for the JSON-building statements costs more than running them. */
+	struct db_conn *c = r->db;
+	uint64_t h = 1469598103934665603ull;
+	for (const unsigned char *q = (const unsigned char *)sql; *q; q++)
+		h = (h ^ *q) * 1099511628211ull;
+	h ^= (uint64_t)nparams;
+	char name[24];
+	snprintf(name, sizeof(name), "s%016llx", (unsigned long long)h);
+	bool prepared = false;
+	for (int i = 0; i < c->nprep && !prepared; i++)
+		prepared = c->prep[i].hash == h && strcmp(c->prep[i].sql, sql) == 0;
+	PGresult *res = NULL;
+	if (!prepared && c->nprep < PREP_MAX) {
+		if (!c->prep)
+			c->prep = calloc(PREP_MAX, sizeof(*c->prep));
+		char *copy = c->prep ? strdup(sql) : NULL;
+		bool taken = false; /* a colliding hash names another text: run this one unnamed */
+		for (int i = 0; i < c->nprep; i++)
+			taken |= c->prep[i].hash == h;
+		if (copy && !taken) {
+			res = PQprepare(c->pg, name, sql, nparams, NULL);
+			if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
+				c->prep[c->nprep].hash = h;
+				c->prep[c->nprep].sql = copy;
+				c->nprep++;
+				copy = NULL;
+				prepared = true;
+				PQclear(res);
+				res = NULL;
+			}
+		}
+		free(copy);
+	}
+	if (!res)
+		res = prepared ? PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0)
+			       : PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (prepared && st == PGRES_FATAL_ERROR) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (state && strcmp(state, "0A000") == 0) {
+			/* "cached plan must not change result type": the schema changed under a
+			 * prepared statement (a migration while running). This statement fails;
+			 * the connection is closed when returned, so its successor prepares
+			 * afresh. */
+			c->discard = true;
+		}
+	}
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
 		arena_defer(r->a, clear_result, res);
 		return res;
