@@ -27,6 +27,10 @@ static inline const struct app_config *app_cfg(struct req *r)
 	return (const struct app_config *)r->w->app_cfg;
 }
 
+/* Now as an ISO-8601 UTC string with microseconds and no zone, like the original's
+ * datetime.utcnow().isoformat() (app/h_health.c). New reference. */
+json_object *app_now_iso(void);
+
 /* Middleware (app/mw.c): rate limit, then authentication for ROUTE_AUTH routes. */
 int app_before(struct req *r);
 int app_worker_init(struct wctx *w);

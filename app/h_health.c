@@ -4,7 +4,7 @@
 #include "app.h"
 
 /* ISO-8601 UTC timestamp with microseconds, as the original's datetime.utcnow().isoformat(). */
-static json_object *now_iso(void)
+json_object *app_now_iso(void)
 {
 	char buf[40];
 	int64_t us = wall_us();
@@ -72,7 +72,7 @@ int h_health(struct req *r)
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "status", json_object_new_string(
 						    !db ? "unhealthy" : (redis ? "healthy" : "degraded")));
-	json_object_object_add(o, "timestamp", now_iso());
+	json_object_object_add(o, "timestamp", app_now_iso());
 	json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
 	json_object *s = json_object_new_object();
 	json_object_object_add(s, "api", json_object_new_boolean(1));

@@ -33,19 +33,6 @@ void ops_count(struct req *r, enum ops_counter c)
 	metrics_count(r->w, (int)c, 1);
 }
 
-/* ISO-8601 UTC timestamp with microseconds, as the original's datetime.utcnow().isoformat(). */
-static json_object *now_iso(void)
-{
-	char buf[40];
-	int64_t us = wall_us();
-	time_t s = (time_t)(us / 1000000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, sizeof(buf) - n, ".%06lld", (long long)(us % 1000000));
-	return json_object_new_string(buf);
-}
-
 /* A number rounded to 2 decimals that also serialises as exactly 2 decimals. */
 static json_object *dp2(double v)
 {
@@ -94,7 +81,7 @@ int h_metrics_pool(struct req *r)
 	JADD(o, "checked_out", json_object_new_int(p.in_use));
 	JADD(o, "overflow", json_object_new_int(p.overflow));
 	JADD(o, "invalid", json_object_new_int(0));
-	JADD(o, "timestamp", now_iso());
+	JADD(o, "timestamp", app_now_iso());
 	JADD(o, "utilization_percent", dp2(util));
 	JADD(o, "available_connections", json_object_new_int(max - p.in_use));
 	JADD(o, "status", json_object_new_string(status));
@@ -124,7 +111,7 @@ int h_metrics_db(struct req *r)
 		r->detail[0] = '\0';
 		JADD(o, "status", json_object_new_string("unhealthy"));
 		JADD(o, "error", json_object_new_string("Database unavailable"));
-		JADD(o, "timestamp", now_iso());
+		JADD(o, "timestamp", app_now_iso());
 		return res_json(r, 200, o);
 	}
 	const char *status = "healthy", *msg = "Database responding normally";
@@ -138,7 +125,7 @@ int h_metrics_db(struct req *r)
 	JADD(o, "status", json_object_new_string(status));
 	JADD(o, "query_time_ms", dp2(ms));
 	JADD(o, "database_version", json_object_new_string(ver));
-	JADD(o, "timestamp", now_iso());
+	JADD(o, "timestamp", app_now_iso());
 	JADD(o, "message", json_object_new_string(msg));
 	return res_json(r, 200, o);
 }
@@ -189,14 +176,14 @@ int h_metrics_cache(struct req *r)
 	if (!stats || !mem) {
 		JADD(o, "cache_enabled", json_object_new_boolean(0));
 		JADD(o, "error", json_object_new_string("Redis unavailable"));
-		JADD(o, "timestamp", now_iso());
+		JADD(o, "timestamp", app_now_iso());
 		return res_json(r, 200, o);
 	}
 	int64_t hits = info_int(stats, "keyspace_hits");
 	int64_t misses = info_int(stats, "keyspace_misses");
 	JADD(o, "cache_enabled", json_object_new_boolean(1));
 	JADD(o, "cache_type", json_object_new_string("redis"));
-	JADD(o, "timestamp", now_iso());
+	JADD(o, "timestamp", app_now_iso());
 	JADD(o, "keyspace_hits", json_object_new_int64(hits));
 	JADD(o, "keyspace_misses", json_object_new_int64(misses));
 	JADD(o, "total_commands_processed",
@@ -225,7 +212,7 @@ int h_metrics_agents(struct req *r)
 {
 	/* the original's placeholder shape; agent work runs in ideaforge-agentd */
 	json_object *o = json_object_new_object();
-	JADD(o, "timestamp", now_iso());
+	JADD(o, "timestamp", app_now_iso());
 	JADD(o, "agents", json_object_new_object());
 	json_object *s = json_object_new_object();
 	JADD(s, "total_calls", json_object_new_int(0));

@@ -40,6 +40,7 @@ struct app_state {
 	struct auth_pw_job *pw_head;    /* queued password jobs, oldest first */
 	struct auth_pw_job *pw_tail;    /* last queued */
 	bool pw_stop;                   /* the hashing threads leave */
+	bool pw_warm;                   /* trim threshold raised while hashing goes on */
 	pthread_t *pw_threads;          /* argon2_max_concurrent hashing threads */
 	int pw_nthreads;                /* started */
 	struct pw_params pw_params;     /* argon2id parameters of new hashes */
@@ -151,9 +152,9 @@ out:
  * each worker runs argon2_max_concurrent hashing threads that take password jobs from a queue:
  * the bound on concurrent hashes (memory stays at that many blocks during a login storm; a
  * request waits for a thread rather than failing), and, with glibc told to serve such blocks
- * from the threads' own heaps (app_worker_init), memory that stays mapped while they work.
- * The heartbeat thread gives it back (malloc_trim) once hashing has been idle for a second, so
- * an idle worker is as small as before. */
+ * from the threads' own heaps (app_worker_init) and not to trim them while hashing goes on,
+ * memory that stays mapped while they work. A second after the last hash the threads give it
+ * back, so an idle worker is as small as before. */
 
 static void pw_exec(const struct pw_params *pp, struct auth_pw_job *j)
 {
@@ -179,22 +180,54 @@ static void pw_exec(const struct pw_params *pp, struct auth_pw_job *j)
 		j->fresh[0] = '\0';
 }
 
+/* glibc gives a thread heap's free top back to the kernel on free() only beyond the trim
+ * threshold: high while hashing goes on (the argon2 block stays mapped from one hash to the
+ * next), the default again once hashing has been idle for a second. */
+#define PW_TRIM_WARM (64 * 1024 * 1024)
+#define PW_TRIM_COLD (128 * 1024)
+#define PW_IDLE_US 1000000
+
 static void *pw_thread_main(void *arg)
 {
 	struct app_state *st = arg;
+	bool dirty = false; /* this thread's heap may hold a retained argon2 block */
 	pthread_mutex_lock(&st->pw_mu);
 	for (;;) {
-		while (!st->pw_head && !st->pw_stop)
-			pthread_cond_wait(&st->pw_work, &st->pw_mu);
+		while (!st->pw_head && !st->pw_stop) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&st->pw_work, &st->pw_mu, &ts);
+			if (st->pw_head || now_us() - atomic_load(&st->pw_last_us) < PW_IDLE_US)
+				continue;
+			if (st->pw_warm) {
+				mallopt(M_TRIM_THRESHOLD, PW_TRIM_COLD);
+				st->pw_warm = false;
+			}
+			if (dirty) {
+				/* a free() in this thread's heap trims it, now that the threshold
+				 * is low again: the idle worker returns to its usual size */
+				pthread_mutex_unlock(&st->pw_mu);
+				void *volatile p = malloc(2 * PW_TRIM_COLD);
+				free(p);
+				pthread_mutex_lock(&st->pw_mu);
+				dirty = false;
+			}
+		}
 		if (!st->pw_head)
 			break; /* stopping, queue drained */
 		struct auth_pw_job *j = st->pw_head;
 		st->pw_head = j->next;
 		if (!st->pw_head)
 			st->pw_tail = NULL;
+		if (!st->pw_warm) {
+			mallopt(M_TRIM_THRESHOLD, PW_TRIM_WARM);
+			st->pw_warm = true;
+		}
 		pthread_mutex_unlock(&st->pw_mu);
 		pw_exec(&st->pw_params, j);
 		atomic_store(&st->pw_last_us, now_us());
+		dirty = true;
 		pthread_mutex_lock(&st->pw_mu);
 		j->done = true;
 		pthread_cond_broadcast(&st->pw_done);
@@ -228,7 +261,7 @@ void auth_pw_run(struct req *r, struct auth_pw_job *job)
 
 /* Renews the session-cache generation lease every lease/4 and is the worker's Redis prober:
  * while Redis is down, it alone retries (lib/kv.c backoff), so no request waits for a probe.
- * Also hands memory back to the kernel once password hashing has been idle for a second. */
+ * Every ten seconds it also hands free heap pages back to the kernel. */
 static void *heartbeat_main(void *arg)
 {
 	struct app_state *st = arg;
@@ -237,8 +270,9 @@ static void *heartbeat_main(void *arg)
 		period_us = 5000;
 	int64_t trimmed_us = now_us();
 	while (!atomic_load(&st->hb_stop)) {
-		int64_t now = now_us(), last = atomic_load(&st->pw_last_us);
-		if ((last > trimmed_us && now - last > 1000000) || now - trimmed_us > 10000000) {
+		int64_t now = now_us();
+		if (now - trimmed_us > 10000000) {
+			/* free pages of every heap (a 10 MiB upload's, say) back to the kernel */
 			malloc_trim(0);
 			trimmed_us = now;
 		}
@@ -272,9 +306,9 @@ int app_worker_init(struct wctx *w)
 					   .t = (uint32_t)cfg->argon2_iterations,
 					   .p = (uint32_t)cfg->argon2_parallelism};
 	/* blocks up to 32 MiB (argon2id at the default 19 MiB) come from the heap of the thread
-	 * that asks, and stay there until the heartbeat's malloc_trim: see the hashing threads */
+	 * that asks rather than from mmap(2): see the hashing threads */
 	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, PW_TRIM_COLD);
 	pthread_mutex_init(&st->pw_mu, NULL);
 	pthread_cond_init(&st->pw_work, NULL);
 	pthread_cond_init(&st->pw_done, NULL);
@@ -569,24 +603,6 @@ void auth_login_fail_record(struct req *r, const char *email)
 
 /* --- the middleware ------------------------------------------------------------------ */
 
-/* Stands in for the handler when the middleware already wrote the response (429): the server
- * then sends it as is. */
-static int h_answered(struct req *r)
-{
-	(void)r;
-	return RC_OK;
-}
-
-static int answered(struct req *r)
-{
-	struct route *x = arena_alloc(r->a, sizeof(*x));
-	*x = *r->route;
-	x->fn = h_answered;
-	x->flags &= ~(ROUTE_JSON | ROUTE_RAW);
-	r->route = x;
-	return RC_OK;
-}
-
 static int unauth(struct req *r, const char *msg)
 {
 	res_header(r, "WWW-Authenticate", "Bearer");
@@ -697,8 +713,10 @@ int app_before(struct req *r)
 		if (!kv_ok || rl_parse(out[irl], &lim, &res) < 0)
 			rl_local_check(st->rl, rkey, &lim, 1, now_us() / 1000, &res);
 		if (!res.allowed) {
+			/* the 429 response is set: RC_OK with r->status set tells the server
+			 * the request is answered (lib/srv.h, before) */
 			auth_too_many(r, &res);
-			return answered(r);
+			return RC_OK;
 		}
 	}
 	if (!need_auth)

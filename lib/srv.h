@@ -105,7 +105,8 @@ struct srv_app {
 	int (*worker_init)(struct wctx *w);
 	void (*worker_fini)(struct wctx *w);
 	/* Middleware between matching and the handler (rate limit, authentication); returns an
-	 * enum rc. A non-OK return ends the request with the error already described. */
+	 * enum rc. A non-OK return ends the request with the error already described; RC_OK
+	 * with a response already set (res_json etc.) ends it with that response. */
 	int (*before)(struct req *r);
 	/* Called after the response is written (metrics, audit). May be NULL. */
 	void (*after)(struct req *r);

@@ -79,9 +79,13 @@ static void handle(struct tctx *t, FCGX_Request *fr)
 			atomic_store(&st->route, r.m.idx);
 			if (app->before)
 				rc = app->before(&r);
-			if (rc == RC_OK && (r.route->flags & (ROUTE_JSON | ROUTE_RAW)))
+			/* a middleware that set a response itself (a 429 with its own body) has
+			 * answered the request: neither body nor handler run */
+			bool answered = rc == RC_OK && r.status != 0;
+			if (rc == RC_OK && !answered &&
+			    (r.route->flags & (ROUTE_JSON | ROUTE_RAW)))
 				rc = http_read_body(&r);
-			if (rc == RC_OK)
+			if (rc == RC_OK && !answered)
 				rc = r.route->fn(&r);
 		}
 	}
@@ -180,10 +184,11 @@ void worker_run(const struct srv_app *app, const struct srv_config *cfg, const v
 	memset(&wk, 0, sizeof(wk));
 	/* die with the master rather than linger as an orphan accepting requests */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	/* Large short-lived buffers (argon2's 19 MiB per hash, big bodies) must go back to the
+	/* Large short-lived buffers (big bodies, a library's work areas) must go back to the
 	 * kernel when freed. glibc raises its mmap threshold dynamically after the first such
 	 * free, after which they stay resident in each thread's arena: a fixed threshold keeps
-	 * an idle worker at a few MiB instead of threads x 19 MiB. */
+	 * an idle worker at a few MiB. An application with its own policy (app/mw.c keeps the
+	 * argon2 block in its hashing threads) sets its own in worker_init. */
 	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	signal(SIGPIPE, SIG_IGN);
 
