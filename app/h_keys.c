@@ -61,10 +61,10 @@ static int read_key_file(const char *path, char *buf, size_t cap, char *err, siz
 		return -1;
 	}
 	struct stat st;
-	if (fstat(fd, &st) == 0 && (st.st_mode & 077))
+	/* group-readable is the service group (root:ideaforge 0640); others must not read it */
+	if (fstat(fd, &st) == 0 && (st.st_mode & 007))
 		log_msg(LL_WARN, NULL,
-			"secrets_key_file %s is readable by group or others (mode %03o); "
-			"chmod 600 it",
+			"secrets_key_file %s is readable by others (mode %03o); chmod 640 it",
 			path, (unsigned)(st.st_mode & 0777));
 	ssize_t n = read(fd, buf, cap - 1);
 	close(fd);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "products.h" /* keys_config_check */
 #include "auth.h"
 
 /* The configuration plus the start-up checks of ideaforge-api alone (ideaforgectl shares the
@@ -13,7 +14,8 @@ static int load(int argc, char **argv, struct srv_config **srv, void **app, char
 {
 	if (app_config_load(argc, argv, srv, app, err, errlen) < 0)
 		return -1;
-	if (auth_config_check(*app, err, errlen) < 0) {
+	/* both secrets are required: the server refuses to start rather than run without them */
+	if (auth_config_check(*app, err, errlen) < 0 || keys_config_check(*app, err, errlen) < 0) {
 		app_config_free(*srv, *app);
 		*srv = NULL;
 		*app = NULL;

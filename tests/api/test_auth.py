@@ -579,3 +579,24 @@ def test_server_refuses_to_start_without_a_32_byte_secret(tmp_path, case):
     assert p.returncode == 2, (p.returncode, p.stderr)
     assert "jwt_secret" in p.stderr.lower() or "signing secret" in p.stderr
     assert not (tmp_path / "api.sock").exists()
+
+
+# regression: a server without the provider-key master key started and answered 503 on save;
+# the issue requires the key in production, so the server refuses to start instead
+@pytest.mark.parametrize("case", ["missing_file", "not_hex", "unset"])
+def test_server_refuses_to_start_without_the_secrets_master_key(tmp_path, case):
+    env = dict(os.environ)
+    env.pop("IDEAFORGE_SECRETS_KEY", None)
+    args = [os.path.join(BUILD_DIR, "ideaforge-api"), "--config", CONF,
+            "--listen", "unix:%s" % (tmp_path / "api.sock")]
+    if case == "missing_file":
+        args.append("--secrets_key_file=%s" % (tmp_path / "nope"))
+    elif case == "not_hex":
+        (tmp_path / "k").write_text("z" * 64 + "\n")
+        args.append("--secrets_key_file=%s" % (tmp_path / "k"))
+    else:
+        args.append("--secrets_key_file=")
+    p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=20)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert "secrets_key" in p.stderr.lower()
+    assert not (tmp_path / "api.sock").exists()
