@@ -23,6 +23,7 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$top/bench/lib.sh"
 RUN=${1:-$top/run/dev}
 RUN=$(cd "$RUN" 2>/dev/null && pwd) || {
 	echo "bench: no run directory ${1:-$top/run/dev}" >&2
@@ -85,22 +86,7 @@ for _ in $(seq 50); do [ -S "$tmp/hello.sock" ] && break; sleep 0.1; done
 
 # --- 2. the temporary nginx ----------------------------------------------------------------
 # The stack's site on another port, with the hello location added at the end of its server{}.
-sed -e "s|^\([[:space:]]*listen[[:space:]]\).*;|\1127.0.0.1:$BENCH_PORT;|" "$RUN/site.conf" |
-	awk -v sock="$tmp/hello.sock" '
-		{ lines[NR] = $0 }
-		/^}/ { last = NR }
-		END {
-			for (i = 1; i <= NR; i++) {
-				if (i == last) {
-					print "\t# bench/platform.sh: the bare libfcgi baseline"
-					print "\tlocation = /bench/hello {"
-					print "\t\tfastcgi_split_path_info ^()(/.*)$;"
-					print "\t\tfastcgi_pass unix:" sock ";"
-					print "\t}"
-				}
-				print lines[i]
-			}
-		}' >"$tmp/site.conf"
+bench_site "$RUN/site.conf" "$BENCH_PORT" "$tmp/hello.sock" >"$tmp/site.conf"
 grep -q "location = /bench/hello" "$tmp/site.conf" || die "could not add the hello location"
 # Every path of the stack's nginx.conf (pid, logs, temp dirs, the site) moves to $tmp.
 sed -e "s|$RUN|$tmp|g" "$RUN/nginx.conf" >"$tmp/nginx.conf"

@@ -29,6 +29,7 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$top/bench/lib.sh"
 RUN=${1:-$top/run/dev}
 RUN=$(cd "$RUN" 2>/dev/null && pwd) || { echo "bench: no run directory ${1:-$top/run/dev}" >&2; exit 2; }
 DURATION=${DURATION:-15s}
@@ -104,22 +105,7 @@ for _ in $(seq 100); do [ -S "$tmp/api.sock" ] && [ -S "$tmp/hello.sock" ] && br
 [ -S "$tmp/hello.sock" ] || die "hello did not create $tmp/hello.sock"
 
 # --- 3. the temporary nginx ----------------------------------------------------------------
-sed -e "s|^\([[:space:]]*listen[[:space:]]\).*;|\1127.0.0.1:$BENCH_PORT;|" \
-	-e "s|server unix:[^;]*;|server unix:$tmp/api.sock;|" "$RUN/site.conf" |
-	awk -v sock="$tmp/hello.sock" '
-		{ lines[NR] = $0 }
-		/^}/ { last = NR }
-		END {
-			for (i = 1; i <= NR; i++) {
-				if (i == last) {
-					print "\tlocation = /bench/hello {"
-					print "\t\tfastcgi_split_path_info ^()(/.*)$;"
-					print "\t\tfastcgi_pass unix:" sock ";"
-					print "\t}"
-				}
-				print lines[i]
-			}
-		}' >"$tmp/site.conf"
+bench_site "$RUN/site.conf" "$BENCH_PORT" "$tmp/hello.sock" "$tmp/api.sock" >"$tmp/site.conf"
 grep -q "server unix:$tmp/api.sock;" "$tmp/site.conf" || die "could not point the site at the private API"
 sed -e "s|$RUN|$tmp|g" -e "s|access_log [^;]*;|access_log off;|" "$RUN/nginx.conf" >"$tmp/nginx.conf"
 cp "$RUN/fastcgi_params" "$tmp/fastcgi_params" 2>/dev/null || cp /etc/nginx/fastcgi_params "$tmp/"

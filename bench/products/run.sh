@@ -31,6 +31,7 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$top/bench/lib.sh"
 here=$top/bench/products
 RUN=${1:-$top/run/dev}
 RUN=$(cd "$RUN" 2>/dev/null && pwd) || { echo "bench: no run directory ${1:-$top/run/dev}" >&2; exit 2; }
@@ -118,22 +119,7 @@ done
 # --- 3. nginx ------------------------------------------------------------------------------
 api_sock=$(sed -n 's/^[[:space:]]*server unix:\(.*\);/\1/p' "$RUN/site.conf" | head -n 1)
 [ -n "$api_sock" ] || die "no API upstream in $RUN/site.conf"
-sed -e "s|^\([[:space:]]*listen[[:space:]]\).*;|\1127.0.0.1:$BENCH_PORT;|" \
-	-e "s|server unix:$api_sock;|server unix:$tmp/api.sock;|" "$RUN/site.conf" |
-	awk -v sock="$tmp/hello.sock" '
-		{ lines[NR] = $0 }
-		/^}/ { last = NR }
-		END {
-			for (i = 1; i <= NR; i++) {
-				if (i == last) {
-					print "\tlocation = /bench/hello {"
-					print "\t\tfastcgi_split_path_info ^()(/.*)$;"
-					print "\t\tfastcgi_pass unix:" sock ";"
-					print "\t}"
-				}
-				print lines[i]
-			}
-		}' >"$tmp/site.conf"
+bench_site "$RUN/site.conf" "$BENCH_PORT" "$tmp/hello.sock" "$tmp/api.sock" >"$tmp/site.conf"
 sed -e "s|$RUN|$tmp|g" "$RUN/nginx.conf" >"$tmp/nginx.conf"
 cp "$RUN/fastcgi_params" "$tmp/fastcgi_params" 2>/dev/null || cp /etc/nginx/fastcgi_params "$tmp/"
 mkdir -p "$tmp/nginx-tmp"
