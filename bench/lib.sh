@@ -27,3 +27,21 @@ bench_site() {
 				}
 			}'
 }
+
+# wrk_summary FILE
+# Reads a `wrk --latency` report and prints "rps p99_ms non2xx socket_errors requests".
+wrk_summary() {
+	awk '
+		function ms(v) {
+			if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
+			if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
+			if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
+			return v + 0
+		}
+		/Requests\/sec:/ { rps = $2 }
+		/requests in / { n = $1 }
+		$1 == "99%" { p99 = ms($2) }
+		/Non-2xx or 3xx responses:/ { bad = $NF }
+		/Socket errors:/ { gsub(/,/, ""); err = $4 + $6 + $8 + $10 }
+		END { printf "%s %.2f %d %d %d\n", rps, p99, bad, err, n }' "$1"
+}

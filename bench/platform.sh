@@ -150,20 +150,10 @@ run_wrk() {
 	wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2" --latency "$base$1" >"$tmp/wrk.out" 2>&1 \
 		|| { cat "$tmp/wrk.out" >&2; die "wrk failed"; }
 	c1=$(cpu_ticks "$3")
-	awk -v ticks=$((c1 - c0)) -v hz="$HZ" '
-		function ms(v) {
-			if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
-			if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
-			if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
-			return v + 0
-		}
-		/Requests\/sec:/ { rps = $2 }
-		/requests in / { n = $1 }
-		$1 == "99%" { p99 = ms($2) }
-		/Non-2xx or 3xx responses:/ { bad = $NF }
-		/Socket errors:/ { gsub(/,/, ""); err = $4 + $6 + $8 + $10 }
-		END { printf "%s %.2f %d %d %.1f\n", rps, p99, bad, err, n ? ticks * 1e6 / hz / n : 0 }' \
-		"$tmp/wrk.out"
+	local rps p99 bad err n
+	read -r rps p99 bad err n < <(wrk_summary "$tmp/wrk.out")
+	awk -v r="$rps" -v p="$p99" -v b="$bad" -v e="$err" -v n="$n" -v ticks=$((c1 - c0)) -v hz="$HZ" \
+		'BEGIN { printf "%s %s %s %s %.1f\n", r, p, b, e, n ? ticks * 1e6 / hz / n : 0 }'
 }
 
 # pct A B: 100 * A / B with one decimal

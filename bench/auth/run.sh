@@ -163,18 +163,9 @@ run_wrk() {
 	local args=(-t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2" --latency)
 	[ -n "${3:-}" ] && args+=(-H "$3")
 	wrk "${args[@]}" "$base$1" >"$tmp/wrk.out" 2>&1 || { cat "$tmp/wrk.out" >&2; die "wrk failed"; }
-	awk '
-		function ms(v) {
-			if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
-			if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
-			if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
-			return v + 0
-		}
-		/Requests\/sec:/ { rps = $2 }
-		$1 == "99%" { p99 = ms($2) }
-		/Non-2xx or 3xx responses:/ { bad = $NF }
-		/Socket errors:/ { gsub(/,/, ""); err = $4 + $6 + $8 + $10 }
-		END { printf "%s %.2f %d %d\n", rps, p99, bad, err }' "$tmp/wrk.out"
+	local w_rps w_p99 w_bad w_err
+	read -r w_rps w_p99 w_bad w_err _ < <(wrk_summary "$tmp/wrk.out")
+	echo "$w_rps $w_p99 $w_bad $w_err"
 }
 
 declare -A path hdr sum_rps sum_p99 bad cpu_us reqs

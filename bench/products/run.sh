@@ -163,18 +163,9 @@ run_wrk() {
 	args+=("$base$path")
 	[ -n "$script" ] && args+=(-- "$tmp/tokens.txt")
 	wrk "${args[@]}" >"$tmp/$name.out" 2>&1 || { cat "$tmp/$name.out" >&2; die "wrk failed"; }
-	awk '
-		function ms(v) {
-			if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
-			if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
-			if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
-			return v + 0
-		}
-		/Requests\/sec:/ { rps = $2 }
-		$1 == "99%" { p99 = ms($2) }
-		/Non-2xx or 3xx responses:/ { bad = $NF }
-		/Socket errors:/ { gsub(/,/, ""); err = $4 + $6 + $8 + $10 }
-		END { printf "%s %.2f %d %d\n", rps, p99, bad, err }' "$tmp/$name.out"
+	local w_rps w_p99 w_bad w_err
+	read -r w_rps w_p99 w_bad w_err _ < <(wrk_summary "$tmp/$name.out")
+	echo "$w_rps $w_p99 $w_bad $w_err"
 }
 xacts() { sql -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"; }
 requests_of() { awk '/requests in/ { print $1 }' "$tmp/$1.out"; }
