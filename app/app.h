@@ -34,6 +34,9 @@ json_object *app_now_iso(void);
 /* Middleware (app/mw.c): rate limit, then authentication for ROUTE_AUTH routes. */
 int app_before(struct req *r);
 int app_worker_init(struct wctx *w);
+/* In the master, before any worker is forked: the state every worker shares (the fallback
+ * rate-limit table in shared memory). 0, or -1 when it cannot be made. */
+int app_master_init(void);
 void app_worker_fini(struct wctx *w);
 
 /* Handlers, one file per resource. */

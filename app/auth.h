@@ -119,10 +119,19 @@ void auth_cache_me(struct req *r, const char *json, size_t len);
 void auth_set_cookie(struct req *r, const char *token);
 void auth_clear_cookie(struct req *r);
 
-/* The failed-login budget of (email, client address) and of the address alone. check: cost 0,
- * tells whether one more failure is allowed; record: spends one on each. */
-void auth_login_fail_check(struct req *r, const char *email, struct rl_result *res);
-void auth_login_fail_record(struct req *r, const char *email);
+/* The failed-login budget of (email, client address) and of the address alone (API.md 4.1).
+ * attempt: takes one unit of each, atomically per bucket, before the password is verified, so
+ * N concurrent guesses can never verify more than the limit; when refused while other attempts
+ * on the bucket are still verifying, waits (bounded) for them to settle. Returns whether the
+ * attempt may proceed; res tells the limit either way. settle: ok gives both units back (a
+ * right password costs nothing), otherwise the units stay spent (the failure is recorded).
+ * Every allowed attempt is settled exactly once. */
+bool auth_login_attempt(struct req *r, const char *email, struct rl_result *res);
+void auth_login_settle(struct req *r, const char *email, bool ok);
+
+/* Peeks at the address's failure budget without spending it: false (res set) when exhausted,
+ * so an unauthenticated route can refuse before reading its body. */
+bool auth_login_peek_address(struct req *r, struct rl_result *res);
 
 /* Answers 429 with Retry-After, RateLimit-* and the body of API.md 4.1 plus "detail". RC_OK
  * (the response is set). */

@@ -28,6 +28,8 @@ struct app_config {
 	int64_t rl_login_fail_window_s; /* failed-login window */
 	int64_t rl_ai_per_min;          /* AI route requests per user per minute */
 	int64_t rl_default_per_min;     /* other requests per user (or address) per minute */
+	int64_t max_inflight_per_user;  /* requests of one user served at once, machine-wide */
+	int64_t max_inflight_per_address; /* anonymous requests of one address served at once */
 	char *secrets_key_file;         /* AES-256-GCM master key for stored provider keys */
 	char *secrets_key;              /* the same from env IDEAFORGE_SECRETS_KEY (secret) */
 	char *sql_dir;                  /* migrations directory (ideaforgectl) */

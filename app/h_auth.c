@@ -113,8 +113,7 @@ int h_auth_login(struct req *r)
 	const char *email = lower(r, jx_get_str(r->json, "email"));
 	const char *pw = jx_get_str(r->json, "password");
 	struct rl_result rl;
-	auth_login_fail_check(r, email, &rl);
-	if (!rl.allowed)
+	if (!auth_login_attempt(r, email, &rl))
 		return auth_too_many(r, &rl);
 
 	const char *p[] = {email};
@@ -124,8 +123,10 @@ int h_auth_login(struct req *r)
 				" FROM user_profiles u LEFT JOIN tenants t ON t.id = u.tenant_id"
 				" WHERE u.email = $1",
 				1, p);
-	if (!res)
+	if (!res) {
+		auth_login_settle(r, email, true); /* not a failure of the client's */
 		return r->rc;
+	}
 	db_req_done(r); /* no connection held while hashing */
 	bool found = PQntuples(res) == 1;
 	const char *hash = found ? db_get(res, 0, "password_hash") : NULL;
@@ -133,11 +134,11 @@ int h_auth_login(struct req *r)
 	struct auth_pw_job job = {.verify = true, .hash = hash, .pw = pw, .rehash = true};
 	auth_pw_run(r, &job);
 	int v = job.result;
+	auth_login_settle(r, email, v == PW_OK);
 
 	if (v != PW_OK) {
 		if (v == PW_ERROR)
 			log_msg(LL_WARN, r->rid, "stored password hash of a user is not usable");
-		auth_login_fail_record(r, email);
 		ops_count(r, OPS_LOGIN_FAILED);
 		return req_fail(r, RC_UNAUTH, invalid_login);
 	}
@@ -255,14 +256,13 @@ int h_auth_password(struct req *r)
 	const char *email = db_get(res, 0, "email");
 	const char *hash = db_get(res, 0, "password_hash");
 	struct rl_result rl;
-	auth_login_fail_check(r, email, &rl);
-	if (!rl.allowed)
+	if (!auth_login_attempt(r, email, &rl))
 		return auth_too_many(r, &rl);
 
 	struct auth_pw_job job = {.verify = true, .hash = hash, .pw = cur, .new_pw = neu};
 	auth_pw_run(r, &job);
+	auth_login_settle(r, email, job.result == PW_OK);
 	if (job.result != PW_OK) {
-		auth_login_fail_record(r, email);
 		return req_fail(r, RC_BADREQ, "Current password is incorrect");
 	}
 	if (!job.fresh[0])
@@ -298,29 +298,11 @@ int h_auth_password(struct req *r)
 /* Self-registration is off unless register_enabled: the route then answers 404 as if it did
  * not exist (nothing to probe). Each attempt spends one unit of the address's failed-login
  * budget, which bounds account creation per address. */
-static void put_json(void *p)
-{
-	json_object_put(p);
-}
-
 /* The route takes its body raw (ROUTE_RAW) so that, switched off, it answers 404 whatever is
  * sent; switched on, the body gets the same treatment as a ROUTE_JSON | ROUTE_STRICT route. */
 static int register_body(struct req *r)
 {
-	const char *ct = r->content_type ? r->content_type : "";
-	while (*ct == ' ')
-		ct++;
-	if (strncasecmp(ct, "application/json", 16) != 0 ||
-	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))
-		return req_fail(r, RC_MEDIA, "Unsupported media type: expected application/json");
-	r->json = jx_parse(r->body ? r->body : "", r->body_len, (int)r->w->cfg->max_json_depth);
-	if (!r->json)
-		return req_fail(r, RC_BADREQ, "Malformed JSON body");
-	arena_defer(r->a, put_json, r->json);
-	struct json_object *errs = NULL;
-	if (!jx_validate(r->json, auth_register_fields, true, &errs))
-		return req_fail_list(r, errs);
-	return RC_OK;
+	return http_parse_json(r, auth_register_fields, true);
 }
 
 int h_auth_register(struct req *r)
@@ -333,11 +315,11 @@ int h_auth_register(struct req *r)
 	const char *email = lower(r, jx_get_str(r->json, "email"));
 	const char *pw = jx_get_str(r->json, "password");
 	const char *name = jx_get_str(r->json, "full_name");
+	/* every registration spends a unit of the failure budget (settled as spent) */
 	struct rl_result rl;
-	auth_login_fail_check(r, email, &rl);
-	if (!rl.allowed)
+	if (!auth_login_attempt(r, email, &rl))
 		return auth_too_many(r, &rl);
-	auth_login_fail_record(r, email);
+	auth_login_settle(r, email, false);
 	if ((int64_t)utf8_chars(pw) < app_cfg(r)->password_min_length)
 		return too_short(r, "password");
 

@@ -54,6 +54,11 @@ const struct jx_field article_fields[] = {
 	"EXISTS (SELECT 1 FROM products p WHERE p.id = " P " AND p.tenant_id = $1 AND "           \
 	SQL_CAN_VIEW("p", "$2") ")"
 
+/* The substring fallback reads the title and this many leading characters of each article
+ * (PostgreSQL detoasts only that slice), so its cost per article is bounded whatever the
+ * article's size: a search never scans megabytes of content. */
+#define SUBSTRING_SCAN_CHARS "4096"
+
 /* Ranked matches (tier 0, by ts_rank) then substring-only matches (tier 1). Q: the query
  * text, PAT: the escaped ILIKE pattern. A query without lexemes (stop words, punctuation) is
  * the NULL tsquery, which matches nothing: websearch_to_tsquery is not even called for it, so
@@ -66,7 +71,7 @@ const struct jx_field article_fields[] = {
 	"FROM knowledge_articles a WHERE " F " AND a.search_vector @@ " TSQ(Q) " "               \
 	"UNION ALL SELECT " ART_COLS ", 0, 1 FROM knowledge_articles a WHERE " F " "             \
 	"AND (a.search_vector @@ " TSQ(Q) ") IS NOT TRUE "                                       \
-	"AND (a.title ILIKE " PAT " OR a.content ILIKE " PAT ")"
+	"AND (a.title ILIKE " PAT " OR left(a.content, " SUBSTRING_SCAN_CHARS ") ILIKE " PAT ")"
 #define SEARCH_ORDER "ORDER BY tier, rank DESC, created_at DESC, id"
 
 #define LIST_PLAIN(F)                                                                         \

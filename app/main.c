@@ -99,5 +99,9 @@ int main(int argc, char **argv)
 	}
 	struct srv_app a = ideaforge;
 	a.nroutes = app_nroutes;
+	if (app_master_init() < 0) {
+		fprintf(stderr, "ideaforge-api: cannot map the shared rate-limit table\n");
+		return 1;
+	}
 	return srv_main(&a, argc, argv);
 }

@@ -27,6 +27,7 @@
 
 #include "../lib/arena.h"
 #include "../lib/auth.h"
+#include "../lib/sb.h"
 #include "../lib/sess.h"
 #include "app.h"
 #include "auth.h"
@@ -57,6 +58,17 @@ struct app_state {
 	pthread_key_t tok_key;          /* each thread's struct auth_cache of verified tokens */
 	bool tok_key_ok;                /* tok_key was created */
 };
+
+/* The fallback rate-limit table shared by every worker of this machine (made by the master
+ * before it forks; NULL in programs that never call app_master_init). */
+static struct rl_local *shared_rl;
+
+int app_master_init(void)
+{
+	if (!shared_rl)
+		shared_rl = rl_local_new_shared(65536);
+	return shared_rl ? 0 : -1;
+}
 
 static void tok_cache_free(void *p)
 {
@@ -312,7 +324,7 @@ int app_worker_init(struct wctx *w)
 	pthread_mutex_init(&st->pw_mu, NULL);
 	pthread_cond_init(&st->pw_work, NULL);
 	pthread_cond_init(&st->pw_done, NULL);
-	st->rl = rl_local_new(16384);
+	st->rl = shared_rl ? shared_rl : rl_local_new(16384);
 	/* sess.h rule 4: the lease must not outlive a command timeout (nor a connect timeout) */
 	st->lease_ms = w->cfg->redis_command_timeout_ms;
 	if (w->cfg->redis_connect_timeout_ms < st->lease_ms)
@@ -323,7 +335,8 @@ int app_worker_init(struct wctx *w)
 			   w->cfg->redis_command_timeout_ms, w->kv_shared);
 	st->pw_threads = calloc((size_t)cfg->argon2_max_concurrent, sizeof(pthread_t));
 	if (!st->rl || !st->hb_kv || !st->pw_threads) {
-		rl_local_free(st->rl);
+		if (st->rl != shared_rl)
+			rl_local_free(st->rl);
 		kv_free(st->hb_kv);
 		free(st->pw_threads);
 		free(st);
@@ -364,7 +377,8 @@ void app_worker_fini(struct wctx *w)
 		pthread_join(st->pw_threads[i], NULL);
 	free(st->pw_threads);
 	kv_free(st->hb_kv);
-	rl_local_free(st->rl);
+	if (st->rl != shared_rl)
+		rl_local_free(st->rl);
 	if (st->tok_key_ok)
 		pthread_key_delete(st->tok_key);
 	free(st);
@@ -559,46 +573,111 @@ static void fail_limits(struct req *r, struct rl_limit *l1, struct rl_limit *l2)
 	l2->period_ms = cfg->rl_login_fail_window_s * 1000;
 }
 
-/* Both failure buckets with cost, in one round trip; res gets the more restrictive. */
-static void login_fail(struct req *r, const char *email, int cost, struct rl_result *res)
+/* Both failure buckets with cost, in one round trip, plus (pend != 0) the count of attempts
+ * in flight on each: res gets the more restrictive result, *pending (may be NULL) the
+ * in-flight attempts of the bucket that refused, as counted after this call. */
+static void login_buckets(struct req *r, const char *email, const int cost[2], int pend,
+			  struct rl_result b[2], struct rl_result *res, long long *pending)
+{
+	const char *k[2];
+	struct rl_limit l[2];
+	fail_keys(r, email, &k[0], &k[1]);
+	fail_limits(r, &l[0], &l[1]);
+	struct rl_cmd c[2];
+	struct kv_argv cmds[6];
+	redisReply *out[6] = {NULL};
+	const char *pk[2];
+	int n = 0;
+	if (pend) {
+		/* in-flight counters, before the takes: an attempt refused while another one
+		 * held the unit then always counts that one (its settle decrements after it gives
+		 * the unit back). A short expiry: a worker that dies mid-attempt leaves a count
+		 * that fades. */
+		for (int i = 0; i < 2; i++) {
+			pk[i] = arena_printf(r->a, "%s:pending", k[i]);
+			struct kv_argv a = {0};
+			kv_argv_add(&a, "INCRBY", 6);
+			kv_argv_add(&a, pk[i], strlen(pk[i]));
+			kv_argv_add(&a, pend > 0 ? "1" : "-1", pend > 0 ? 1 : 2);
+			cmds[n++] = a;
+			struct kv_argv e = {0};
+			kv_argv_add(&e, "PEXPIRE", 7);
+			kv_argv_add(&e, pk[i], strlen(pk[i]));
+			kv_argv_add(&e, "60000", 5);
+			cmds[n++] = e;
+		}
+	}
+	int first = n; /* replies of the two checks */
+	for (int i = 0; i < 2; i++) {
+		rl_cmd(&c[i], k[i], &l[i], cost[i]);
+		cmds[n++] = c[i].a;
+	}
+	bool ok = kv_pipeline(r->t->kv, n, cmds, out) == 0;
+	int64_t now_ms = now_us() / 1000;
+	for (int i = 0; i < 2; i++)
+		if (!ok || rl_parse(out[first + i], &l[i], &b[i]) < 0)
+			rl_local_check(state(r)->rl, k[i], &l[i], cost[i], now_ms, &b[i]);
+	int refused = !b[0].allowed ? 0 : !b[1].allowed ? 1 : -1;
+	if (pending) {
+		*pending = 0;
+		redisReply *x = ok && pend && refused >= 0 ? out[2 * refused] : NULL;
+		if (x && x->type == REDIS_REPLY_INTEGER)
+			*pending = x->integer;
+	}
+	for (int i = 0; ok && i < n; i++)
+		if (out[i])
+			freeReplyObject(out[i]);
+	if (refused >= 0)
+		*res = b[refused];
+	else
+		*res = b[0].remaining <= b[1].remaining ? b[0] : b[1];
+}
+
+/* How long a login waits for attempts in flight on its bucket to settle, and how often it
+ * looks again. */
+#define ATTEMPT_WAIT_MS 10000
+#define ATTEMPT_POLL_MS 20
+
+bool auth_login_attempt(struct req *r, const char *email, struct rl_result *res)
+{
+	static const int take[2] = {1, 1};
+	int64_t deadline = now_us() / 1000 + ATTEMPT_WAIT_MS;
+	for (;;) {
+		long long pending = 0;
+		struct rl_result b[2];
+		login_buckets(r, email, take, 1, b, res, &pending);
+		if (res->allowed)
+			return true;
+		/* refused: a refusing bucket took nothing; give back what the other took, and
+		 * the in-flight marks */
+		int back[2] = {b[0].allowed ? -1 : 0, b[1].allowed ? -1 : 0};
+		struct rl_result ignored[2], sum;
+		login_buckets(r, email, back, -1, ignored, &sum, NULL);
+		/* Refused while other attempts are still verifying (pending counts ours too):
+		 * those that succeed give their unit back, so wait for them rather than answer 429
+		 * to a burst of right passwords. Refused by recorded failures alone: 429 now. */
+		if (pending <= 1 || now_us() / 1000 >= deadline)
+			return false;
+		struct timespec ts = {0, ATTEMPT_POLL_MS * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+void auth_login_settle(struct req *r, const char *email, bool ok)
+{
+	static const int give_back[2] = {-1, -1}, keep[2] = {0, 0};
+	struct rl_result b[2], res;
+	login_buckets(r, email, ok ? give_back : keep, -1, b, &res, NULL);
+}
+
+bool auth_login_peek_address(struct req *r, struct rl_result *res)
 {
 	const char *k1, *k2;
 	struct rl_limit l1, l2;
-	fail_keys(r, email, &k1, &k2);
+	fail_keys(r, "", &k1, &k2);
 	fail_limits(r, &l1, &l2);
-	struct rl_cmd c1, c2;
-	rl_cmd(&c1, k1, &l1, cost);
-	rl_cmd(&c2, k2, &l2, cost);
-	struct kv_argv cmds[2] = {c1.a, c2.a};
-	redisReply *out[2];
-	struct rl_result a, b;
-	bool ok = kv_pipeline(r->t->kv, 2, cmds, out) == 0;
-	int64_t now_ms = now_us() / 1000;
-	if (!ok || rl_parse(out[0], &l1, &a) < 0)
-		rl_local_check(state(r)->rl, k1, &l1, cost, now_ms, &a);
-	if (!ok || rl_parse(out[1], &l2, &b) < 0)
-		rl_local_check(state(r)->rl, k2, &l2, cost, now_ms, &b);
-	if (ok) {
-		freeReplyObject(out[0]);
-		freeReplyObject(out[1]);
-	}
-	if (!a.allowed)
-		*res = a;
-	else if (!b.allowed)
-		*res = b;
-	else
-		*res = a.remaining <= b.remaining ? a : b;
-}
-
-void auth_login_fail_check(struct req *r, const char *email, struct rl_result *res)
-{
-	login_fail(r, email, 0, res);
-}
-
-void auth_login_fail_record(struct req *r, const char *email)
-{
-	struct rl_result res;
-	login_fail(r, email, 1, &res);
+	rl_check(r->t->kv, state(r)->rl, k2, &l2, 0, res);
+	return res->allowed;
 }
 
 /* --- the middleware ------------------------------------------------------------------ */
@@ -653,6 +732,32 @@ void auth_cache_me(struct req *r, const char *json, size_t len)
 		    json, len);
 }
 
+/* The per-client cap on requests served at once (machine-wide, from the scoreboard): false
+ * with a 429 set when this request would exceed it. user: the token's subject, or NULL for an
+ * anonymous request (counted per address). */
+static bool inflight_enter(struct req *r, const char *user)
+{
+	const struct app_config *cfg = app_cfg(r);
+	const char *who = user ? arena_printf(r->a, "u:%s", user) :
+				 arena_printf(r->a, "a:%s", auth_client_addr(r));
+	/* FNV-1a; 0 means "no client" in the scoreboard */
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (const unsigned char *p = (const unsigned char *)who; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ULL;
+	h |= 1;
+	int64_t cap = user ? cfg->max_inflight_per_user : cfg->max_inflight_per_address;
+	int n = sb_client_enter(r->w->sb, r->w->slot, r->t->idx, h);
+	if (n <= cap)
+		return true;
+	sb_client_clear(r->w->sb, r->w->slot, r->t->idx);
+	static const char body[] =
+		"{\"detail\":\"Too many concurrent requests from this client; retry shortly\","
+		"\"error\":{\"code\":\"TOO_MANY_CONCURRENT_REQUESTS\"}}";
+	res_header(r, "Retry-After", "1");
+	res_json_text(r, 429, body, sizeof(body) - 1);
+	return false;
+}
+
 int app_before(struct req *r)
 {
 	const struct route *rt = r->route;
@@ -661,6 +766,13 @@ int app_before(struct req *r)
 	bool need_auth = (rt->flags & ROUTE_AUTH) != 0;
 	bool limited = !(rt->flags & ROUTE_INTERNAL) &&
 		       (rt->rl_class == RL_DEFAULT || rt->rl_class == RL_AI);
+	if (rt->rl_class == RL_LOGIN) {
+		/* an address out of failed logins is refused before its body is read */
+		struct rl_result res;
+		if (!auth_login_peek_address(r, &res))
+			auth_too_many(r, &res);
+		return RC_OK;
+	}
 	if (!need_auth && !limited)
 		return RC_OK;
 
@@ -719,6 +831,8 @@ int app_before(struct req *r)
 			return RC_OK;
 		}
 	}
+	if (limited && !inflight_enter(r, user ? c.sub : NULL))
+		return RC_OK; /* answered: 429 */
 	if (!need_auth)
 		return RC_OK;
 	if (!tok)

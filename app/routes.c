@@ -7,103 +7,109 @@
 #include "products.h" /* product domain (app/h_products.c, h_lifecycle.c, ...) */
 #include "ops.h"      /* status, metrics (app/h_metrics.c) */
 
+/* Body caps (the last column) are sized to each route's contract: a few KiB where the body
+ * is a login or a setting, the largest field plus its JSON framing elsewhere. A body above its
+ * route's cap is refused with 413 before a byte of it is read. */
+#define KiB(n) ((int64_t)(n) << 10)
+#define MiB(n) ((int64_t)(n) << 20)
+
 const struct route app_routes[] = {
 	/* service info and health (API.md 1.1, 6.1) */
-	{HM_GET, "/", h_root, ROUTE_INTERNAL, RL_NONE, NULL},
-	{HM_GET, "/api/", h_root, 0, RL_DEFAULT, NULL},
-	{HM_GET, "/health", h_health, ROUTE_INTERNAL, RL_NONE, NULL},
-	{HM_GET, "/health/live", h_health_live, ROUTE_INTERNAL, RL_NONE, NULL},
-	{HM_GET, "/health/ready", h_health_ready, ROUTE_INTERNAL, RL_NONE, NULL},
+	{HM_GET, "/", h_root, ROUTE_INTERNAL, RL_NONE, NULL, 0},
+	{HM_GET, "/api/", h_root, 0, RL_DEFAULT, NULL, 0},
+	{HM_GET, "/health", h_health, ROUTE_INTERNAL, RL_NONE, NULL, 0},
+	{HM_GET, "/health/live", h_health_live, ROUTE_INTERNAL, RL_NONE, NULL, 0},
+	{HM_GET, "/health/ready", h_health_ready, ROUTE_INTERNAL, RL_NONE, NULL, 0},
 
 	/* lifecycle reference data (API.md 1.5) */
-	{HM_GET, "/api/db/phases", h_phases_list, 0, RL_DEFAULT, NULL},
+	{HM_GET, "/api/db/phases", h_phases_list, 0, RL_DEFAULT, NULL, 0},
 
 	/* ---- authentication, sessions, users (API.md 1.2, 1.3) ---- */
 	/* AUTH-ROUTES-BEGIN */
-	{HM_POST, "/api/auth/login", h_auth_login, ROUTE_JSON, RL_LOGIN, auth_login_fields},
-	{HM_POST, "/api/auth/logout", h_auth_logout, 0, RL_DEFAULT, NULL},
-	{HM_POST, "/api/auth/logout-all", h_auth_logout_all, ROUTE_AUTH, RL_DEFAULT, NULL},
-	{HM_POST, "/api/auth/refresh", h_auth_refresh, ROUTE_AUTH, RL_DEFAULT, NULL},
+	{HM_POST, "/api/auth/login", h_auth_login, ROUTE_JSON, RL_LOGIN, auth_login_fields, KiB(4)},
+	{HM_POST, "/api/auth/logout", h_auth_logout, 0, RL_DEFAULT, NULL, 0},
+	{HM_POST, "/api/auth/logout-all", h_auth_logout_all, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_POST, "/api/auth/refresh", h_auth_refresh, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_PUT, "/api/auth/password", h_auth_password, ROUTE_AUTH | ROUTE_JSON | ROUTE_STRICT,
-	 RL_DEFAULT, auth_password_fields},
-	{HM_POST, "/api/auth/register", h_auth_register, ROUTE_RAW, RL_LOGIN, NULL},
-	{HM_GET, "/api/auth/me", h_auth_me, ROUTE_AUTH, RL_DEFAULT, NULL},
-	{HM_GET, "/api/auth/users", h_auth_users, ROUTE_AUTH, RL_DEFAULT, NULL},
-	{HM_GET, "/api/users/profile", h_users_profile_get, ROUTE_AUTH, RL_DEFAULT, NULL},
+	 RL_DEFAULT, auth_password_fields, KiB(4)},
+	{HM_POST, "/api/auth/register", h_auth_register, ROUTE_RAW, RL_LOGIN, NULL, KiB(8)},
+	{HM_GET, "/api/auth/me", h_auth_me, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/auth/users", h_auth_users, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/users/profile", h_users_profile_get, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_PUT, "/api/users/profile", h_users_profile_put, ROUTE_AUTH | ROUTE_JSON | ROUTE_STRICT,
-	 RL_DEFAULT, users_profile_fields},
-	{HM_GET, "/api/users/preferences", h_users_preferences_get, ROUTE_AUTH, RL_DEFAULT, NULL},
+	 RL_DEFAULT, users_profile_fields, KiB(16)},
+	{HM_GET, "/api/users/preferences", h_users_preferences_get, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_PUT, "/api/users/preferences", h_users_preferences_put,
-	 ROUTE_AUTH | ROUTE_JSON | ROUTE_STRICT, RL_DEFAULT, users_preferences_fields},
+	 ROUTE_AUTH | ROUTE_JSON | ROUTE_STRICT, RL_DEFAULT, users_preferences_fields, KiB(80)},
 	/* AUTH-ROUTES-END */
 
 	/* ---- products, sharing, lifecycle, knowledge, conversations, reports, keys ---- */
 	/* PRODUCT-ROUTES-BEGIN */
 	/* products, portfolio, sharing (API.md 1.4) */
-	{HM_GET, "/api/products", h_products_list, ROUTE_AUTH, RL_DEFAULT, NULL},
+	{HM_GET, "/api/products", h_products_list, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_POST, "/api/products", h_products_create, ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT,
-	 product_create_fields},
-	{HM_GET, "/api/products/portfolio", h_products_portfolio, ROUTE_AUTH, RL_DEFAULT, NULL},
-	{HM_GET, "/api/products/{id}", h_products_get, ROUTE_AUTH, RL_DEFAULT, NULL},
+	 product_create_fields, KiB(256)},
+	{HM_GET, "/api/products/portfolio", h_products_portfolio, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/products/{id}", h_products_get, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_PUT, "/api/products/{id}", h_products_update, ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT,
-	 product_update_fields},
-	{HM_DELETE, "/api/products/{id}", h_products_delete, ROUTE_AUTH, RL_DEFAULT, NULL},
+	 product_update_fields, KiB(256)},
+	{HM_DELETE, "/api/products/{id}", h_products_delete, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_POST, "/api/products/{id}/share", h_products_share, ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT,
-	 product_share_fields},
-	{HM_GET, "/api/products/{id}/shares", h_products_shares, ROUTE_AUTH, RL_DEFAULT, NULL},
+	 product_share_fields, KiB(4)},
+	{HM_GET, "/api/products/{id}/shares", h_products_shares, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_DELETE, "/api/products/{id}/shares/{share_id}", h_products_unshare, ROUTE_AUTH,
-	 RL_DEFAULT, NULL},
+	 RL_DEFAULT, NULL, 0},
 	/* progress report, PRD review and export (API.md 1.11) */
 	{HM_POST, "/api/products/{id}/generate-progress-report", h_reports_generate,
-	 ROUTE_AUTH | ROUTE_JSON | ROUTE_OPTBODY, RL_DEFAULT, NULL},
-	{HM_GET, "/api/products/{id}/progress-report", h_reports_get, ROUTE_AUTH, RL_DEFAULT, NULL},
+	 ROUTE_AUTH | ROUTE_JSON | ROUTE_OPTBODY, RL_DEFAULT, NULL, KiB(16)},
+	{HM_GET, "/api/products/{id}/progress-report", h_reports_get, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_POST, "/api/products/{id}/review-prd", h_reports_review,
-	 ROUTE_AUTH | ROUTE_JSON | ROUTE_OPTBODY, RL_DEFAULT, review_fields},
+	 ROUTE_AUTH | ROUTE_JSON | ROUTE_OPTBODY, RL_DEFAULT, review_fields, KiB(16)},
 	{HM_POST, "/api/products/{id}/export-prd", h_reports_export,
-	 ROUTE_AUTH | ROUTE_JSON | ROUTE_OPTBODY, RL_DEFAULT, export_fields},
+	 ROUTE_AUTH | ROUTE_JSON | ROUTE_OPTBODY, RL_DEFAULT, export_fields, KiB(16)},
 	/* lifecycle "DB" API (API.md 1.5; /api/db/phases is above) */
-	{HM_GET, "/api/db/products", h_db_products_list, ROUTE_AUTH, RL_DEFAULT, NULL},
+	{HM_GET, "/api/db/products", h_db_products_list, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_POST, "/api/db/products", h_db_products_create, ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT,
-	 db_product_fields},
-	{HM_GET, "/api/db/phase-submissions", h_submissions_list, ROUTE_AUTH, RL_DEFAULT, NULL},
+	 db_product_fields, KiB(256)},
+	{HM_GET, "/api/db/phase-submissions", h_submissions_list, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_GET, "/api/db/phase-submissions/{product_id}/{phase_id}", h_submissions_get, ROUTE_AUTH,
-	 RL_DEFAULT, NULL},
+	 RL_DEFAULT, NULL, 0},
 	{HM_POST, "/api/db/phase-submissions", h_submissions_upsert, ROUTE_AUTH | ROUTE_JSON,
-	 RL_DEFAULT, submission_upsert_fields},
+	 RL_DEFAULT, submission_upsert_fields, MiB(3)},
 	{HM_PUT, "/api/db/phase-submissions/{id}", h_submissions_update, ROUTE_AUTH | ROUTE_JSON,
-	 RL_DEFAULT, submission_update_fields},
-	{HM_GET, "/api/db/conversation-history", h_messages_list, ROUTE_AUTH, RL_DEFAULT, NULL},
+	 RL_DEFAULT, submission_update_fields, MiB(3)},
+	{HM_GET, "/api/db/conversation-history", h_messages_list, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_POST, "/api/db/conversation-history", h_messages_append, ROUTE_AUTH | ROUTE_JSON,
-	 RL_DEFAULT, message_fields},
-	{HM_GET, "/api/db/knowledge-articles", h_articles_list, ROUTE_AUTH, RL_DEFAULT, NULL},
+	 RL_DEFAULT, message_fields, MiB(3)},
+	{HM_GET, "/api/db/knowledge-articles", h_articles_list, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_POST, "/api/db/knowledge-articles", h_articles_create, ROUTE_AUTH | ROUTE_JSON,
-	 RL_DEFAULT, article_fields},
+	 RL_DEFAULT, article_fields, MiB(3)},
 	{HM_DELETE, "/api/db/knowledge-articles/{id}", h_articles_delete, ROUTE_AUTH, RL_DEFAULT,
-	 NULL},
+	 NULL, 0},
 	/* conversations (API.md 1.6) and document upload (API.md 1.12) */
 	{HM_GET, "/api/conversations/history", h_conversations_history, ROUTE_AUTH, RL_DEFAULT,
-	 NULL},
+	 NULL, 0},
 	{HM_POST, "/api/documents/upload", h_documents_upload, ROUTE_AUTH | ROUTE_RAW, RL_DEFAULT,
-	 NULL},
+	 NULL, MiB(6)},
 	/* provider keys and integrations (API.md 1.14) */
-	{HM_GET, "/api/api-keys", h_keys_list, ROUTE_AUTH, RL_DEFAULT, NULL},
+	{HM_GET, "/api/api-keys", h_keys_list, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_POST, "/api/api-keys", h_keys_save, ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT,
-	 key_save_fields},
-	{HM_DELETE, "/api/api-keys/{provider}", h_keys_delete, ROUTE_AUTH, RL_DEFAULT, NULL},
-	{HM_GET, "/api/api-keys/decrypt/{provider}", h_keys_decrypt, ROUTE_AUTH, RL_DEFAULT, NULL},
+	 key_save_fields, KiB(16)},
+	{HM_DELETE, "/api/api-keys/{provider}", h_keys_delete, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/api-keys/decrypt/{provider}", h_keys_decrypt, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_POST, "/api/integrations/configure", h_integrations_configure, ROUTE_AUTH | ROUTE_JSON,
-	 RL_DEFAULT, integration_fields},
-	{HM_GET, "/api/integrations/status", h_integrations_status, ROUTE_AUTH, RL_DEFAULT, NULL},
+	 RL_DEFAULT, integration_fields, KiB(16)},
+	{HM_GET, "/api/integrations/status", h_integrations_status, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	/* PRODUCT-ROUTES-END */
 
 	/* ---- operations: status, metrics (API.md 6.2) ---- */
 	/* OPS-ROUTES-BEGIN */
-	{HM_GET, "/status", h_status, ROUTE_INTERNAL, RL_NONE, NULL},
-	{HM_GET, "/metrics", h_metrics, ROUTE_INTERNAL, RL_NONE, NULL},
-	{HM_GET, "/api/metrics/connection-pool", h_metrics_pool, ROUTE_AUTH, RL_DEFAULT, NULL},
-	{HM_GET, "/api/metrics/database-health", h_metrics_db, ROUTE_AUTH, RL_DEFAULT, NULL},
-	{HM_GET, "/api/metrics/cache-stats", h_metrics_cache, ROUTE_AUTH, RL_DEFAULT, NULL},
-	{HM_GET, "/api/metrics/agent-metrics", h_metrics_agents, ROUTE_AUTH, RL_DEFAULT, NULL},
+	{HM_GET, "/status", h_status, ROUTE_INTERNAL, RL_NONE, NULL, 0},
+	{HM_GET, "/metrics", h_metrics, ROUTE_INTERNAL, RL_NONE, NULL, 0},
+	{HM_GET, "/api/metrics/connection-pool", h_metrics_pool, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/metrics/database-health", h_metrics_db, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/metrics/cache-stats", h_metrics_cache, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/metrics/agent-metrics", h_metrics_agents, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	/* OPS-ROUTES-END */
 };
 

@@ -37,7 +37,7 @@ struct db_pool {
 	struct db_pool_opts o;  /* options (conninfo and name are copies) */
 	char *conninfo;         /* owned copy */
 	char *appname;          /* owned copy */
-	char options[64];       /* "-c statement_timeout=N" */
+	char options[96];       /* "-c statement_timeout=N -c lock_timeout=M" */
 	pthread_mutex_t mu;     /* protects everything below */
 	pthread_cond_t cv;      /* signalled when a connection or a slot frees up */
 	struct db_conn *idle;   /* idle connections, most recently used first */
@@ -55,9 +55,13 @@ struct db_pool *db_pool_new(const struct db_pool_opts *o)
 	p->o = *o;
 	p->conninfo = strdup(o->conninfo ? o->conninfo : "");
 	p->appname = strdup(o->application_name ? o->application_name : "ideaforge");
+	int n = 0;
 	if (o->statement_timeout_ms > 0)
-		snprintf(p->options, sizeof(p->options), "-c statement_timeout=%lld",
-			 (long long)o->statement_timeout_ms);
+		n = snprintf(p->options, sizeof(p->options), "-c statement_timeout=%lld",
+			     (long long)o->statement_timeout_ms);
+	if (o->lock_timeout_ms > 0)
+		snprintf(p->options + n, sizeof(p->options) - (size_t)n, "%s-c lock_timeout=%lld",
+			 n ? " " : "", (long long)o->lock_timeout_ms);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -331,8 +335,10 @@ static int map_error(struct req *r, PGresult *res)
 		log_msg(LL_WARN, r->rid, "database unavailable: %s (%s)", line, state ? state : "-");
 		return req_fail(r, RC_UNAVAILABLE, "Database unavailable");
 	}
-	if (strcmp(state, "57014") == 0) {
-		log_msg(LL_WARN, r->rid, "statement timeout: %s", line);
+	if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0) {
+		/* statement_timeout, lock_timeout: the data is busy (a long lock, a slow query);
+		 * the request fails fast with 503 + Retry-After instead of holding its thread */
+		log_msg(LL_WARN, r->rid, "statement or lock timeout: %s", line);
 		return req_fail(r, RC_UNAVAILABLE, "Database timeout");
 	}
 	log_msg(LL_INFO, r->rid, "sql error %s: %s", state, line);
@@ -340,7 +346,13 @@ static int map_error(struct req *r, PGresult *res)
 		return req_fail(r, RC_CONFLICT, "Conflict with an existing record");
 	if (strcmp(state, "23503") == 0)
 		return req_fail(r, RC_BADREQ, "Referenced record does not exist");
-	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
+	/* class 54, program limit exceeded (a value too big to index or store), and class 22,
+	 * data exception (a value PostgreSQL cannot take): the client's input, never a 500 */
+	if (strncmp(state, "54", 2) == 0)
+		return req_fail(r, RC_TOOLARGE, "Value too large to store");
+	if (strncmp(state, "22", 2) == 0)
+		return req_fail(r, RC_INVALID, "Invalid value");
+	if (strncmp(state, "23", 2) == 0)
 		return req_fail(r, RC_BADREQ, "Invalid value");
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
 		return req_fail(r, RC_CONFLICT, "Concurrent update, please retry");

@@ -26,6 +26,7 @@ struct db_pool_opts {
 	int64_t recycle_s;             /* reconnect connections older than this, 0 = never */
 	bool pre_ping;                 /* check a connection idle > 1 s before handing it out */
 	int64_t statement_timeout_ms;  /* SET statement_timeout at connect, 0 = none */
+	int64_t lock_timeout_ms;       /* SET lock_timeout at connect, 0 = none */
 	const char *application_name;  /* shown in pg_stat_activity */
 };
 

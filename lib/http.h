@@ -120,6 +120,12 @@ int http_read(struct req *r);
  * route's field contract. RC_OK or an error recorded with req_fail (413, 400, 415, 422). */
 int http_read_body(struct req *r);
 
+/* Parses r->body as JSON: content type (415), value count (413), depth and syntax (400), then
+ * the field contract when fields is not NULL (422; strict: unknown members too). Sets r->json
+ * (arena-released). For routes that take their body raw and decide late (a switched-off
+ * route answering 404 whatever is sent). */
+int http_parse_json(struct req *r, const struct jx_field *fields, bool strict);
+
 /* Writes the response (or the error of rc when no response was set). */
 void http_finish(struct req *r, enum rc rc);
 

@@ -34,6 +34,26 @@ struct json_object *jx_parse(const char *s, size_t len, int max_depth)
 	return o;
 }
 
+size_t jx_nodes(const char *s, size_t len)
+{
+	size_t n = 1;
+	bool in_str = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '{' || c == '[' || c == ',') {
+			n++;
+		}
+	}
+	return n;
+}
+
 const char *jx_str(struct json_object *o, size_t *len)
 {
 	return json_object_to_json_string_length(
@@ -127,7 +147,7 @@ static const char *check_field(const struct jx_field *f, struct json_object *v,
 	enum json_type t = json_object_get_type(v);
 	switch (f->type) {
 	case JX_ANY:
-		return NULL;
+		break;
 	case JX_STR:
 	case JX_UUID:
 	case JX_EMAIL:
@@ -160,14 +180,22 @@ static const char *check_field(const struct jx_field *f, struct json_object *v,
 			*type = "dict_type";
 			return "Input should be a valid dictionary";
 		}
-		return NULL;
+		break;
 	case JX_ARR:
 		if (t != json_type_array) {
 			*type = "list_type";
 			return "Input should be a valid list";
 		}
-		return NULL;
+		break;
 	default:
+		return NULL;
+	}
+	if (f->type == JX_ANY || f->type == JX_OBJ || f->type == JX_ARR) {
+		size_t len = 0;
+		if (f->max_len && (jx_str(v, &len), len > f->max_len)) {
+			*type = "too_long";
+			return "Value is too large";
+		}
 		return NULL;
 	}
 	const char *s = json_object_get_string(v);

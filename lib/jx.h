@@ -11,6 +11,12 @@
  * exactly one JSON value; the caller owns the result (json_object_put). */
 struct json_object *jx_parse(const char *s, size_t len, int max_depth);
 
+/* Counts the values of a JSON text without building them (one pass over the bytes, no
+ * allocation): every object, array and member/element separator outside strings. Close to the
+ * number of nodes a parse would allocate, so a caller can refuse a body of a million empty
+ * objects before json-c builds them. Malformed text gives a count too (the parse fails later). */
+size_t jx_nodes(const char *s, size_t len);
+
 /* Serialises compactly (no slash escaping). Borrowed from o; valid until o changes. */
 const char *jx_str(struct json_object *o, size_t *len);
 
@@ -42,7 +48,8 @@ struct jx_field {
 	const char *name;         /* member name */
 	enum jx_type type;        /* expected type */
 	unsigned flags;           /* JX_REQUIRED, JX_NULLABLE */
-	size_t max_len;           /* JX_STR: byte cap; 0 = none */
+	size_t max_len;           /* JX_STR: byte cap; JX_OBJ, JX_ARR, JX_ANY: cap on the
+				   * serialised size in bytes; 0 = none */
 	const char *const *enums; /* JX_ENUM: NULL-terminated allowed values */
 };
 

@@ -174,6 +174,7 @@ struct pm {
 	struct srv_config *cfg;       /* current config (owned) */
 	void *app_cfg;                /* current application config (owned) */
 	int listen_fd;                /* shared socket */
+	int ops_fd;                   /* shared ops socket (internal routes), -1 none */
 	int sig_fd;                   /* signalfd of the master's signals */
 	struct sb *sb;                /* scoreboard; slot i <-> w[i] */
 	struct pm_worker *w;          /* sb->max_workers entries */
@@ -236,7 +237,7 @@ static int spawn(struct pm *pm, int slot)
 	if (pid == 0) {
 		close(pm->sig_fd);
 		sb_set_pid(pm->sb, slot, getpid());
-		worker_run(pm->app, pm->cfg, pm->app_cfg, pm->listen_fd, pm->sb, slot);
+		worker_run(pm->app, pm->cfg, pm->app_cfg, pm->listen_fd, pm->ops_fd, pm->sb, slot);
 	}
 	sb_set_pid(pm->sb, slot, pid);
 	atomic_fetch_add(&pm->sb->pm.spawned, 1);
@@ -564,7 +565,7 @@ static void on_signal(struct pm *pm, int sig, int argc, char **argv)
 }
 
 int pm_run(const struct srv_app *app, int argc, char **argv, struct srv_config *cfg, void *app_cfg,
-	   int listen_fd, struct sb *sb)
+	   int listen_fd, int ops_fd, struct sb *sb)
 {
 	int code = 0;
 	struct pm pm = {
@@ -572,6 +573,7 @@ int pm_run(const struct srv_app *app, int argc, char **argv, struct srv_config *
 		.cfg = cfg,
 		.app_cfg = app_cfg,
 		.listen_fd = listen_fd,
+		.ops_fd = ops_fd,
 		.sb = sb,
 		.sig_fd = -1,
 	};
@@ -610,14 +612,15 @@ int pm_run(const struct srv_app *app, int argc, char **argv, struct srv_config *
 		/* ondemand with nobody accepting: wake up when a connection waits */
 		bool watch = pm.cfg->pm == PM_ONDEMAND && !pm.shutting_down && pm.target == 0 &&
 			     live_current(&pm) == 0;
-		struct pollfd pf[2] = {{.fd = pm.sig_fd, .events = POLLIN},
-				       {.fd = listen_fd, .events = POLLIN}};
+		struct pollfd pf[3] = {{.fd = pm.sig_fd, .events = POLLIN},
+				       {.fd = listen_fd, .events = POLLIN},
+				       {.fd = ops_fd, .events = POLLIN}};
 		int64_t wait_ms = (pm.next_sample_us - now + 999) / 1000;
 		if (wait_ms < 0)
 			wait_ms = 0;
 		if (wait_ms > PM_SAMPLE_MS)
 			wait_ms = PM_SAMPLE_MS;
-		int n = poll(pf, watch ? 2 : 1, (int)wait_ms);
+		int n = poll(pf, watch ? (ops_fd >= 0 ? 3 : 2) : 1, (int)wait_ms);
 		if (n < 0 && errno != EINTR) {
 			log_msg(LL_ERROR, NULL, "poll: %s", strerror(errno));
 			struct timespec ts = {0, 100 * 1000 * 1000};
@@ -640,7 +643,8 @@ int pm_run(const struct srv_app *app, int argc, char **argv, struct srv_config *
 			}
 			continue;
 		}
-		if (watch && n > 0 && (pf[1].revents & POLLIN) && pm.target == 0) {
+		if (watch && n > 0 && ((pf[1].revents | (ops_fd >= 0 ? pf[2].revents : 0)) & POLLIN) &&
+		    pm.target == 0) {
 			pm.target = 1;
 			atomic_fetch_add(&sb->pm.scale_ups, 1);
 			log_msg(LL_INFO, NULL,

@@ -36,7 +36,7 @@
  * are owned by the caller until a SIGHUP reload replaces them (pm then owns the new ones and
  * frees the old through app->config_free). Returns the exit code. */
 int pm_run(const struct srv_app *app, int argc, char **argv, struct srv_config *cfg, void *app_cfg,
-	   int listen_fd, struct sb *sb);
+	   int listen_fd, int ops_fd, struct sb *sb);
 
 /* --- the scaling policy ------------------------------------------------------------------ */
 

@@ -1,16 +1,19 @@
 /* rl.c - GCRA rate limiting: one Lua script in Redis, a per-worker table as the fallback. */
 #include "rl.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 
 #include "log.h"
 
 /*
- * KEYS[1] = the key; ARGV = limit, period_ms, cost. Times are Redis's clock in microseconds
+ * KEYS[1] = the key; ARGV = limit, period_ms, cost (negative: give back what was taken, never
+ * below an empty bucket). Times are Redis's clock in microseconds
  * (integers: a high limit has an interval of a few us, which whole milliseconds would round
  * into a much lower limit); the key holds the TAT and expires when the bucket is empty, so idle
  * keys cost no memory. Returns {allowed, remaining, retry_after_ms, reset_ms}.
@@ -24,6 +27,16 @@ static const char rl_lua[] =
 	"local interval = period / limit\n"
 	"local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
 	"if tat < now then tat = now end\n"
+	"if cost < 0 then\n"
+	"  tat = math.floor(tat + interval * cost + 0.5)\n"
+	"  if tat <= now then\n"
+	"    redis.call('DEL', KEYS[1])\n"
+	"    return {1, limit, 0, 0}\n"
+	"  end\n"
+	"  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX',\n"
+	"             math.floor((tat - now) / 1000) + 1)\n"
+	"  return {1, math.floor((period - (tat - now)) / interval), 0, math.ceil((tat - now) / 1000)}\n"
+	"end\n"
 	"local need = cost\n"
 	"if need < 1 then need = 1 end\n"
 	"local allow_at = tat + interval * need - period\n"
@@ -96,29 +109,62 @@ struct rl_slot {
 };
 
 struct rl_local {
-	pthread_mutex_t mu;    /* guards slots */
+	pthread_mutex_t mu;    /* guards slots; process-shared and robust when shared */
 	size_t nsets;          /* number of sets, a power of two */
 	uint64_t seed;         /* per-table hash seed */
+	size_t map_bytes;      /* shared: size of the mapping holding this struct and the slots */
 	struct rl_slot *slots; /* nsets * RL_WAYS */
 };
+
+static size_t sets_for(size_t keys)
+{
+	size_t sets = 8;
+	while (sets * RL_WAYS < keys)
+		sets <<= 1;
+	return sets;
+}
+
+static void seed_init(struct rl_local *t)
+{
+	if (getrandom(&t->seed, sizeof(t->seed), GRND_NONBLOCK) != sizeof(t->seed))
+		t->seed = (uint64_t)now_us() * 0x9E3779B97F4A7C15ULL;
+}
 
 struct rl_local *rl_local_new(size_t keys)
 {
 	struct rl_local *t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
-	size_t sets = 8;
-	while (sets * RL_WAYS < keys)
-		sets <<= 1;
-	t->nsets = sets;
-	t->slots = calloc(sets * RL_WAYS, sizeof(*t->slots));
+	t->nsets = sets_for(keys);
+	t->slots = calloc(t->nsets * RL_WAYS, sizeof(*t->slots));
 	if (!t->slots) {
 		free(t);
 		return NULL;
 	}
-	if (getrandom(&t->seed, sizeof(t->seed), GRND_NONBLOCK) != sizeof(t->seed))
-		t->seed = (uint64_t)now_us() * 0x9E3779B97F4A7C15ULL;
+	seed_init(t);
 	pthread_mutex_init(&t->mu, NULL);
+	return t;
+}
+
+struct rl_local *rl_local_new_shared(size_t keys)
+{
+	size_t sets = sets_for(keys);
+	size_t bytes = sizeof(struct rl_local) + sets * RL_WAYS * sizeof(struct rl_slot);
+	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	struct rl_local *t = m;
+	t->nsets = sets;
+	t->map_bytes = bytes;
+	t->slots = (struct rl_slot *)(t + 1);
+	seed_init(t);
+	/* robust: a worker killed while holding the lock must not stop the others */
+	pthread_mutexattr_t at;
+	pthread_mutexattr_init(&at);
+	pthread_mutexattr_setpshared(&at, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&at, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&t->mu, &at);
+	pthread_mutexattr_destroy(&at);
 	return t;
 }
 
@@ -126,9 +172,21 @@ void rl_local_free(struct rl_local *t)
 {
 	if (!t)
 		return;
+	if (t->map_bytes) {
+		munmap(t, t->map_bytes);
+		return;
+	}
 	pthread_mutex_destroy(&t->mu);
 	free(t->slots);
 	free(t);
+}
+
+/* Takes the table's lock; a holder that died leaves the slots consistent enough (each update
+ * is one store), so the lock is simply marked consistent again. */
+static void lock(struct rl_local *t)
+{
+	if (pthread_mutex_lock(&t->mu) == EOWNERDEAD)
+		pthread_mutex_consistent(&t->mu);
 }
 
 /* FNV-1a over the key, mixed with the seed and finalised (splitmix64) so that sets spread. */
@@ -158,7 +216,7 @@ void rl_local_check(struct rl_local *t, const char *key, const struct rl_limit *
 	res->local = true;
 	res->limit = lim->limit;
 	uint64_t h = key_hash(t->seed, key);
-	pthread_mutex_lock(&t->mu);
+	lock(t);
 	struct rl_slot *set = &t->slots[(h & (t->nsets - 1)) * RL_WAYS];
 	struct rl_slot *s = NULL, *victim = NULL;
 	for (int i = 0; i < RL_WAYS; i++) {
@@ -174,6 +232,17 @@ void rl_local_check(struct rl_local *t, const char *key, const struct rl_limit *
 	int64_t tat = s ? s->tat_us : now;
 	if (tat < now)
 		tat = now;
+	if (cost < 0) {
+		tat = (int64_t)((double)tat + interval * cost + 0.5);
+		if (tat < now)
+			tat = now;
+		if (s)
+			s->tat_us = tat;
+		res->allowed = true;
+		res->remaining = (int64_t)((period - (double)(tat - now)) / interval);
+		res->reset_s = ceil_s((tat - now + 999) / 1000, 0);
+		goto out;
+	}
 	int need = cost < 1 ? 1 : cost;
 	double allow_at = (double)tat + interval * need - period;
 	if ((double)now < allow_at) {

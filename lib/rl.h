@@ -12,6 +12,10 @@
  * is unavailable the caller falls back to a per-worker table (struct rl_local) with the same
  * arithmetic: a limit then holds per worker instead of per deployment, never unlimited.
  *
+ * A negative cost gives back what a positive one took (never below an empty bucket): the login
+ * path takes an attempt before verifying a password, so that concurrent guesses cannot all pass
+ * one check, and gives it back when the password was right.
+ *
  * Cost 0 is a peek: it says whether one more request would pass, without counting it (the
  * login path checks the failure budget before verifying a password and only spends it on a
  * failure).
@@ -59,7 +63,11 @@ struct rl_local;
 
 /* New table of about `keys` entries (at least 64). NULL on out of memory. Owned. */
 struct rl_local *rl_local_new(size_t keys);
-void rl_local_free(struct rl_local *t); /* accepts NULL */
+/* The same table in shared memory (MAP_SHARED, a robust process-shared lock): created before
+ * fork(), every child process shares one set of counts, so a limit holds per machine rather
+ * than per worker while Redis is unavailable. NULL when mmap fails. */
+struct rl_local *rl_local_new_shared(size_t keys);
+void rl_local_free(struct rl_local *t); /* accepts NULL; unmaps a shared table */
 
 /* The same check as the script, on the table, at now_ms (a monotonic clock in ms). */
 void rl_local_check(struct rl_local *t, const char *key, const struct rl_limit *lim, int cost,

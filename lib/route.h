@@ -9,6 +9,7 @@
 #define IF_ROUTE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct req;
 struct jx_field;
@@ -36,6 +37,8 @@ struct route {
 	unsigned flags;                /* ROUTE_* */
 	int rl_class;                  /* application's rate-limit class (0 = default) */
 	const struct jx_field *body;   /* body contract for ROUTE_JSON, or NULL */
+	int64_t max_body;              /* ROUTE_JSON/ROUTE_RAW: body cap in bytes, 413 above it
+					* before a byte is read; 0 = the server's max_body_bytes */
 };
 
 struct route_match {

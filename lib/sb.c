@@ -91,6 +91,7 @@ void sb_claim(struct sb *sb, int i, int nthreads, int generation)
 		atomic_store(&w->threads[t].route, -1);
 		atomic_store(&w->threads[t].start_us, 0);
 		atomic_store(&w->threads[t].requests, 0);
+		atomic_store(&w->threads[t].client, 0);
 	}
 	for (int k = 0; k < SB_NCOUNTERS; k++)
 		atomic_store_explicit(&w->c[k], 0, memory_order_relaxed);
@@ -136,6 +137,29 @@ void sb_busy(struct sb *sb, int gen, int *busy, int *total)
 	}
 	*busy = b;
 	*total = t;
+}
+
+int sb_client_enter(struct sb *sb, int w, int t, uint64_t client)
+{
+	atomic_store(&sb->workers[w].threads[t].client, client);
+	int n = 0;
+	for (int i = 0; i < sb->max_workers; i++) {
+		struct sb_worker *wk = &sb->workers[i];
+		int st = atomic_load(&wk->state);
+		if (st != SBW_RUNNING && st != SBW_STARTING && st != SBW_STOPPING)
+			continue;
+		int nt = atomic_load(&wk->nthreads);
+		for (int j = 0; j < nt && j < SB_MAX_THREADS; j++)
+			if (atomic_load(&wk->threads[j].client) == client &&
+			    atomic_load(&wk->threads[j].state) == SBT_BUSY)
+				n++;
+	}
+	return n;
+}
+
+void sb_client_clear(struct sb *sb, int w, int t)
+{
+	atomic_store(&sb->workers[w].threads[t].client, 0);
 }
 
 void sb_snapshot(struct sb *sb, struct sb_totals *t)

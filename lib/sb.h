@@ -73,6 +73,7 @@ struct sb_thread {
 	atomic_int route;              /* route index being served, -1 when none */
 	atomic_int_fast64_t start_us;  /* monotonic start of the current request */
 	atomic_uint_fast64_t requests; /* requests served by this thread */
+	atomic_uint_fast64_t client;   /* hash of the client (user or address) served, 0 none */
 };
 
 /* Gauges a worker copies from its pool and Redis state (metrics_sample). */
@@ -158,6 +159,13 @@ void sb_retire(struct sb *sb, int i);
 /* Counts busy and total threads over starting and running workers of generation gen (any
  * generation when gen < 0). */
 void sb_busy(struct sb *sb, int gen, int *busy, int *total);
+
+/* Marks thread t of worker slot w as serving client (a nonzero hash chosen by the caller),
+ * then counts the busy threads of every live worker serving that client, this one included.
+ * Lock-free: two requests racing may both count each other, so a cap enforced with it errs on
+ * the side of refusing. The mark is cleared when the request ends (sb_client_clear). */
+int sb_client_enter(struct sb *sb, int w, int t, uint64_t client);
+void sb_client_clear(struct sb *sb, int w, int t);
 
 /* --- readers (any process) -------------------------------------------------------------- */
 

@@ -30,6 +30,10 @@ const char *const pm_mode_names[PM__MAX + 1] = {
 const struct cfg_key srv_config_keys[] = {
 	K("listen", CFG_STR, listen, "", 0, 0, NULL,
 	  "unix:/path or host:port to bind; empty = systemd socket (LISTEN_FDS) or fd 0"),
+	K("ops_listen", CFG_STR, ops_listen, "", 0, 0, NULL,
+	  "second socket, for health, status and metrics only (unix:/path or host:port), served "
+	  "by one dedicated thread per worker so they answer while every request thread is "
+	  "busy; empty = none"),
 	K("listen_backlog", CFG_INT, listen_backlog, "1024", 1, 65535, NULL,
 	  "listen(2) backlog when the server binds the socket itself"),
 	{"socket_mode", CFG_INT, offsetof(struct srv_config, socket_mode), "0660", 0, 0777, NULL,
@@ -67,6 +71,8 @@ const struct cfg_key srv_config_keys[] = {
 	  "largest request body accepted (413 above)"),
 	K("max_json_depth", CFG_INT, max_json_depth, "32", 2, 1000, NULL,
 	  "deepest JSON nesting accepted (400 above)"),
+	K("max_json_nodes", CFG_INT, max_json_nodes, "20000", 16, 10000000, NULL,
+	  "most JSON values (objects, arrays, members, elements) in a body (413 above)"),
 	K("max_headers", CFG_INT, max_headers, "100", 1, 10000, NULL,
 	  "most request headers accepted (400 above)"),
 	K("log_level", CFG_ENUM, log_level, "info", 0, 0, log_level_names,
@@ -85,8 +91,10 @@ const struct cfg_key srv_config_keys[] = {
 	  "reconnect connections older than this; 0 = never"),
 	K("db_pool_pre_ping", CFG_BOOL, db_pool_pre_ping, "true", 0, 0, NULL,
 	  "check a connection that sat idle before handing it out"),
-	K("db_statement_timeout_ms", CFG_INT, db_statement_timeout_ms, "30000", 0, 86400000,
-	  NULL, "server-side statement_timeout; 0 = none"),
+	K("db_statement_timeout_ms", CFG_INT, db_statement_timeout_ms, "5000", 0, 86400000,
+	  NULL, "server-side statement_timeout of request statements (503 past it); 0 = none"),
+	K("db_lock_timeout_ms", CFG_INT, db_lock_timeout_ms, "1000", 0, 86400000, NULL,
+	  "server-side lock_timeout: a statement waiting this long for a lock fails (503); 0 = none"),
 	K("redis_url", CFG_STR, redis_url, "redis://127.0.0.1:6379/0", 0, 0, NULL,
 	  "redis://host:port/db or unix:/path"),
 	K("redis_connect_timeout_ms", CFG_INT, redis_connect_timeout_ms, "200", 1, 60000, NULL,
@@ -148,19 +156,23 @@ int srv_config_validate(const struct srv_config *c, char *err, size_t errlen)
 			 c->redis_url ? c->redis_url : "");
 		return -1;
 	}
-	const char *l = c->listen ? c->listen : "";
-	if (*l && strncmp(l, "unix:", 5) != 0 && !strrchr(l, ':')) {
-		snprintf(err, errlen,
-			 "invalid value '%s' for key 'listen' (expected unix:/path or host:port)", l);
-		return -1;
+	const char *keys[] = {"listen", "ops_listen"};
+	const char *vals[] = {c->listen, c->ops_listen};
+	for (int i = 0; i < 2; i++) {
+		const char *l = vals[i] ? vals[i] : "";
+		if (*l && strncmp(l, "unix:", 5) != 0 && !strrchr(l, ':')) {
+			snprintf(err, errlen,
+				 "invalid value '%s' for key '%s' (expected unix:/path or host:port)",
+				 l, keys[i]);
+			return -1;
+		}
 	}
 	return 0;
 }
 
-/* Binds the configured address; -1 with err. */
-static int bind_listen(const struct srv_config *c, char *err, size_t errlen)
+/* Binds address l ("unix:/path" or "host:port"); -1 with err. */
+static int bind_listen(const struct srv_config *c, const char *l, char *err, size_t errlen)
 {
-	const char *l = c->listen;
 	int fd = -1;
 	if (strncmp(l, "unix:", 5) == 0) {
 		const char *path = l + 5;
@@ -233,7 +245,7 @@ static int setup_socket(const struct srv_config *c, char *err, size_t errlen)
 {
 	int fd;
 	if (c->listen && *c->listen) {
-		fd = bind_listen(c, err, errlen);
+		fd = bind_listen(c, c->listen, err, errlen);
 	} else if ((fd = sysd_listen_fd()) >= 0) {
 		log_msg(LL_INFO, NULL, "using the socket passed by systemd");
 	} else if (is_socket(0)) {
@@ -284,20 +296,36 @@ int srv_main(const struct srv_app *app, int argc, char **argv)
 		app->config_free(cfg, app_cfg);
 		return 2;
 	}
+	int ops_fd = -1;
+	if (cfg->ops_listen && *cfg->ops_listen) {
+		ops_fd = bind_listen(cfg, cfg->ops_listen, err, sizeof(err));
+		if (ops_fd < 0) {
+			fprintf(stderr, "%s: ops_listen: %s\n", app->name, err);
+			app->config_free(cfg, app_cfg);
+			return 2;
+		}
+		fcntl(ops_fd, F_SETFL, fcntl(ops_fd, F_GETFL) | O_NONBLOCK);
+	}
 	/* twice workers_max: during a reload the old and the new generation overlap */
 	struct sb *sb = sb_create((int)cfg->workers_max * 2);
 	if (!sb) {
 		fprintf(stderr, "%s: cannot create the scoreboard\n", app->name);
 		return 1;
 	}
-	char unix_path[256] = "";
+	char unix_path[256] = "", ops_path[256] = "";
 	if (cfg->listen && strncmp(cfg->listen, "unix:", 5) == 0)
 		snprintf(unix_path, sizeof(unix_path), "%s", cfg->listen + 5);
+	if (ops_fd >= 0 && strncmp(cfg->ops_listen, "unix:", 5) == 0)
+		snprintf(ops_path, sizeof(ops_path), "%s", cfg->ops_listen + 5);
 	/* pm_run owns cfg from here (a reload replaces it) and frees it before returning */
-	int code = pm_run(app, argc, argv, cfg, app_cfg, fd, sb);
+	int code = pm_run(app, argc, argv, cfg, app_cfg, fd, ops_fd, sb);
 	close(fd);
+	if (ops_fd >= 0)
+		close(ops_fd);
 	if (*unix_path)
 		unlink(unix_path);
+	if (*ops_path)
+		unlink(ops_path);
 	sb_destroy(sb);
 	return code;
 }

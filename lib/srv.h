@@ -28,6 +28,8 @@ extern const char *const pm_mode_names[PM__MAX + 1];
 /* Settings of the server itself (lib). The application adds its own section. */
 struct srv_config {
 	char *listen;                      /* "unix:/path", "host:port" or "" = inherit */
+	char *ops_listen;                  /* socket for internal routes (health, status,
+					    * metrics), one thread per worker; "" = none */
 	int64_t listen_backlog;            /* listen(2) backlog when we bind */
 	int64_t socket_mode;               /* permissions of a unix socket we bind (octal) */
 	int pm;                            /* enum pm_mode */
@@ -48,6 +50,7 @@ struct srv_config {
 	int64_t graceful_timeout_s;        /* bound on finishing in-flight requests at stop */
 	int64_t max_body_bytes;            /* body cap -> 413 */
 	int64_t max_json_depth;            /* JSON nesting cap -> 400 */
+	int64_t max_json_nodes;            /* JSON values cap -> 413, counted before parsing */
 	int64_t max_headers;               /* request header count cap -> 431 as 400 */
 	int log_level;                     /* enum log_level */
 	int64_t slow_request_ms;           /* a slow-request line past this, 0 = off */
@@ -58,6 +61,7 @@ struct srv_config {
 	int64_t db_pool_recycle_s;         /* connection age before reconnect */
 	bool db_pool_pre_ping;             /* ping a connection idle for a while before use */
 	int64_t db_statement_timeout_ms;   /* server-side statement_timeout */
+	int64_t db_lock_timeout_ms;        /* server-side lock_timeout */
 	char *redis_url;                   /* redis://host:port/db or unix:/path */
 	int64_t redis_connect_timeout_ms;  /* connect timeout */
 	int64_t redis_command_timeout_ms;  /* per-command timeout */
@@ -86,6 +90,7 @@ struct wctx {
 /* Thread context: one per accept thread. */
 struct tctx {
 	struct wctx *w;                    /* owning worker */
+	bool ops;                          /* accepts on the ops socket: internal routes only */
 	struct kv *kv;                     /* this thread's Redis handle */
 	struct arena *arena;               /* reset after every request */
 	int idx;                           /* thread index within the worker */

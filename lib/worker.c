@@ -34,6 +34,7 @@ struct worker {
 	struct wctx w;             /* shared by the threads */
 	struct kv_shared kvs;      /* Redis state of this worker */
 	int listen_fd;             /* shared listening socket */
+	int ops_fd;                /* shared ops socket (internal routes), -1 none */
 	int stop_fd;               /* eventfd: readable once stopping */
 	pthread_t *threads;        /* accept threads */
 	struct tctx *tctx;         /* their contexts */
@@ -74,6 +75,9 @@ static void handle(struct tctx *t, FCGX_Request *fr)
 			} else {
 				rc = req_fail(&r, RC_NOTFOUND, "Not Found");
 			}
+		} else if (t->ops && !(app->routes[r.m.idx].flags & ROUTE_INTERNAL)) {
+			/* the ops socket serves health, status and metrics only */
+			rc = req_fail(&r, RC_NOTFOUND, "Not Found");
 		} else {
 			r.route = &app->routes[r.m.idx];
 			atomic_store(&st->route, r.m.idx);
@@ -109,6 +113,7 @@ static void handle(struct tctx *t, FCGX_Request *fr)
 	atomic_fetch_add(&st->requests, 1);
 	atomic_fetch_add(&w->sb->workers[w->slot].requests, 1);
 	atomic_store(&st->route, -1);
+	atomic_store(&st->client, 0);
 	atomic_store(&st->state, SBT_IDLE);
 }
 
@@ -117,12 +122,13 @@ static void *thread_main(void *arg)
 	struct tctx *t = arg;
 	struct worker *wk = (struct worker *)t->w; /* w is the first member */
 	struct sb_thread *st = &t->w->sb->workers[t->w->slot].threads[t->idx];
+	int lfd = t->ops ? wk->ops_fd : wk->listen_fd;
 	FCGX_Request fr;
-	FCGX_InitRequest(&fr, wk->listen_fd, 0);
+	FCGX_InitRequest(&fr, lfd, 0);
 
 	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = wk->listen_fd};
-	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, wk->listen_fd, &ev) < 0) {
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = lfd};
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) < 0) {
 		log_msg(LL_ERROR, NULL, "epoll setup failed: %s", strerror(errno));
 		goto out;
 	}
@@ -178,7 +184,7 @@ out:
 }
 
 void worker_run(const struct srv_app *app, const struct srv_config *cfg, const void *app_cfg,
-		int listen_fd, struct sb *sb, int slot)
+		int listen_fd, int ops_fd, struct sb *sb, int slot)
 {
 	static struct worker wk;
 	memset(&wk, 0, sizeof(wk));
@@ -201,7 +207,11 @@ void worker_run(const struct srv_app *app, const struct srv_config *cfg, const v
 	wk.w.kv_shared = &wk.kvs;
 	kv_shared_init(&wk.kvs);
 	wk.listen_fd = listen_fd;
-	wk.nthreads = (int)cfg->threads;
+	wk.ops_fd = ops_fd;
+	/* the request threads, plus one on the ops socket: its scoreboard slot is the one after
+	 * the request threads', outside what busy/total count */
+	int nreq = (int)cfg->threads;
+	wk.nthreads = nreq + (ops_fd >= 0 && nreq < SB_MAX_THREADS ? 1 : 0);
 
 	struct db_pool_opts po = {
 		.conninfo = cfg->database_url,
@@ -211,6 +221,7 @@ void worker_run(const struct srv_app *app, const struct srv_config *cfg, const v
 		.recycle_s = cfg->db_pool_recycle_s,
 		.pre_ping = cfg->db_pool_pre_ping,
 		.statement_timeout_ms = cfg->db_statement_timeout_ms,
+		.lock_timeout_ms = cfg->db_lock_timeout_ms,
 		.application_name = app->name,
 	};
 	wk.w.db = db_pool_new(&po);
@@ -231,6 +242,7 @@ void worker_run(const struct srv_app *app, const struct srv_config *cfg, const v
 		struct tctx *t = &wk.tctx[i];
 		t->w = &wk.w;
 		t->idx = i;
+		t->ops = i >= nreq;
 		t->arena = arena_new(16384);
 		t->kv = kv_new(cfg->redis_url, cfg->redis_connect_timeout_ms,
 			       cfg->redis_command_timeout_ms, &wk.kvs);

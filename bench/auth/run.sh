@@ -93,7 +93,7 @@ limit=$(awk -v c="$CPUS" -v ms="$hash_ms" 'BEGIN { printf "%.1f", c * 1000 / ms 
 read -r _ par_rate < <("$tmp/hashtime" "$M_KIB" "$T_COST" "$P_LANES" 10 "$CPUS")
 
 # --- 2. the private API and hello ----------------------------------------------------------
-setsid "$API_BIN" --config "$RUN/ideaforge.conf" --listen "unix:$tmp/api.sock" \
+setsid "$API_BIN" --config "$RUN/ideaforge.conf" --listen "unix:$tmp/api.sock" --ops_listen= \
 	--rl_default_per_min=10000000 </dev/null >"$tmp/api.log" 2>&1 &
 api_pid=$!
 "$CC" -O2 -o "$tmp/hello" "$top/bench/hello/hello.c" -lfcgi -lpthread \

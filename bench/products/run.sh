@@ -100,7 +100,7 @@ sql -v hash="$hash" -v users="$USERS" -f "$here/seed.sql" >/dev/null
 # db_pool_size = threads: lib/db.c closes an overflow connection as soon as it is returned, so a
 # pool smaller than the thread count reconnects to PostgreSQL on most requests under load
 # (about 300 req/s instead of thousands); see RESULTS.md.
-"$BUILD/ideaforge-api" --config "$RUN/ideaforge.conf" --listen "unix:$tmp/api.sock" \
+"$BUILD/ideaforge-api" --config "$RUN/ideaforge.conf" --listen "unix:$tmp/api.sock" --ops_listen= \
 	--rl_default_per_min=10000000 --db_pool_size="${DB_POOL_SIZE:-$THREADS}" \
 	</dev/null >"$tmp/api.log" 2>&1 &
 api_pid=$!

@@ -105,12 +105,19 @@ class OpsInstance:
         self.base = "http://127.0.0.1:%d" % port
         self.proc = None
         known = _known_keys()
-        self.flags = {"listen": "unix:" + self.sock, "database_url": database_url,
+        self.flags = {"listen": "unix:" + self.sock, "ops_listen": "unix:" + self.sock + ".ops",
+                      "database_url": database_url,
                       "redis_url": "redis://127.0.0.1:%d/3" % REDIS_PORT, "log_level": "info"}
         # generous per-client limits: these tests fire many requests from one address
-        for k in ("rl_default_per_min", "rl_ai_per_min"):
+        for k in ("rl_default_per_min", "rl_ai_per_min", "max_inflight_per_address",
+                  "max_inflight_per_user"):
             if k in known:
-                self.flags[k] = "1000000"
+                self.flags[k] = "4096" if k.startswith("max_inflight") else "1000000"
+        # requests must wait on TableLock for as long as the test holds it (they keep threads
+        # busy to drive the process manager), not fail after the default lock_timeout
+        for k in ("db_lock_timeout_ms", "db_statement_timeout_ms"):
+            if k in known:
+                self.flags[k] = "0"
         self.flags.update({k: str(v) for k, v in flags.items()})
 
     # -- life cycle
@@ -137,7 +144,8 @@ class OpsInstance:
         with open(os.path.join(TOP, "nginx", "ideaforge.conf.in")) as f:
             site = f.read()
         for k, v in (("@LISTEN@", "127.0.0.1:%d" % self.port), ("@SERVER_NAME@", "localhost"),
-                     ("@WEB_ROOT@", os.path.join(TOP, "web")), ("@API_SOCKET@", self.sock)):
+                     ("@WEB_ROOT@", os.path.join(TOP, "web")), ("@API_SOCKET@", self.sock),
+                     ("@OPS_SOCKET@", self.sock + ".ops")):
             site = site.replace(k, v)
         shutil.copy("/etc/nginx/fastcgi_params", os.path.join(self.dir, "fastcgi_params"))
         with open(os.path.join(self.dir, "site.conf"), "w") as f:

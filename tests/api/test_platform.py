@@ -25,6 +25,7 @@ import time
 import pytest
 import requests
 
+from auth_helpers import api_config
 from conftest import (
     API_LOG,
     API_PID_FILE,
@@ -341,7 +342,9 @@ def test_pool_checkout_timeout_503_retry_after():
         pytest.skip("needs the test config's small pool (db_pool_size=2, db_max_overflow=1, "
                     "db_pool_timeout_s=1): have %d+%d, %d s" % (size, overflow, timeout_s))
     n = workers * threads  # every accept thread busy: each worker holds size+overflow
-    with TableLock("product_lifecycle_phases") as lock:
+    # the statements holding connections wait on the lock for as long as it is held (no
+    # lock_timeout), so the others can only wait for a checkout
+    with api_config(db_lock_timeout_ms=0), TableLock("product_lifecycle_phases") as lock:
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=n)
         try:
             futs = [pool.submit(_get, PHASES) for _ in range(n)]

@@ -363,6 +363,49 @@ START_TEST(test_error_item)
 }
 END_TEST
 
+START_TEST(test_nodes_counted_without_parsing)
+{
+	ck_assert_int_eq(jx_nodes("1", 1), 1);
+	const char *o = "{\"a\":[1,2,{}],\"b\":\"x,{[\\\",\"}";
+	/* {, [, two commas in the array, {, the comma between members: string bytes not counted */
+	ck_assert_int_eq(jx_nodes(o, strlen(o)), 7);
+	char big[3 * 1000 + 3];
+	size_t n = 0;
+	big[n++] = '[';
+	for (int i = 0; i < 1000; i++) {
+		memcpy(big + n, i ? ",{}" : "{}", i ? 3 : 2);
+		n += i ? 3 : 2;
+	}
+	big[n++] = ']';
+	ck_assert_int_eq(jx_nodes(big, n), 1 + 1 + 1000 + 999);
+}
+END_TEST
+
+START_TEST(test_validate_object_size_cap)
+{
+	static const struct jx_field f[] = {
+		{"meta", JX_OBJ, 0, 16, NULL},
+		{"list", JX_ARR, 0, 8, NULL},
+		{"any", JX_ANY, 0, 4, NULL},
+		{NULL, 0, 0, 0, NULL},
+	};
+	struct json_object *errs = NULL;
+	struct json_object *ok = jx_parse("{\"meta\":{\"a\":1},\"list\":[1,2],\"any\":12}", 38, 8);
+	ck_assert_ptr_nonnull(ok);
+	ck_assert(jx_validate(ok, f, false, &errs));
+	json_object_put(ok);
+	const char *s = "{\"meta\":{\"aaaaaaaaaaaa\":1},\"list\":[1,2,3,4],\"any\":\"long\"}";
+	struct json_object *bad = jx_parse(s, strlen(s), 8);
+	ck_assert_ptr_nonnull(bad);
+	ck_assert(!jx_validate(bad, f, false, &errs));
+	ck_assert_int_eq(json_object_array_length(errs), 3);
+	struct json_object *e0 = json_object_array_get_idx(errs, 0);
+	ck_assert_str_eq(jx_get_str(e0, "type"), "too_long");
+	json_object_put(errs);
+	json_object_put(bad);
+}
+END_TEST
+
 static Suite *jx_suite(void)
 {
 	Suite *s = suite_create("jx");
@@ -374,6 +417,8 @@ static Suite *jx_suite(void)
 	tcase_add_test(tc, test_str_no_slash_escape);
 	tcase_add_test(tc, test_is_uuid);
 	tcase_add_test(tc, test_validate_valid);
+	tcase_add_test(tc, test_nodes_counted_without_parsing);
+	tcase_add_test(tc, test_validate_object_size_cap);
 	tcase_add_test(tc, test_validate_missing_required);
 	tcase_add_test(tc, test_validate_types);
 	tcase_add_test(tc, test_validate_string_rules);

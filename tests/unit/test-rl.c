@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "rl.h"
 
@@ -254,6 +256,70 @@ START_TEST(test_cmd_shape)
 }
 END_TEST
 
+START_TEST(test_negative_cost_gives_back)
+{
+	struct rl_local *t = rl_local_new(1024);
+	struct rl_result r;
+	for (int i = 0; i < 5; i++)
+		rl_local_check(t, "k", &five_per_900s, 1, 1000, &r);
+	rl_local_check(t, "k", &five_per_900s, 1, 1000, &r);
+	ck_assert(!r.allowed);
+	/* two attempts succeeded after all: their units come back */
+	rl_local_check(t, "k", &five_per_900s, -1, 1000, &r);
+	ck_assert(r.allowed);
+	rl_local_check(t, "k", &five_per_900s, -1, 1000, &r);
+	ck_assert_int_eq(r.remaining, 2);
+	rl_local_check(t, "k", &five_per_900s, 1, 1000, &r);
+	ck_assert(r.allowed);
+	rl_local_check(t, "k", &five_per_900s, 1, 1000, &r);
+	ck_assert(r.allowed);
+	rl_local_check(t, "k", &five_per_900s, 1, 1000, &r);
+	ck_assert(!r.allowed);
+	/* never below an empty bucket: ten give-backs leave exactly the burst */
+	for (int i = 0; i < 10; i++)
+		rl_local_check(t, "k", &five_per_900s, -1, 1000, &r);
+	for (int i = 0; i < 5; i++) {
+		rl_local_check(t, "k", &five_per_900s, 1, 1000, &r);
+		ck_assert_msg(r.allowed, "request %d", i);
+	}
+	rl_local_check(t, "k", &five_per_900s, 1, 1000, &r);
+	ck_assert(!r.allowed);
+	rl_local_free(t);
+}
+END_TEST
+
+/* The shared table: children forked after it is made spend one budget between them. */
+START_TEST(test_shared_table_across_processes)
+{
+	struct rl_local *t = rl_local_new_shared(1024);
+	ck_assert_ptr_nonnull(t);
+	enum { KIDS = 4, EACH = 5 };
+	for (int k = 0; k < KIDS; k++) {
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			int ok = 0;
+			struct rl_result r;
+			for (int i = 0; i < EACH; i++) {
+				rl_local_check(t, "login", &five_per_900s, 1, 1000, &r);
+				ok += r.allowed;
+			}
+			_exit(ok);
+		}
+	}
+	int allowed = 0;
+	for (int k = 0; k < KIDS; k++) {
+		int st = 0;
+		ck_assert_int_gt(wait(&st), 0);
+		ck_assert(WIFEXITED(st));
+		allowed += WEXITSTATUS(st);
+	}
+	/* 20 attempts in 4 processes, one limit of 5 */
+	ck_assert_int_eq(allowed, 5);
+	rl_local_free(t);
+}
+END_TEST
+
 static Suite *rl_suite(void)
 {
 	Suite *s = suite_create("rl");
@@ -268,6 +334,8 @@ static Suite *rl_suite(void)
 	tcase_add_test(tc, test_threads_share_exactly);
 	tcase_add_test(tc, test_parse);
 	tcase_add_test(tc, test_cmd_shape);
+	tcase_add_test(tc, test_negative_cost_gives_back);
+	tcase_add_test(tc, test_shared_table_across_processes);
 	suite_add_tcase(s, tc);
 	return s;
 }
