@@ -101,9 +101,38 @@ class Call:
         self.created = int(time.time())
 
 
-class OpenAI:
-    name = "openai"
+class Provider:
+    """Defaults shared by the providers; each subclass is one wire protocol."""
     content_type = "application/json"
+    sse_end_of_event = b"\n\n"
+
+    @classmethod
+    def sse_start(cls, c):
+        return b""  # OpenAI's role chunk and Gemini's first event both come with a token
+
+    @classmethod
+    def _data(cls, obj):
+        return b"data: " + _json(obj) + cls.sse_end_of_event
+
+    @classmethod
+    def sse_error(cls, status, err):
+        return cls._data(err)  # OpenAI and Gemini: the error body as one more data event
+
+
+class OpenAI(Provider):
+    name = "openai"
+    FINISH = {"end_turn": "stop", "max_tokens": "length"}
+    ERRORS = {  # kind: (type, code, message)
+        "401": ("invalid_request_error", "invalid_api_key", "Incorrect API key provided. You "
+                "can find your API key at https://platform.openai.com/account/api-keys."),
+        "insufficient_quota": ("insufficient_quota", "insufficient_quota", "You exceeded your "
+                               "current quota, please check your plan and billing details."),
+        "429": ("requests", "rate_limit_exceeded",
+                "Rate limit reached for requests. Please try again later."),
+        "500": ("server_error", None,
+                "The server had an error while processing your request. Sorry about that!"),
+        "529": ("server_error", None,
+                "The engine is currently overloaded, please try again later.")}
     models = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o3-mini")
 
     @staticmethod
@@ -129,61 +158,40 @@ class OpenAI:
                              if m.get("role") not in ("system", "developer")),
                     include_usage=isinstance(so, dict) and so.get("include_usage") is True)
 
-    @staticmethod
-    def error(kind, status, message=None, code=None):
-        etype, ecode = "server_error", None
+    @classmethod
+    def error(cls, kind, status, message=None, code=None):
         if kind == "400":
-            etype, msg = "invalid_request_error", message
-        elif kind == "401":
-            etype, ecode = "invalid_request_error", "invalid_api_key"
-            msg = "Incorrect API key provided. You can find your API key at " \
-                  "https://platform.openai.com/account/api-keys."
-        elif kind == "429" and code == "insufficient_quota":
-            etype, ecode = "insufficient_quota", "insufficient_quota"
-            msg = "You exceeded your current quota, please check your plan and billing details."
-        elif kind == "429":
-            etype, ecode = "requests", "rate_limit_exceeded"
-            msg = "Rate limit reached for requests. Please try again later."
-        elif kind == "529":
-            msg = "The engine is currently overloaded, please try again later."
+            etype, ecode, msg = "invalid_request_error", None, message
         else:
-            msg = "The server had an error while processing your request. Sorry about that!"
+            etype, ecode, msg = cls.ERRORS[code if kind == "429" and code in cls.ERRORS else kind]
         return status or (503 if kind == "529" else int(kind)), \
             {"error": {"message": msg, "type": etype, "param": None, "code": ecode}}
 
-    @staticmethod
-    def _chunk(c, delta, finish=None):
+    @classmethod
+    def _chunk(cls, c, delta, finish=None):
         d = {"id": "chatcmpl-" + c.id, "object": "chat.completion.chunk", "created": c.created,
              "model": c.model, "system_fingerprint": "fp_fake",
              "choices": [{"index": 0, "delta": delta, "logprobs": None,
                           "finish_reason": finish}]}
         if c.include_usage:
             d["usage"] = None  # the real API adds usage:null to every chunk when asked for usage
-        return b"data: " + _json(d) + b"\n\n"
-
-    @classmethod
-    def sse_start(cls, c):
-        return b""  # OpenAI's role chunk arrives with the first token, not before it
+        return cls._data(d)
 
     @classmethod
     def sse_token(cls, c, tok, i, n):
-        out = cls._chunk(c, {"role": "assistant", "content": "", "refusal": None}) if i == 0 else b""
-        return out + cls._chunk(c, {"content": tok})
+        role = cls._chunk(c, {"role": "assistant", "content": "", "refusal": None})
+        return (role if i == 0 else b"") + cls._chunk(c, {"content": tok})
 
     @classmethod
     def sse_end(cls, c, n, finish):
         out = b"" if n else cls._chunk(c, {"role": "assistant", "content": "", "refusal": None})
-        out += cls._chunk(c, {}, {"end_turn": "stop", "max_tokens": "length"}[finish])
+        out += cls._chunk(c, {}, cls.FINISH[finish])
         if c.include_usage:
-            out += b"data: " + _json({
+            out += cls._data({
                 "id": "chatcmpl-" + c.id, "object": "chat.completion.chunk", "created": c.created,
                 "model": c.model, "system_fingerprint": "fp_fake", "choices": [],
-                "usage": cls._usage(c, n)}) + b"\n\n"
+                "usage": cls._usage(c, n)})
         return out + b"data: [DONE]\n\n"
-
-    @staticmethod
-    def sse_error(status, err):
-        return b"data: " + _json(err) + b"\n\n"
 
     @staticmethod
     def _usage(c, n):
@@ -196,8 +204,7 @@ class OpenAI:
                 "model": c.model, "system_fingerprint": "fp_fake",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text,
                                                      "refusal": None},
-                             "logprobs": None,
-                             "finish_reason": {"end_turn": "stop", "max_tokens": "length"}[finish]}],
+                             "logprobs": None, "finish_reason": cls.FINISH[finish]}],
                 "usage": cls._usage(c, n)}
 
     @classmethod
@@ -206,9 +213,8 @@ class OpenAI:
                                             "owned_by": "fake"} for m in cls.models]}
 
 
-class Anthropic:
+class Anthropic(Provider):
     name = "anthropic"
-    content_type = "application/json"
     models = ("claude-sonnet-4-5", "claude-opus-4-1", "claude-3-5-haiku-latest")
 
     @staticmethod
@@ -291,8 +297,11 @@ class Anthropic:
                 "last_id": data[-1]["id"]}
 
 
-class Gemini:
+class Gemini(Provider):
     name = "gemini"
+    # Gemini frames its SSE events with CRLF ("data: ...\r\n\r\n"), unlike OpenAI and
+    # Anthropic; a client that splits only on "\n\n" breaks on the real service.
+    sse_end_of_event = b"\r\n\r\n"
     content_type = "application/json; charset=UTF-8"
     models = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash")
     STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
@@ -350,24 +359,13 @@ class Gemini:
                 "modelVersion": c.model, "responseId": c.id}
 
     @classmethod
-    def sse_start(cls, c):
-        return b""
-
-    # Gemini frames its SSE events with CRLF ("data: ...\r\n\r\n"), unlike OpenAI and
-    # Anthropic; a client that splits only on "\n\n" breaks on the real service, so do the same.
-    @classmethod
     def sse_token(cls, c, tok, i, n):
-        return b"data: " + _json(cls._resp(c, tok, i + 1, c.finish if i == n - 1 else None)) \
-            + b"\r\n\r\n"
+        return cls._data(cls._resp(c, tok, i + 1, c.finish if i == n - 1 else None))
 
     @classmethod
     def sse_end(cls, c, n, finish):
         # The finish reason rode on the last token; only an empty answer needs its own event.
-        return b"" if n else b"data: " + _json(cls._resp(c, "", 0, finish)) + b"\r\n\r\n"
-
-    @staticmethod
-    def sse_error(status, err):
-        return b"data: " + _json(err) + b"\r\n\r\n"
+        return b"" if n else cls._data(cls._resp(c, "", 0, finish))
 
     @classmethod
     def full(cls, c, text, n, finish):
