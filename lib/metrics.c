@@ -390,6 +390,24 @@ static json_object *route_name(const struct srv_app *app, int r)
 	return json_object_new_string(s);
 }
 
+/* One thread of the full status view. */
+static json_object *thread_json(const struct srv_app *app, struct sb_thread *th, int j,
+				int64_t now)
+{
+	int ts = atomic_load(&th->state);
+	json_object *to = json_object_new_object();
+	JADD(to, "index", jint(j));
+	JADD(to, "state",
+	     json_object_new_string(ts >= 0 && ts < SBT__MAX ? sb_tstate_names[ts] : "?"));
+	int rt = atomic_load(&th->route);
+	JADD(to, "route", ts == SBT_BUSY ? route_name(app, rt) : NULL);
+	int64_t st_us = atomic_load(&th->start_us);
+	JADD(to, "duration_ms",
+	     ts == SBT_BUSY && st_us ? json_object_new_double((now - st_us) / 1000.0) : NULL);
+	JADD(to, "requests", jint((int64_t)atomic_load(&th->requests)));
+	return to;
+}
+
 json_object *metrics_status(struct req *r, bool full)
 {
 	struct sb *sb = r->w->sb;
@@ -438,21 +456,13 @@ json_object *metrics_status(struct req *r, bool full)
 				wbusy++;
 			if (!threads)
 				continue;
-			json_object *to = json_object_new_object();
-			JADD(to, "index", jint(j));
-			JADD(to, "state",
-			     json_object_new_string(ts >= 0 && ts < SBT__MAX ? sb_tstate_names[ts] :
-									       "?"));
-			int rt = atomic_load(&th->route);
-			JADD(to, "route", ts == SBT_BUSY ? route_name(app, rt) : NULL);
-			int64_t st_us = atomic_load(&th->start_us);
-			JADD(to, "duration_ms",
-			     ts == SBT_BUSY && st_us ?
-				     json_object_new_double((now - st_us) / 1000.0) :
-				     NULL);
-			JADD(to, "requests", jint((int64_t)atomic_load(&th->requests)));
-			json_object_array_add(threads, to);
+			json_object_array_add(threads, thread_json(app, th, j, now));
 		}
+		/* the ops socket's thread (health, status, metrics), after the request threads */
+		json_object *ops = full && r->w->cfg->ops_listen && *r->w->cfg->ops_listen &&
+						   n < SB_MAX_THREADS ?
+					   thread_json(app, &w->threads[n], n, now) :
+					   NULL;
 		if (st != SBW_STOPPING) {
 			busy += wbusy;
 			idle += n - wbusy;
@@ -476,6 +486,8 @@ json_object *metrics_status(struct req *r, bool full)
 		JADD(po, "db_in_use", jint(atomic_load(&w->g.db_in_use)));
 		JADD(po, "db_open", jint(atomic_load(&w->g.db_open)));
 		JADD(po, "threads", threads);
+		if (ops)
+			JADD(po, "ops_thread", ops);
 		json_object_array_add(procs, po);
 	}
 	json_object *wo = json_object_new_object();

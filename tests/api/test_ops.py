@@ -477,8 +477,9 @@ def test_status_shows_this_request_in_full_view(http):
         # every worker the page lists is a child of the master (stopping ones may linger)
         assert {p["pid"] for p in procs} <= set(workers)
         assert len([p for p in procs if p["state"] != "stopping"]) == s["workers"]["current"]
-    me = [t for p in procs for t in p["threads"] if t["state"] == "busy"
-          and t["route"] == "GET /status"]
+    # this request: on a request thread, or on the ops socket's thread when there is one
+    me = [t for p in procs for t in p["threads"] + [p.get("ops_thread") or {}]
+          if t.get("state") == "busy" and t.get("route") == "GET /status"]
     assert len(me) >= 1 and me[0]["duration_ms"] >= 0
     assert all(len(p["threads"]) == s["threads"]["per_worker"] for p in procs)
     assert "processes" not in http.get("/status").json()

@@ -537,6 +537,18 @@ def _live_ok():
 
 def test_graceful_stop_finishes_inflight_request(restarts_api):
     """Last in this file on purpose: SIGTERM stops the API (the fixture restarts it)."""
+    from auth_helpers import _reload
+    # the request must wait on the lock until it is released (no lock_timeout); the fixture
+    # restarts the API with the original configuration
+    with open(CONF) as f:
+        original = f.read()
+    with open(CONF, "w") as f:
+        f.write(original + "\ndb_lock_timeout_ms = 0\n")
+    try:
+        _reload()
+    finally:
+        with open(CONF, "w") as f:
+            f.write(original)
     master, workers = api_pids()
     assert master and workers
     log = ApiLog()
