@@ -90,10 +90,11 @@ int idem_run(struct req *r, route_fn fn)
 	}
 	if (!mine) {
 		/* a live key: its first request has committed (we waited for it) */
-		PGresult *res = db_exec(r,
-					"SELECT fingerprint = $4, status, body FROM idempotency_keys "
-					"WHERE user_id = $1 AND route = $2 AND key = $3",
-					4, p);
+		PGresult *res =
+			db_exec(r,
+				"SELECT fingerprint = $4, status, body FROM idempotency_keys "
+				"WHERE user_id = $1 AND route = $2 AND key = $3",
+				4, p);
 		if (!res) {
 			rc = r->rc;
 			goto fail;
@@ -103,8 +104,9 @@ int idem_run(struct req *r, route_fn fn)
 			return req_fail(r, RC_CONFLICT,
 					"A request with this Idempotency-Key is still in progress");
 		if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
-			return req_fail(r, RC_INVALID,
-					"Idempotency-Key was already used with a different request");
+			return req_fail(
+				r, RC_INVALID,
+				"Idempotency-Key was already used with a different request");
 		res_header(r, "Idempotent-Replayed", "true");
 		const char *body = PQgetvalue(res, 0, 2);
 		return res_json_text(r, atoi(PQgetvalue(res, 0, 1)), body, strlen(body));
