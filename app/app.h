@@ -39,6 +39,20 @@ int app_worker_init(struct wctx *w);
 int app_master_init(void);
 void app_worker_fini(struct wctx *w);
 
+/*
+ * Idempotency-Key (app/idem.c; the IETF httpapi idempotency-key draft) for a ROUTE_IDEMPOTENT
+ * create route: its handler is `return idem_run(r, the_real_handler);`. Without the header, or
+ * on a route without the flag, fn(r) runs as usual. With one, fn runs inside a transaction that
+ * also records the key (per user, method and route pattern) with a fingerprint of the request
+ * (path and body bytes) and, when fn answered 2xx, the status and body, committed together with
+ * fn's writes. A retry with the same key then answers that first status and body again
+ * (header Idempotent-Replayed: true) without running fn; the same key with another request is
+ * 422; a concurrent retry waits for the first to finish. A key is 1..255 printable ASCII
+ * characters (else 400) and is kept 24 hours. A failed first attempt (4xx, 5xx) records
+ * nothing, so its retry runs again. Returns an enum rc like any handler.
+ */
+int idem_run(struct req *r, route_fn fn);
+
 /* Handlers, one file per resource. */
 int h_root(struct req *r);          /* GET / and /api/ */
 int h_health(struct req *r);        /* GET /health */

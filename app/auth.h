@@ -43,6 +43,9 @@ int h_auth_logout_all(struct req *r); /* POST /api/auth/logout-all */
 int h_auth_refresh(struct req *r);    /* POST /api/auth/refresh */
 int h_auth_password(struct req *r);   /* PUT /api/auth/password */
 int h_auth_register(struct req *r);   /* POST /api/auth/register */
+/* GET /api/auth/register: 404 while registration is off (the path does not exist then), else
+ * 405 with Allow: POST, as any other path without that method. */
+int h_auth_register_get(struct req *r);
 int h_auth_me(struct req *r);         /* GET /api/auth/me */
 int h_auth_users(struct req *r);      /* GET /api/auth/users */
 

@@ -305,6 +305,14 @@ static int register_body(struct req *r)
 	return http_parse_json(r, auth_register_fields, true);
 }
 
+int h_auth_register_get(struct req *r)
+{
+	if (!app_cfg(r)->register_enabled)
+		return req_fail(r, RC_NOTFOUND, "Not Found");
+	res_header(r, "Allow", "POST");
+	return req_fail(r, RC_METHOD, "Method Not Allowed");
+}
+
 int h_auth_register(struct req *r)
 {
 	if (!app_cfg(r)->register_enabled)
@@ -398,7 +406,8 @@ int h_auth_users(struct req *r)
 		"'id', id, 'email', email, 'full_name', full_name, 'persona', persona,"
 		" 'avatar_url', avatar_url, 'created_at', created_at, 'last_login_at', last_login_at)"
 		" ORDER BY full_name, email), '[]'::json))"
-		" FROM user_profiles WHERE tenant_id = $1 AND is_active",
+		" FROM (SELECT * FROM user_profiles WHERE tenant_id = $1 AND is_active"
+		" ORDER BY full_name, email LIMIT 1000) u", /* bounded like every list */
 		1, p);
 	if (!json)
 		return r->rc != RC_OK ? (int)r->rc : req_fail(r, RC_INTERNAL, "no row");

@@ -42,7 +42,7 @@ const struct jx_field key_save_fields[] = {
 
 const struct jx_field integration_fields[] = {
 	{"provider", JX_STR, JX_REQUIRED, 64, NULL},
-	{"config", JX_OBJ, JX_REQUIRED, 0, NULL},
+	{"config", JX_OBJ, JX_REQUIRED, META_MAX_BYTES, NULL},
 	{NULL, 0, 0, 0, NULL},
 };
 

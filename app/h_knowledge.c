@@ -33,7 +33,7 @@ const struct jx_field article_fields[] = {
 	{"title", JX_STR, JX_REQUIRED, TITLE_MAX_BYTES, NULL},
 	{"content", JX_STR, JX_REQUIRED, CONTENT_MAX_BYTES, NULL},
 	{"source", JX_ENUM, JX_NULLABLE, 0, article_sources},
-	{"metadata", JX_OBJ, JX_NULLABLE, 0, NULL},
+	{"metadata", JX_OBJ, JX_NULLABLE, META_MAX_BYTES, NULL},
 	{NULL, 0, 0, 0, NULL},
 };
 
@@ -174,7 +174,7 @@ static const char *article_insert(struct req *r, const char *product, const char
 			7, p);
 }
 
-int h_articles_create(struct req *r)
+static int articles_create(struct req *r)
 {
 	const char *product = jx_get_str(r->json, "product_id");
 	if (!product)
@@ -516,7 +516,7 @@ static const char *doc_title(struct arena *a, const char *filename)
 	return str_has_text(out) ? out : "Untitled document";
 }
 
-int h_documents_upload(struct req *r)
+static int documents_upload(struct req *r)
 {
 	const char *boundary = mp_boundary(r);
 	if (!boundary)
@@ -584,4 +584,14 @@ int h_documents_upload(struct req *r)
 			       json_object_new_string("File uploaded successfully"));
 	json_object_put(row);
 	return res_json(r, 200, out);
+}
+
+int h_articles_create(struct req *r)
+{
+	return idem_run(r, articles_create);
+}
+
+int h_documents_upload(struct req *r)
+{
+	return idem_run(r, documents_upload);
 }

@@ -24,30 +24,32 @@ static const char *const product_statuses[] = {"ideation", "build", "operate", "
 
 const struct jx_field db_product_fields[] = {
 	{"id", JX_UUID, JX_NULLABLE, 0, NULL},
-	{"user_id", JX_ANY, JX_NULLABLE, 0, NULL}, /* accepted and ignored: the session decides */
+	/* accepted and ignored: the session decides */
+	{"user_id", JX_ANY, JX_NULLABLE, IGNORED_MAX_BYTES, NULL},
 	{"name", JX_STR, JX_REQUIRED, NAME_MAX_BYTES, NULL},
 	{"description", JX_STR, JX_NULLABLE, 10000, NULL},
 	{"status", JX_STR, JX_NULLABLE, 32, NULL},
-	{"metadata", JX_OBJ, JX_NULLABLE, 0, NULL},
+	{"metadata", JX_OBJ, JX_NULLABLE, META_MAX_BYTES, NULL},
 	{NULL, 0, 0, 0, NULL},
 };
 
 const struct jx_field submission_upsert_fields[] = {
 	{"product_id", JX_UUID, JX_REQUIRED, 0, NULL},
 	{"phase_id", JX_UUID, JX_REQUIRED, 0, NULL},
-	{"user_id", JX_ANY, JX_NULLABLE, 0, NULL}, /* ignored (API.md 1.5 took it from the body) */
-	{"form_data", JX_OBJ, JX_NULLABLE, 0, NULL},
+	/* ignored (API.md 1.5 took it from the body) */
+	{"user_id", JX_ANY, JX_NULLABLE, IGNORED_MAX_BYTES, NULL},
+	{"form_data", JX_OBJ, JX_NULLABLE, FORM_DATA_MAX_BYTES, NULL},
 	{"generated_content", JX_STR, JX_NULLABLE, TEXT_MAX_BYTES, NULL},
 	{"status", JX_ENUM, JX_NULLABLE, 0, submission_statuses},
-	{"metadata", JX_OBJ, JX_NULLABLE, 0, NULL},
+	{"metadata", JX_OBJ, JX_NULLABLE, META_MAX_BYTES, NULL},
 	{NULL, 0, 0, 0, NULL},
 };
 
 const struct jx_field submission_update_fields[] = {
-	{"form_data", JX_OBJ, JX_NULLABLE, 0, NULL},
+	{"form_data", JX_OBJ, JX_NULLABLE, FORM_DATA_MAX_BYTES, NULL},
 	{"generated_content", JX_STR, JX_NULLABLE, TEXT_MAX_BYTES, NULL},
 	{"status", JX_ENUM, JX_NULLABLE, 0, submission_statuses},
-	{"metadata", JX_OBJ, JX_NULLABLE, 0, NULL},
+	{"metadata", JX_OBJ, JX_NULLABLE, META_MAX_BYTES, NULL},
 	{NULL, 0, 0, 0, NULL},
 };
 
@@ -55,14 +57,14 @@ const struct jx_field message_fields[] = {
 	{"session_id", JX_UUID, JX_REQUIRED, 0, NULL},
 	{"product_id", JX_UUID, JX_NULLABLE, 0, NULL},
 	{"phase_id", JX_UUID, JX_NULLABLE, 0, NULL},
-	{"user_id", JX_ANY, JX_NULLABLE, 0, NULL}, /* ignored */
+	{"user_id", JX_ANY, JX_NULLABLE, IGNORED_MAX_BYTES, NULL}, /* ignored */
 	{"message_type", JX_ENUM, JX_REQUIRED, 0, message_types},
 	{"agent_name", JX_STR, JX_NULLABLE, LABEL_MAX_BYTES, NULL},
 	{"agent_role", JX_STR, JX_NULLABLE, LABEL_MAX_BYTES, NULL},
 	{"content", JX_STR, JX_REQUIRED, TEXT_MAX_BYTES, NULL},
 	{"formatted_content", JX_STR, JX_NULLABLE, TEXT_MAX_BYTES, NULL},
 	{"parent_message_id", JX_UUID, JX_NULLABLE, 0, NULL},
-	{"interaction_metadata", JX_OBJ, JX_NULLABLE, 0, NULL},
+	{"interaction_metadata", JX_OBJ, JX_NULLABLE, META_MAX_BYTES, NULL},
 	{NULL, 0, 0, 0, NULL},
 };
 
@@ -128,9 +130,12 @@ int h_db_products_list(struct req *r)
 	return send_json(r, json);
 }
 
-/* Creates a product owned by the caller; with a client-chosen id that already exists, updates
- * it when it is the caller's own, else 409. */
-int h_db_products_create(struct req *r)
+/* Creates a product owned by the caller. A client-chosen id updates that product when it is the
+ * caller's own; any other id (free, another user's or another tenant's) creates a new product
+ * under a server-chosen id. So the answer is the same 200 {id, created_at, updated_at} for an
+ * id that exists elsewhere and for one that exists nowhere, and a foreign row is never touched
+ * (README: another tenant's product answers exactly like a missing one; issue 9 item 6). */
+static int db_products_create(struct req *r)
 {
 	const char *name = jx_get_str(r->json, "name");
 	const char *status = jx_get_str(r->json, "status");
@@ -142,24 +147,29 @@ int h_db_products_create(struct req *r)
 				"govern, sunset");
 	const char *p[] = {jx_get_str(r->json, "id"), r->auth.user_id, r->auth.tenant_id, name,
 			   jx_get_str(r->json, "description"), status, json_member(r, "metadata")};
-	bool found;
 	const char *json = db_value(
-		r, &found,
-		"INSERT INTO products AS t (id, user_id, tenant_id, name, description, status, "
-		"metadata) VALUES (coalesce($1::uuid, gen_random_uuid()), $2, $3, $4, $5, "
-		"coalesce($6, 'ideation'), coalesce($7::jsonb, '{}')) "
-		"ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "
+		r, NULL,
+		"WITH upd AS (UPDATE products t SET name = $4, "
 		"description = coalesce($5, t.description), status = coalesce($6, t.status), "
 		"metadata = coalesce($7::jsonb, t.metadata) "
-		"WHERE t.tenant_id = EXCLUDED.tenant_id AND t.user_id = EXCLUDED.user_id "
-		"RETURNING json_build_object('id', id, 'created_at', created_at, "
-		"'updated_at', updated_at)",
+		"WHERE t.id = $1::uuid AND t.tenant_id = $3 AND t.user_id = $2 "
+		"RETURNING t.id, t.created_at, t.updated_at), "
+		"ins AS (INSERT INTO products (user_id, tenant_id, name, description, status, "
+		"metadata) SELECT $2, $3, $4, $5, coalesce($6, 'ideation'), "
+		"coalesce($7::jsonb, '{}') WHERE NOT EXISTS (SELECT 1 FROM upd) "
+		"RETURNING id, created_at, updated_at) "
+		"SELECT json_build_object('id', x.id, 'created_at', x.created_at, "
+		"'updated_at', x.updated_at) FROM (SELECT * FROM upd UNION ALL SELECT * FROM ins) x",
 		7, p);
-	if (json)
-		return send_json(r, json);
-	if (r->rc != RC_OK)
-		return r->rc;
-	return req_fail(r, RC_CONFLICT, "A product with this id already exists");
+	if (!json)
+		return r->rc != RC_OK ? (int)r->rc
+				      : req_fail(r, RC_INTERNAL, "product upsert returned no row");
+	return send_json(r, json);
+}
+
+int h_db_products_create(struct req *r)
+{
+	return idem_run(r, db_products_create);
 }
 
 /* ---------------------------------------------------------------- phase submissions */
@@ -361,15 +371,16 @@ int h_messages_list(struct req *r)
 	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
 }
 
-/* One statement: the product check (view), the session (created as "Product Lifecycle
- * Session" when the id is unknown; an existing one must be the caller's or about a product
- * they can view), the parent message (same tenant) and the insert. */
+/* One statement: the product check (edit rights: writing to a product's chat is a write, API.md
+ * 2.4), the session (created as "Product Lifecycle Session" when the id is unknown; an existing
+ * one must be the caller's or about a product they can edit), the parent message (same tenant)
+ * and the insert. */
 static const char append_sql[] =
 	"WITH acc AS (SELECT ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM products p "
-	"WHERE p.id = $3 AND p.tenant_id = $1 AND " SQL_CAN_VIEW("p", "$2") ")) AS ok), "
+	"WHERE p.id = $3 AND p.tenant_id = $1 AND " SQL_CAN_EDIT("p", "$2") ")) AS ok), "
 	"cur AS (SELECT cs.id FROM conversation_sessions cs WHERE cs.id = $4 AND cs.tenant_id = $1 "
 	"AND (cs.user_id = $2 OR (cs.product_id IS NOT NULL AND EXISTS (SELECT 1 FROM products p "
-	"WHERE p.id = cs.product_id AND p.tenant_id = $1 AND " SQL_CAN_VIEW("p", "$2") ")))), "
+	"WHERE p.id = cs.product_id AND p.tenant_id = $1 AND " SQL_CAN_EDIT("p", "$2") ")))), "
 	"made AS (INSERT INTO conversation_sessions (id, user_id, product_id, tenant_id, title) "
 	"SELECT $4, $2, $3, $1, 'Product Lifecycle Session' FROM acc WHERE acc.ok "
 	"AND NOT EXISTS (SELECT 1 FROM conversation_sessions WHERE id = $4) "
@@ -383,8 +394,16 @@ static const char append_sql[] =
 	"WHERE m.id = $11 AND m.tenant_id = $1)) "
 	"RETURNING json_build_object('id', id, 'created_at', created_at)";
 
-int h_messages_append(struct req *r)
+/* Clients write "user" and "system" messages; "agent" rows are the server's own (the agents'
+ * answers, which the PRD export quotes as theirs), so a client sending one gets 422 whatever
+ * its rights (checked before any access check: the answer reveals nothing). */
+static int messages_append(struct req *r)
 {
+	const char *type = jx_get_str(r->json, "message_type");
+	if (type && strcmp(type, "agent") == 0)
+		return req_fail_field(r, "body", "message_type", "enum",
+				      "Input should be 'user' or 'system': agent messages are "
+				      "written by the server only");
 	const char *product = jx_get_str(r->json, "product_id");
 	const char *session = jx_get_str(r->json, "session_id");
 	const char *parent = jx_get_str(r->json, "parent_message_id");
@@ -413,13 +432,13 @@ int h_messages_append(struct req *r)
 			r,
 			"SELECT ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM products p WHERE p.id = "
 			"$3 "
-			"AND p.tenant_id = $1 AND " SQL_CAN_VIEW("p", "$2") ")), "
+			"AND p.tenant_id = $1 AND " SQL_CAN_EDIT("p", "$2") ")), "
 			"($5::uuid IS NULL OR EXISTS (SELECT 1 FROM conversation_history m "
 			"WHERE m.id = $5 AND m.tenant_id = $1)), "
 			"EXISTS (SELECT 1 FROM conversation_sessions cs WHERE cs.id = $4 "
 			"AND cs.tenant_id = $1 AND (cs.user_id = $2 OR (cs.product_id IS NOT NULL "
 			"AND EXISTS (SELECT 1 FROM products p WHERE p.id = cs.product_id "
-			"AND " SQL_CAN_VIEW("p", "$2") "))))",
+			"AND " SQL_CAN_EDIT("p", "$2") "))))",
 			5, q);
 		if (!res)
 			return r->rc;
@@ -431,4 +450,9 @@ int h_messages_append(struct req *r)
 			break; /* the session is someone else's (or another tenant's) */
 	}
 	return req_fail(r, RC_FORBIDDEN, "Access denied to conversation session");
+}
+
+int h_messages_append(struct req *r)
+{
+	return idem_run(r, messages_append);
 }

@@ -216,7 +216,7 @@ int h_products_portfolio(struct req *r)
 	return send_json(r, json);
 }
 
-int h_products_create(struct req *r)
+static int products_create(struct req *r)
 {
 	const char *name = jx_get_str(r->json, "name");
 	if (!str_has_text(name))
@@ -320,7 +320,7 @@ int h_products_delete(struct req *r)
 
 /* Owner only; the target is an active user of the same tenant, not the owner; sharing again
  * updates the permission (upsert on product + user). */
-int h_products_share(struct req *r)
+static int products_share(struct req *r)
 {
 	const char *id = req_path_uuid(r, "id");
 	if (!id)
@@ -392,8 +392,9 @@ int h_products_shares(struct req *r)
 		"SELECT json_build_object('shares', coalesce((SELECT json_agg(json_build_object("
 		"'id', s.id, 'shared_with_user_id', s.shared_with_user_id, "
 		"'permission', s.permission, 'created_at', s.created_at, 'user_email', u.email, "
-		"'user_name', u.full_name) ORDER BY s.created_at, s.id) FROM product_shares s "
-		"JOIN user_profiles u ON u.id = s.shared_with_user_id WHERE s.product_id = p.id), "
+		"'user_name', u.full_name) ORDER BY s.created_at, s.id) FROM (SELECT * FROM "
+		"product_shares s WHERE s.product_id = p.id ORDER BY s.created_at, s.id "
+		"LIMIT 1000) s JOIN user_profiles u ON u.id = s.shared_with_user_id), "
 		"'[]'::json)) FROM products p "
 		"WHERE p.id = $1 AND p.tenant_id = $2 AND p.user_id = $3",
 		3, p);
@@ -431,4 +432,14 @@ int h_products_unshare(struct req *r)
 		return req_fail(r, RC_NOTFOUND, "Share not found");
 	static const char ok[] = "{\"message\":\"Share removed successfully\"}";
 	return res_json_text(r, 200, ok, sizeof(ok) - 1);
+}
+
+int h_products_create(struct req *r)
+{
+	return idem_run(r, products_create);
+}
+
+int h_products_share(struct req *r)
+{
+	return idem_run(r, products_share);
 }

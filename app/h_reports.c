@@ -30,7 +30,8 @@
 static const char *const export_formats[] = {"html", "markdown", NULL};
 
 const struct jx_field review_fields[] = {
-	{"conversation_history", JX_ANY, JX_NULLABLE, 0, NULL}, /* ignored: we load our own */
+	/* ignored: we load our own */
+	{"conversation_history", JX_ANY, JX_NULLABLE, HISTORY_MAX_BYTES, NULL},
 	{NULL, 0, 0, 0, NULL},
 };
 
@@ -38,7 +39,7 @@ const struct jx_field export_fields[] = {
 	{"format", JX_ENUM, JX_NULLABLE, 0, export_formats},
 	{"include_metadata", JX_BOOL, JX_NULLABLE, 0, NULL},
 	{"override_missing", JX_BOOL, JX_NULLABLE, 0, NULL},
-	{"conversation_history", JX_ANY, JX_NULLABLE, 0, NULL}, /* ignored */
+	{"conversation_history", JX_ANY, JX_NULLABLE, HISTORY_MAX_BYTES, NULL}, /* ignored */
 	{NULL, 0, 0, 0, NULL},
 };
 
@@ -132,7 +133,8 @@ static int report_load(struct req *r, const char *id, bool full, struct report *
 		"'provider', m.provider, 'project_status', m.project_status, "
 		"'project_url', m.project_url, 'thumbnail_url', m.thumbnail_url, "
 		"'prompt', left(m.prompt, 200)) ORDER BY m.created_at, m.id), '[]'::json) "
-		"FROM design_mockups m WHERE m.product_id = p.id) END, "
+		"FROM (SELECT * FROM design_mockups m WHERE m.product_id = p.id "
+		"ORDER BY m.created_at, m.id LIMIT 100) m) END, "
 		"'messages', CASE WHEN $4::boolean THEN (SELECT "
 		"coalesce(json_agg(json_build_object("
 		"'message_type', t.message_type, 'agent_name', t.agent_name, "

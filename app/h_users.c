@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth.h"
 
@@ -25,7 +26,7 @@ const struct jx_field users_preferences_fields[] = {
 	{"language", JX_STR, JX_NULLABLE, 35, NULL},
 	{"notifications_enabled", JX_BOOL, JX_NULLABLE, 0, NULL},
 	{"email_notifications", JX_BOOL, JX_NULLABLE, 0, NULL},
-	{"preferences", JX_OBJ, JX_NULLABLE, 0, NULL},
+	{"preferences", JX_OBJ, JX_NULLABLE, PREFS_JSON_MAX, NULL},
 	{NULL, JX_ANY, 0, 0, NULL},
 };
 
@@ -63,6 +64,28 @@ static bool language_ok(const char *s)
 	return true;
 }
 
+/* An avatar is shown as an image by the frontend: only an absolute http or https URL with a
+ * host (or "" to clear it), never javascript:, data: and the like; no white space or control
+ * characters. (Like pydantic's AnyHttpUrl in the original's later versions.) */
+static bool avatar_url_ok(const char *s)
+{
+	size_t skip;
+	if (!*s)
+		return true;
+	if (strncasecmp(s, "https://", 8) == 0)
+		skip = 8;
+	else if (strncasecmp(s, "http://", 7) == 0)
+		skip = 7;
+	else
+		return false;
+	if (!s[skip] || s[skip] == '/' || s[skip] == '?' || s[skip] == '#')
+		return false; /* no host */
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		if (*c <= 0x20 || *c == 0x7f)
+			return false;
+	return true;
+}
+
 #define PROFILE_JSON                                                                              \
 	"json_build_object('id', id, 'email', email, 'full_name', full_name, 'persona', persona," \
 	" 'avatar_url', avatar_url"
@@ -93,6 +116,9 @@ int h_users_profile_put(struct req *r)
 		return req_fail(r, RC_BADREQ, "No fields to update");
 	if (persona && !one_of(persona, personas))
 		return req_fail(r, RC_BADREQ, "Invalid persona");
+	if (avatar && !avatar_url_ok(avatar))
+		return req_fail_field(r, "body", "avatar_url", "url_scheme",
+				      "URL scheme should be 'http' or 'https'");
 	const char *p[] = {r->auth.user_id, r->auth.tenant_id, name, persona, avatar};
 	bool found = false;
 	const char *json = db_value(r, &found,

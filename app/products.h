@@ -25,6 +25,13 @@
 	"WHERE es_.product_id = " P ".id AND es_.shared_with_user_id = " U " "                    \
 	"AND es_.permission IN ('edit', 'admin')))"
 
+/* --- byte caps of the free-form JSON fields (serialised size; lib/jx.h max_len) ---------
+ * A value over its cap is 422; README "Sessions, passwords and access" lists them. */
+#define META_MAX_BYTES (64u << 10)       /* metadata, interaction_metadata, integration config */
+#define FORM_DATA_MAX_BYTES (256u << 10) /* phase_submissions.form_data: a whole phase form */
+#define IGNORED_MAX_BYTES 256            /* accepted-and-ignored members (user_id) */
+#define HISTORY_MAX_BYTES (1u << 20)     /* ignored conversation_history of review/export */
+
 /* --- shared helpers (app/h_products.c) --------------------------------------------------- */
 
 /* What the caller may do with one product, most to least. */

@@ -1,7 +1,9 @@
 /* routes.c - the whole IdeaForge API in one table (ARCHITECTURE.md section 2).
  *
  * Each entry: method, path pattern, handler, flags (ROUTE_AUTH: a session is required; the
- * auth-coverage test walks this table), rate-limit class and body contract. */
+ * auth-coverage test walks this table; ROUTE_IDEMPOTENT: a create route that answers a retry
+ * carrying the same Idempotency-Key with its first result, app/idem.c), rate-limit class and
+ * body contract. */
 #include "app.h"
 #include "auth.h"     /* authentication, sessions, users (app/h_auth.c, app/h_users.c) */
 #include "products.h" /* product domain (app/h_products.c, h_lifecycle.c, ...) */
@@ -33,6 +35,7 @@ const struct route app_routes[] = {
 	{HM_PUT, "/api/auth/password", h_auth_password, ROUTE_AUTH | ROUTE_JSON | ROUTE_STRICT,
 	 RL_DEFAULT, auth_password_fields, KiB(4)},
 	{HM_POST, "/api/auth/register", h_auth_register, ROUTE_RAW, RL_LOGIN, NULL, KiB(8)},
+	{HM_GET, "/api/auth/register", h_auth_register_get, 0, RL_DEFAULT, NULL, 0},
 	{HM_GET, "/api/auth/me", h_auth_me, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_GET, "/api/auth/users", h_auth_users, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_GET, "/api/users/profile", h_users_profile_get, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
@@ -47,14 +50,16 @@ const struct route app_routes[] = {
 	/* PRODUCT-ROUTES-BEGIN */
 	/* products, portfolio, sharing (API.md 1.4) */
 	{HM_GET, "/api/products", h_products_list, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
-	{HM_POST, "/api/products", h_products_create, ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT,
+	{HM_POST, "/api/products", h_products_create, ROUTE_AUTH | ROUTE_JSON | ROUTE_IDEMPOTENT,
+	 RL_DEFAULT,
 	 product_create_fields, KiB(256)},
 	{HM_GET, "/api/products/portfolio", h_products_portfolio, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_GET, "/api/products/{id}", h_products_get, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_PUT, "/api/products/{id}", h_products_update, ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT,
 	 product_update_fields, KiB(256)},
 	{HM_DELETE, "/api/products/{id}", h_products_delete, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
-	{HM_POST, "/api/products/{id}/share", h_products_share, ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT,
+	{HM_POST, "/api/products/{id}/share", h_products_share,
+	 ROUTE_AUTH | ROUTE_JSON | ROUTE_IDEMPOTENT, RL_DEFAULT,
 	 product_share_fields, KiB(4)},
 	{HM_GET, "/api/products/{id}/shares", h_products_shares, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_DELETE, "/api/products/{id}/shares/{share_id}", h_products_unshare, ROUTE_AUTH,
@@ -64,12 +69,13 @@ const struct route app_routes[] = {
 	 ROUTE_AUTH | ROUTE_JSON | ROUTE_OPTBODY, RL_DEFAULT, NULL, KiB(16)},
 	{HM_GET, "/api/products/{id}/progress-report", h_reports_get, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_POST, "/api/products/{id}/review-prd", h_reports_review,
-	 ROUTE_AUTH | ROUTE_JSON | ROUTE_OPTBODY, RL_DEFAULT, review_fields, KiB(16)},
+	 ROUTE_AUTH | ROUTE_JSON | ROUTE_OPTBODY, RL_DEFAULT, review_fields, MiB(3)},
 	{HM_POST, "/api/products/{id}/export-prd", h_reports_export,
-	 ROUTE_AUTH | ROUTE_JSON | ROUTE_OPTBODY, RL_DEFAULT, export_fields, KiB(16)},
+	 ROUTE_AUTH | ROUTE_JSON | ROUTE_OPTBODY, RL_DEFAULT, export_fields, MiB(3)},
 	/* lifecycle "DB" API (API.md 1.5; /api/db/phases is above) */
 	{HM_GET, "/api/db/products", h_db_products_list, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
-	{HM_POST, "/api/db/products", h_db_products_create, ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT,
+	{HM_POST, "/api/db/products", h_db_products_create,
+	 ROUTE_AUTH | ROUTE_JSON | ROUTE_IDEMPOTENT, RL_DEFAULT,
 	 db_product_fields, KiB(256)},
 	{HM_GET, "/api/db/phase-submissions", h_submissions_list, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_GET, "/api/db/phase-submissions/{product_id}/{phase_id}", h_submissions_get, ROUTE_AUTH,
@@ -79,17 +85,20 @@ const struct route app_routes[] = {
 	{HM_PUT, "/api/db/phase-submissions/{id}", h_submissions_update, ROUTE_AUTH | ROUTE_JSON,
 	 RL_DEFAULT, submission_update_fields, MiB(3)},
 	{HM_GET, "/api/db/conversation-history", h_messages_list, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
-	{HM_POST, "/api/db/conversation-history", h_messages_append, ROUTE_AUTH | ROUTE_JSON,
+	{HM_POST, "/api/db/conversation-history", h_messages_append,
+	 ROUTE_AUTH | ROUTE_JSON | ROUTE_IDEMPOTENT,
 	 RL_DEFAULT, message_fields, MiB(3)},
 	{HM_GET, "/api/db/knowledge-articles", h_articles_list, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
-	{HM_POST, "/api/db/knowledge-articles", h_articles_create, ROUTE_AUTH | ROUTE_JSON,
+	{HM_POST, "/api/db/knowledge-articles", h_articles_create,
+	 ROUTE_AUTH | ROUTE_JSON | ROUTE_IDEMPOTENT,
 	 RL_DEFAULT, article_fields, MiB(3)},
 	{HM_DELETE, "/api/db/knowledge-articles/{id}", h_articles_delete, ROUTE_AUTH, RL_DEFAULT,
 	 NULL, 0},
 	/* conversations (API.md 1.6) and document upload (API.md 1.12) */
 	{HM_GET, "/api/conversations/history", h_conversations_history, ROUTE_AUTH, RL_DEFAULT,
 	 NULL, 0},
-	{HM_POST, "/api/documents/upload", h_documents_upload, ROUTE_AUTH | ROUTE_RAW, RL_DEFAULT,
+	{HM_POST, "/api/documents/upload", h_documents_upload,
+	 ROUTE_AUTH | ROUTE_RAW | ROUTE_IDEMPOTENT, RL_DEFAULT,
 	 NULL, MiB(6)},
 	/* provider keys and integrations (API.md 1.14) */
 	{HM_GET, "/api/api-keys", h_keys_list, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
@@ -98,7 +107,7 @@ const struct route app_routes[] = {
 	{HM_DELETE, "/api/api-keys/{provider}", h_keys_delete, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_GET, "/api/api-keys/decrypt/{provider}", h_keys_decrypt, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_POST, "/api/integrations/configure", h_integrations_configure, ROUTE_AUTH | ROUTE_JSON,
-	 RL_DEFAULT, integration_fields, KiB(16)},
+	 RL_DEFAULT, integration_fields, KiB(80)},
 	{HM_GET, "/api/integrations/status", h_integrations_status, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	/* PRODUCT-ROUTES-END */
 

@@ -30,6 +30,7 @@ PUBLIC = {
     ("POST", "/api/auth/login"),
     ("POST", "/api/auth/logout"),
     ("POST", "/api/auth/register"),
+    ("GET", "/api/auth/register"),   # 404 while registration is off, else 405 (issue 9 item 8)
     ("GET", "/api/agents"),
     ("GET", "/api/agents/capabilities"),
     ("GET", "/api/agents/by-phase"),
@@ -79,7 +80,8 @@ def test_table_lists_every_route_once_with_known_flags():
     for m, p, flags, rl in ROUTES:
         assert (m, p) not in seen, (m, p)
         seen.add((m, p))
-        assert flags <= {"auth", "json", "raw", "strict", "stream", "optbody", "internal"}
+        assert flags <= {"auth", "json", "raw", "strict", "stream", "optbody", "internal",
+                         "idempotent"}
         assert rl in ("default", "login", "ai", "none")
         if "internal" in flags:
             assert "auth" not in flags and rl == "none", (m, p)

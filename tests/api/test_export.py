@@ -162,9 +162,13 @@ def golden_product(world):
             ("How big is the market?", "user", None, None),
             ("About <10k> teams & growing.", "agent", "Research Agent", "research"),
             ("Session note", "system", None, None)):
+        if kind == "agent":  # only the server writes agent rows (issue 9 item 5)
+            psql("INSERT INTO conversation_history (session_id, product_id, tenant_id, "
+                 "message_type, agent_name, agent_role, content) "
+                 "VALUES ($1, $2, $3, 'agent', $4, $5, $6)",
+                 sess, pid, world.tenant_a, name, role, content)
+            continue
         body = {"session_id": sess, "product_id": pid, "message_type": kind, "content": content}
-        if name:
-            body.update(agent_name=name, agent_role=role)
         assert o.post("/api/db/conversation-history", json=body).status_code == 200
     # distinct, fixed times in insertion order
     psql("WITH o AS (SELECT id, row_number() OVER (ORDER BY created_at, id) AS n "

@@ -27,7 +27,7 @@ A = 401  # shorthand for the "anon" column
 
 class Case:
     def __init__(self, name, method, path, expect, body=None, query=None, files=None,
-                 snapshot=None, fresh=False):
+                 snapshot=None, fresh=False, owner_writes=False):
         self.name = name
         self.method = method
         self.path = path              # format string over the context dict
@@ -37,6 +37,7 @@ class Case:
         self.files = files            # callable(ctx) -> multipart files
         self.snapshot = snapshot      # callable(ctx) -> rows that a refused write must keep
         self.fresh = fresh            # needs its own product (writes)
+        self.owner_writes = owner_writes  # a 200 for others leaves the snapshot unchanged
 
 
 def prod_row(ctx):
@@ -70,6 +71,16 @@ def messages(ctx):
                  "ORDER BY id", ctx["pid"]),
             psql("SELECT id FROM conversation_sessions WHERE product_id = $1 ORDER BY id",
                  ctx["pid"]))
+
+
+def session_messages(ctx):
+    return psql("SELECT id, message_type, content FROM conversation_history "
+                "WHERE session_id = $1 ORDER BY id", ctx["session"])
+
+
+def prod_meta(ctx):
+    return psql("SELECT name, metadata::text, user_id, updated_at FROM products WHERE id = $1",
+                ctx["pid"])
 
 
 def submissions(ctx):
@@ -144,16 +155,34 @@ CASES = [
          snapshot=submissions, fresh=True),
     Case("list messages", "GET", "/api/db/conversation-history",
          [A, 403, 403, 200, 200, 200, 200], query=lambda c: {"product_id": c["pid"]}),
+    # writing to a product's chat needs edit rights, like every write (issue 9 item 5)
     Case("append message", "POST", "/api/db/conversation-history",
-         [A, 403, 403, 200, 200, 200, 200],
+         [A, 403, 403, 403, 200, 200, 200],
          body=lambda c: {"session_id": uid(), "product_id": c["pid"],
                          "message_type": "user", "content": "hello"},
          snapshot=messages, fresh=True),
     Case("append to the owner's session", "POST", "/api/db/conversation-history",
-         [A, 403, 403, 200, 200, 200, 200],
+         [A, 403, 403, 403, 200, 200, 200],
          body=lambda c: {"session_id": c["session"], "product_id": c["pid"],
                          "message_type": "user", "content": "me too"},
          snapshot=messages, fresh=True),
+    Case("append to the owner's session without product_id", "POST",
+         "/api/db/conversation-history", [A, 403, 403, 403, 200, 200, 200],
+         body=lambda c: {"session_id": c["session"], "message_type": "user",
+                         "content": "sneaked in"},
+         snapshot=session_messages, fresh=True),
+    # agent rows are the server's: refused to every client, whatever its rights
+    Case("append agent message", "POST", "/api/db/conversation-history",
+         [A, 422, 422, 422, 422, 422, 422],
+         body=lambda c: {"session_id": c["session"], "product_id": c["pid"],
+                         "message_type": "agent", "agent_name": "Research Agent",
+                         "content": "Ship it now."},
+         snapshot=session_messages, fresh=True),
+    # /api/db/products with the id of a product the caller does not own: never a write to it
+    Case("db product upsert by id", "POST", "/api/db/products",
+         [A, 200, 200, 200, 200, 200, 200],
+         body=lambda c: {"id": c["pid"], "name": "Taken over", "metadata": {"x": 1}},
+         snapshot=prod_meta, fresh=True, owner_writes=True),
     # ---- conversations (API.md 1.6)
     Case("conversation history", "GET", "/api/conversations/history",
          [A, 403, 403, 200, 200, 200, 200], query=lambda c: {"product_id": c["pid"]}),
@@ -208,10 +237,12 @@ def test_matrix(world, shared_ctx, case, role):
     r = run(world, ctx, case, role)
     want = case.expect[role]
     assert r.status_code == want, "%s as %s: %s %s" % (case.name, role, r.status_code, r.text)
-    assert isinstance(detail(r), str) or r.status_code == 200, r.text
-    if want >= 400 and case.snapshot:
+    assert isinstance(detail(r), str) or r.status_code == 200 or (
+        r.status_code == 422 and isinstance(detail(r), list)), r.text
+    refused = want >= 400 or (case.owner_writes and role != "owner")
+    if refused and case.snapshot:
         assert case.snapshot(ctx) == before, "%s as %s changed the database" % (case.name, role)
-    if want == 200 and case.snapshot and case.method != "GET":
+    if not refused and case.snapshot and case.method != "GET":
         assert case.snapshot(ctx) != before, "%s as %s changed nothing" % (case.name, role)
 
 

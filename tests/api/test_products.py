@@ -245,14 +245,14 @@ def test_db_products(world):
     assert psql("SELECT user_id, tenant_id, status, metadata::text FROM products "
                 "WHERE id = $1", created["id"]) == [
         (world.owner.id, world.tenant_a, "ideation", '{"k": "v"}')]
-    # a client-chosen id: created, then updated by its owner, refused to anyone else
-    cid = uid()
-    assert o.post("/api/db/products", json={"id": cid, "name": "Chosen"}).status_code == 200
-    assert o.post("/api/db/products", json={"id": cid, "name": "Chosen 2",
-                                            "status": "build"}).status_code == 200
+    # an id of the caller's own product updates it; any other id creates a new product under
+    # a server-chosen id, without touching the other row (issue 9 item 6)
+    cid = o.post("/api/db/products", json={"name": "Chosen"}).json()["id"]
+    r = o.post("/api/db/products", json={"id": cid, "name": "Chosen 2", "status": "build"})
+    assert r.status_code == 200 and r.json()["id"] == cid
     assert psql("SELECT name, status FROM products WHERE id = $1", cid) == [("Chosen 2", "build")]
     r = world.client("outsider").post("/api/db/products", json={"id": cid, "name": "Stolen"})
-    assert r.status_code == 409
+    assert r.status_code == 200 and r.json()["id"] != cid
     assert psql_one("SELECT name FROM products WHERE id = $1", cid) == "Chosen 2"
     r = o.post("/api/db/products", json={"name": "Bad", "status": "nope"})
     assert r.status_code == 400 and detail(r).startswith("Invalid status")

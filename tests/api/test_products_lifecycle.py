@@ -155,7 +155,7 @@ def append(http, **kw):
 
 def test_append_creates_session_and_lists_oldest_first(world):
     pid = world.new_product()
-    v = world.user("viewer")
+    v = world.user("editor")  # writing to a product's chat needs edit rights (issue 9 item 5)
     sess = uid()
     r = append(v.http, session_id=sess, product_id=pid, content="one")
     assert r.status_code == 200, r.text
@@ -164,7 +164,7 @@ def test_append_creates_session_and_lists_oldest_first(world):
                 "WHERE id = $1", sess) == [(v.id, pid, world.tenant_a,
                                            "Product Lifecycle Session")]
     first = r.json()["id"]
-    r = append(v.http, session_id=sess, product_id=pid, message_type="agent",
+    r = append(v.http, session_id=sess, product_id=pid, message_type="system",
                agent_name="Research Agent", agent_role="research", content="two",
                formatted_content="**two**", parent_message_id=first, phase_id=MARKET,
                interaction_metadata={"k": [1, 2]})
