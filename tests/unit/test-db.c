@@ -573,9 +573,15 @@ START_TEST(test_error_mapping)
 
 	const char *bad[] = {"abc"};
 	ck_assert_ptr_null(db_exec(&F.r, "SELECT $1::int", 1, bad));
-	ck_assert_int_eq(F.r.rc, RC_BADREQ);
+	ck_assert_int_eq(F.r.rc, RC_INVALID); /* class 22, data exception: 422 */
 	ck_assert_str_eq(F.r.db_sqlstate, "22P02");
 	ck_assert_ptr_null(strstr(F.r.detail, "abc"));
+
+	/* class 54, program limit exceeded (a value too big to index or store): 413, not 500 */
+	ck_assert_ptr_null(db_exec(&F.r, "SELECT array_fill(0, ARRAY[200000000])", 0, NULL));
+	ck_assert_int_eq(F.r.rc, RC_TOOLARGE);
+	ck_assert_str_eq(F.r.db_sqlstate, "54000");
+	ck_assert_str_eq(F.r.detail, "Value too large to store");
 
 	ck_assert_ptr_null(db_exec(&F.r, "SELECT * FROM no_such_table", 0, NULL));
 	ck_assert_int_eq(F.r.rc, RC_INTERNAL); /* a bug: 500, the text stays in the log */

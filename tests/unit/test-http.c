@@ -81,6 +81,7 @@ static void setup(void)
 	F->cfg.max_headers = 10;
 	F->cfg.max_body_bytes = 1000;
 	F->cfg.max_json_depth = 4;
+	F->cfg.max_json_nodes = 64;
 	F->w.cfg = &F->cfg;
 	F->fr.envp = F->env;
 	F->fr.in = &F->in;
@@ -408,6 +409,39 @@ START_TEST(test_body_too_deep)
 }
 END_TEST
 
+START_TEST(test_body_too_many_values)
+{
+	/* max_json_nodes = 64 in this fake config: counted before json-c builds anything */
+	char body[400];
+	size_t n = 0;
+	n += (size_t)snprintf(body + n, sizeof(body) - n, "[");
+	for (int i = 0; i < 100; i++)
+		n += (size_t)snprintf(body + n, sizeof(body) - n, i ? ",1" : "1");
+	snprintf(body + n, sizeof(body) - n, "]");
+	ck_assert_int_eq(post("application/json", body), RC_OK);
+	ck_assert_int_eq(http_read_body(&F->r), RC_TOOLARGE);
+	ck_assert_str_eq(F->r.detail, "JSON body has too many values (limit 64)");
+	ck_assert_ptr_null(F->r.json);
+}
+END_TEST
+
+START_TEST(test_route_body_cap)
+{
+	/* the route's own cap, below the server's max_body_bytes (1000 here) */
+	F->route.max_body = 8;
+	ck_assert_int_eq(post("application/json", "{\"a\":12345}"), RC_OK);
+	ck_assert_int_eq(http_read_body(&F->r), RC_TOOLARGE);
+	ck_assert_str_eq(F->r.detail, "Request body too large (limit 8 bytes)");
+	ck_assert_ptr_null(F->r.body); /* refused before a byte was read */
+	arena_reset(A);
+	teardown();
+	setup();
+	F->route.max_body = 8;
+	ck_assert_int_eq(post("application/json", "{\"a\":1}"), RC_OK);
+	ck_assert_int_eq(http_read_body(&F->r), RC_OK);
+}
+END_TEST
+
 START_TEST(test_body_empty)
 {
 	ck_assert_int_eq(post("application/json", "  \n"), RC_OK);
@@ -655,6 +689,8 @@ static Suite *http_suite(void)
 	tcase_add_test(tc, test_body_wrong_content_type);
 	tcase_add_test(tc, test_body_malformed);
 	tcase_add_test(tc, test_body_too_deep);
+	tcase_add_test(tc, test_body_too_many_values);
+	tcase_add_test(tc, test_route_body_cap);
 	tcase_add_test(tc, test_body_empty);
 	tcase_add_test(tc, test_body_empty_optional);
 	tcase_add_test(tc, test_body_validation_422);
