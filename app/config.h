@@ -33,6 +33,38 @@ struct app_config {
 	char *secrets_key_file;         /* AES-256-GCM master key for stored provider keys */
 	char *secrets_key;              /* the same from env IDEAFORGE_SECRETS_KEY (secret) */
 	char *sql_dir;                  /* migrations directory (ideaforgectl) */
+
+	/* AI providers (lib/llm.h) and ideaforge-agentd */
+	int ai_default_provider;        /* enum llm_provider used when a user has no key */
+	char *openai_base_url;          /* OpenAI-compatible base URL, ending in /v1 */
+	char *openai_api_key_file;      /* server-wide key, from a file */
+	char *openai_api_key;           /* ... or from env IDEAFORGE_OPENAI_API_KEY (secret) */
+	char *openai_model_fast;        /* model of each tier */
+	char *openai_model_standard;
+	char *openai_model_premium;
+	char *anthropic_base_url;       /* Anthropic Messages base URL */
+	char *anthropic_api_key_file;
+	char *anthropic_api_key;        /* (secret) */
+	char *anthropic_model_fast;
+	char *anthropic_model_standard;
+	char *anthropic_model_premium;
+	char *gemini_base_url;          /* Google Gemini API base URL */
+	char *gemini_api_key_file;
+	char *gemini_api_key;           /* (secret) */
+	char *gemini_model_fast;
+	char *gemini_model_standard;
+	char *gemini_model_premium;
+	char *agentd_listen;            /* agentd's HTTP socket (unix:/path), proxied by nginx */
+	int64_t agent_max_concurrent;   /* jobs one agentd runs at once (more wait, queued) */
+	int64_t agent_max_concurrent_per_user; /* unfinished jobs of one user (429 above) */
+	int64_t agent_job_lease_s;      /* a job's lease; renewed while it runs */
+	int64_t agent_job_max_attempts; /* runs of a job before it fails */
+	int64_t agent_connect_timeout_ms;     /* provider connect timeout */
+	int64_t agent_first_token_timeout_ms; /* provider: no first token within this */
+	int64_t agent_idle_timeout_ms;  /* provider: a stream silent this long fails */
+	int64_t agent_total_timeout_ms; /* provider: one call's whole duration */
+	int64_t agent_max_retries;      /* retries of a provider call before its first token */
+	int64_t agent_heartbeat_s;      /* SSE comment heartbeat period */
 };
 
 /* Loads defaults, the config file (--config FILE, else $IDEAFORGE_CONFIG, else the installed

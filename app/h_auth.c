@@ -95,7 +95,7 @@ static int session_response(struct req *r, int status, const char *user_id, cons
 static void store_rehash(struct req *r, const char *user_id, const char *old, const char *fresh)
 {
 	const char *p[] = {user_id, old, fresh};
-	if (!db_exec(r,
+	if (!db_exec(&r->c,
 		     "UPDATE user_profiles SET password_hash = $3"
 		     " WHERE id = $1 AND password_hash = $2",
 		     3, p)) {
@@ -117,7 +117,7 @@ int h_auth_login(struct req *r)
 		return auth_too_many(r, &rl);
 
 	const char *p[] = {email};
-	PGresult *res = db_exec(r,
+	PGresult *res = db_exec(&r->c,
 				"SELECT u.id, u.password_hash, u.is_active, u.tenant_id, u.email,"
 				" u.full_name, t.name"
 				" FROM user_profiles u LEFT JOIN tenants t ON t.id = u.tenant_id"
@@ -127,7 +127,7 @@ int h_auth_login(struct req *r)
 		auth_login_settle(r, email, true); /* not a failure of the client's */
 		return r->rc;
 	}
-	db_req_done(r); /* no connection held while hashing */
+	db_done(&r->c); /* no connection held while hashing */
 	bool found = PQntuples(res) == 1;
 	const char *hash = found ? db_get(res, 0, "password_hash") : NULL;
 	/* an unknown email (or no password) costs a dummy verification: same time */
@@ -172,7 +172,7 @@ int h_auth_logout(struct req *r)
 				    strlen(cfg->jwt_secret), wall_us() / 1000000, &c);
 		if ((v == AUTH_OK || v == AUTH_EXPIRED) && jx_is_uuid(c.jti) && jx_is_uuid(c.sub)) {
 			const char *p[] = {c.jti, c.sub};
-			if (!db_exec(r,
+			if (!db_exec(&r->c,
 				     "UPDATE user_sessions SET revoked_at = now()"
 				     " WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
 				     2, p))
@@ -188,7 +188,7 @@ int h_auth_logout(struct req *r)
 int h_auth_logout_all(struct req *r)
 {
 	const char *p[] = {r->auth.user_id};
-	PGresult *res = db_exec(r,
+	PGresult *res = db_exec(&r->c,
 				"UPDATE user_sessions SET revoked_at = now()"
 				" WHERE user_id = $1 AND revoked_at IS NULL",
 				1, p);
@@ -206,10 +206,10 @@ int h_auth_logout_all(struct req *r)
 int h_auth_refresh(struct req *r)
 {
 	const char *p[] = {r->auth.user_id, r->auth.sid};
-	int rc = db_begin(r);
+	int rc = db_begin(&r->c);
 	if (rc != RC_OK)
 		return rc;
-	PGresult *u = db_exec(r,
+	PGresult *u = db_exec(&r->c,
 			      "SELECT u.email, u.full_name, t.name FROM user_profiles u"
 			      " LEFT JOIN tenants t ON t.id = u.tenant_id WHERE u.id = $1",
 			      1, p);
@@ -218,7 +218,7 @@ int h_auth_refresh(struct req *r)
 	if (PQntuples(u) != 1)
 		return req_fail(r, RC_UNAUTH, "User not found or inactive");
 	/* the old session ends in the same transaction that creates the new one */
-	PGresult *old = db_exec(r,
+	PGresult *old = db_exec(&r->c,
 				"UPDATE user_sessions SET revoked_at = now()"
 				" WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL",
 				2, p);
@@ -230,7 +230,7 @@ int h_auth_refresh(struct req *r)
 	rc = auth_session_create(r, r->auth.user_id, r->auth.tenant_id, false, &tok, &exp);
 	if (rc != RC_OK)
 		return rc;
-	rc = db_commit(r);
+	rc = db_commit(&r->c);
 	if (rc != RC_OK)
 		return rc;
 	auth_revoke_cached(r, r->auth.user_id, r->auth.sid);
@@ -247,12 +247,12 @@ int h_auth_password(struct req *r)
 		return too_short(r, "new_password");
 	const char *p[] = {r->auth.user_id};
 	PGresult *res =
-		db_exec(r, "SELECT email, password_hash FROM user_profiles WHERE id = $1", 1, p);
+		db_exec(&r->c, "SELECT email, password_hash FROM user_profiles WHERE id = $1", 1, p);
 	if (!res)
 		return r->rc;
 	if (PQntuples(res) != 1)
 		return req_fail(r, RC_UNAUTH, "User not found or inactive");
-	db_req_done(r);
+	db_done(&r->c);
 	const char *email = db_get(res, 0, "email");
 	const char *hash = db_get(res, 0, "password_hash");
 	struct rl_result rl;
@@ -272,18 +272,18 @@ int h_auth_password(struct req *r)
 	/* the new hash and the end of the other sessions commit together; Redis follows */
 	const char *q[] = {r->auth.user_id, fresh};
 	const char *s[] = {r->auth.user_id, r->auth.sid};
-	int rc = db_begin(r);
+	int rc = db_begin(&r->c);
 	if (rc != RC_OK)
 		return rc;
-	if (!db_exec(r, "UPDATE user_profiles SET password_hash = $2 WHERE id = $1", 2, q))
+	if (!db_exec(&r->c, "UPDATE user_profiles SET password_hash = $2 WHERE id = $1", 2, q))
 		return r->rc;
-	PGresult *rev = db_exec(r,
+	PGresult *rev = db_exec(&r->c,
 				"UPDATE user_sessions SET revoked_at = now()"
 				" WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
 				2, s);
 	if (!rev)
 		return r->rc;
-	rc = db_commit(r);
+	rc = db_commit(&r->c);
 	if (rc != RC_OK)
 		return rc;
 	auth_revoke_cached(r, r->auth.user_id, NULL);
@@ -338,11 +338,11 @@ int h_auth_register(struct req *r)
 	const char *hash = job.fresh;
 
 	const char *p[] = {email, name, hash};
-	int rc = db_begin(r);
+	int rc = db_begin(&r->c);
 	if (rc != RC_OK)
 		return rc;
 	PGresult *res = db_exec(
-		r,
+		&r->c,
 		"WITH t AS (SELECT id, name FROM tenants WHERE slug = 'default'),"
 		" u AS (INSERT INTO user_profiles (email, full_name, password_hash, tenant_id,"
 		" auth_provider) SELECT $1, $2, $3, t.id, 'local' FROM t"
@@ -363,7 +363,7 @@ int h_auth_register(struct req *r)
 	rc = auth_session_create(r, uid, tid, true, &tok, &exp);
 	if (rc != RC_OK)
 		return rc;
-	rc = db_commit(r);
+	rc = db_commit(&r->c);
 	if (rc != RC_OK)
 		return rc;
 	log_msg(LL_INFO, r->rid, "registered user=%s", uid);
@@ -382,7 +382,7 @@ int h_auth_me(struct req *r)
 	const char *p[] = {r->auth.user_id};
 	bool found = false;
 	const char *json =
-		db_value(r, &found,
+		db_value(&r->c, &found,
 			 "SELECT " AUTH_ME_JSON
 			 " FROM user_profiles u LEFT JOIN tenants t ON t.id = u.tenant_id"
 			 " WHERE u.id = $1 AND u.is_active",
@@ -401,7 +401,7 @@ int h_auth_users(struct req *r)
 	const char *p[] = {r->auth.tenant_id};
 	bool found = false;
 	const char *json = db_value(
-		r, &found,
+		&r->c, &found,
 		"SELECT json_build_object('users', COALESCE(json_agg(json_build_object("
 		"'id', id, 'email', email, 'full_name', full_name, 'persona', persona,"
 		" 'avatar_url', avatar_url, 'created_at', created_at, 'last_login_at', last_login_at)"

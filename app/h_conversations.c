@@ -36,7 +36,7 @@ int h_conversations_history(struct req *r)
 	if (product) {
 		const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim, product};
 		json = db_value(
-			r, NULL,
+			&r->c, NULL,
 			"SELECT CASE WHEN EXISTS (SELECT 1 FROM products p WHERE p.id = $4 "
 			"AND p.tenant_id = $1 AND " SQL_CAN_VIEW("p", "$2") ") THEN (" CONV_AGG
 			"(SELECT " CONV_COLS " FROM conversation_history h "
@@ -48,7 +48,7 @@ int h_conversations_history(struct req *r)
 	} else {
 		const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim};
 		json = db_value(
-			r, NULL,
+			&r->c, NULL,
 			CONV_AGG "(SELECT " CONV_COLS " FROM conversation_history h "
 			"JOIN conversation_sessions cs ON cs.id = h.session_id "
 			"LEFT JOIN products p ON p.id = h.product_id "

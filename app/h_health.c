@@ -48,7 +48,7 @@ int h_root(struct req *r)
 static bool db_ok(struct req *r)
 {
 	bool found = false;
-	const char *v = db_value(r, &found, "SELECT 1", 0, NULL);
+	const char *v = db_value(&r->c, &found, "SELECT 1", 0, NULL);
 	bool ok = v && found;
 	/* a failed probe must not turn the health answer into an error response */
 	r->rc = RC_OK;

@@ -6,8 +6,8 @@
  * row does not open. They are never returned in plaintext (API.md 8.1 item 4): lists show a
  * masked form ("sk-…abcd"), and the original's decrypt route answers 410 Gone.
  *
- * The master key is loaded once per worker process (keys_init, lazily on first use too); it is
- * read-only afterwards. Without it, listing still works, saving answers 503.
+ * Sealing and opening live in app/keys.c (shared with ideaforge-agentd). Without a master key,
+ * listing still works, saving answers 503.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -46,142 +46,6 @@ const struct jx_field integration_fields[] = {
 	{NULL, 0, 0, 0, NULL},
 };
 
-/* ---------------------------------------------------------------- master key */
-
-static pthread_mutex_t master_mu = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int master_state; /* 0 not loaded, 1 loaded, -1 missing or invalid */
-static unsigned char master_key[AEAD_KEY_BYTES]; /* written once under master_mu */
-
-/* Reads the key text from path into buf (cap bytes). 0, or -1 with err set. */
-static int read_key_file(const char *path, char *buf, size_t cap, char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "secrets_key_file '%s': %s", path, strerror(errno));
-		return -1;
-	}
-	struct stat st;
-	/* group-readable is the service group (root:ideaforge 0640); others must not read it */
-	if (fstat(fd, &st) == 0 && (st.st_mode & 007))
-		log_msg(LL_WARN, NULL,
-			"secrets_key_file %s is readable by others (mode %03o); chmod 640 it",
-			path, (unsigned)(st.st_mode & 0777));
-	ssize_t n = read(fd, buf, cap - 1);
-	close(fd);
-	if (n < 0) {
-		snprintf(err, errlen, "secrets_key_file '%s': %s", path, strerror(errno));
-		return -1;
-	}
-	buf[n] = '\0';
-	return 0;
-}
-
-/* Loads the master key of c into key. 0, or -1 with err naming the key (or saying none is
- * configured). */
-static int load_master(const struct app_config *c, unsigned char key[AEAD_KEY_BYTES], char *err,
-		       size_t errlen)
-{
-	char text[256] = "";
-	int rc = -1;
-	const char *src;
-	if (c->secrets_key_file && *c->secrets_key_file) {
-		src = "secrets_key_file";
-		if (read_key_file(c->secrets_key_file, text, sizeof(text), err, errlen) < 0)
-			goto out;
-	} else if (c->secrets_key && *c->secrets_key) {
-		src = "secrets_key";
-		snprintf(text, sizeof(text), "%s", c->secrets_key);
-	} else {
-		snprintf(err, errlen,
-			 "no secrets_key_file (or IDEAFORGE_SECRETS_KEY) configured: stored "
-			 "provider keys need an AES-256 master key (64 hex digits)");
-		goto out;
-	}
-	if (aead_key_from_hex(text, key) != 0) {
-		snprintf(err, errlen, "%s: the master key must be 64 hexadecimal digits", src);
-		goto out;
-	}
-	rc = 0;
-out:
-	OPENSSL_cleanse(text, sizeof(text));
-	return rc;
-}
-
-int keys_config_check(const struct app_config *c, char *err, size_t errlen)
-{
-	unsigned char key[AEAD_KEY_BYTES];
-	int rc = load_master(c, key, err, errlen);
-	OPENSSL_cleanse(key, sizeof(key));
-	return rc;
-}
-
-int keys_init(struct wctx *w)
-{
-	int st = atomic_load(&master_state);
-	if (st != 0)
-		return st > 0 ? 0 : -1;
-	pthread_mutex_lock(&master_mu);
-	st = atomic_load(&master_state);
-	if (st == 0) {
-		char err[512];
-		if (load_master(w->app_cfg, master_key, err, sizeof(err)) == 0) {
-			st = 1;
-		} else {
-			log_msg(LL_WARN, NULL, "%s; saving provider keys answers 503", err);
-			st = -1;
-		}
-		atomic_store(&master_state, st);
-	}
-	pthread_mutex_unlock(&master_mu);
-	return st > 0 ? 0 : -1;
-}
-
-/* "<user id>/<provider>": the associated data that binds a sealed value to its row. */
-static const char *row_aad(struct req *r, const char *provider)
-{
-	return arena_printf(r->a, "%s/%s", r->auth.user_id, provider);
-}
-
-/* Seals secret for the caller's provider row; NULL after a 503 (no master key) or 500. */
-static const char *seal(struct req *r, const char *provider, const char *secret)
-{
-	if (keys_init(r->w) != 0) {
-		req_fail(r, RC_UNAVAILABLE, "secret storage is not configured (secrets_key_file)");
-		return NULL;
-	}
-	const char *aad = row_aad(r, provider);
-	char *s = aead_seal(master_key, secret, strlen(secret), aad, strlen(aad));
-	if (!s) {
-		req_fail(r, RC_INTERNAL, "aead_seal failed");
-		return NULL;
-	}
-	const char *out = arena_strdup(r->a, s);
-	free(s);
-	return out;
-}
-
-static void wipe_free(void *p)
-{
-	aead_free(p, strlen(p));
-}
-
-/* Opens a sealed value of the caller's provider row: arena-registered plaintext wiped at the
- * end of the request, or NULL (no master key, wrong key, tampered). */
-static const char *unseal(struct req *r, const char *provider, const char *sealed)
-{
-	if (keys_init(r->w) != 0)
-		return NULL;
-	const char *aad = row_aad(r, provider);
-	char *p = aead_open(master_key, sealed, aad, strlen(aad), NULL);
-	if (!p) {
-		log_msg(LL_WARN, r->rid, "stored %s secret of user %s does not open with the "
-			"configured master key", provider, r->auth.user_id);
-		return NULL;
-	}
-	arena_defer(r->a, wipe_free, p);
-	return p;
-}
-
 /* "sk-…abcd": the first 3 and last 4 characters of a long key; short keys show less. */
 static const char *mask(struct arena *a, const char *key)
 {
@@ -218,24 +82,12 @@ static bool in_list(const char *s, const char *const *list)
 	return false;
 }
 
-const char *keys_user_secret(struct req *r, const char *provider)
-{
-	const char *p[] = {r->auth.user_id, provider};
-	const char *sealed = db_value(r, NULL,
-				      "SELECT api_key_encrypted FROM user_api_keys "
-				      "WHERE user_id = $1 AND provider = $2 AND is_active",
-				      2, p);
-	if (!sealed)
-		return NULL;
-	return unseal(r, provider, sealed);
-}
-
 /* ---------------------------------------------------------------- /api/api-keys */
 
 int h_keys_list(struct req *r)
 {
 	const char *p[] = {r->auth.user_id};
-	PGresult *res = db_exec(r,
+	PGresult *res = db_exec(&r->c,
 				"SELECT provider, api_key_encrypted, to_json(created_at) #>> '{}', "
 				"to_json(updated_at) #>> '{}' FROM user_api_keys "
 				"WHERE user_id = $1 AND is_active",
@@ -251,7 +103,7 @@ int h_keys_list(struct req *r)
 				row = i;
 		json_object_object_add(o, "provider", json_object_new_string(*prov));
 		json_object_object_add(o, "is_configured", json_object_new_boolean(row >= 0));
-		const char *plain = row >= 0 ? unseal(r, *prov, PQgetvalue(res, row, 1)) : NULL;
+		const char *plain = row >= 0 ? keys_unseal(&r->c, r->auth.user_id, *prov, PQgetvalue(res, row, 1)) : NULL;
 		json_object_object_add(o, "masked_key",
 				       plain ? json_object_new_string(mask(r->a, plain)) : NULL);
 		json_object_object_add(o, "created_at",
@@ -285,12 +137,12 @@ int h_keys_save(struct req *r)
 	if (!key)
 		return req_fail(r, RC_BADREQ,
 				"API key must be printable ASCII without spaces");
-	const char *sealed = seal(r, provider, key);
+	const char *sealed = keys_seal(&r->c, r->auth.user_id, provider, key);
 	if (!sealed)
 		return r->rc;
 	const char *p[] = {r->auth.user_id, provider, sealed};
 	const char *json = db_value(
-		r, NULL,
+		&r->c, NULL,
 		"INSERT INTO user_api_keys AS t (user_id, provider, api_key_encrypted, is_active, "
 		"metadata) VALUES ($1, $2, $3, true, '{}') ON CONFLICT (user_id, provider) DO "
 		"UPDATE "
@@ -316,7 +168,7 @@ int h_keys_delete(struct req *r)
 		return req_fail(r, RC_BADREQ, "Invalid provider");
 	const char *p[] = {r->auth.user_id, provider};
 	bool found;
-	db_value(r, &found,
+	db_value(&r->c, &found,
 		 "DELETE FROM user_api_keys WHERE user_id = $1 AND provider = $2 RETURNING id", 2,
 		 p);
 	if (r->rc != RC_OK)
@@ -400,11 +252,11 @@ int h_integrations_configure(struct req *r)
 		return req_fail(r, RC_BADREQ,
 				"Unknown integration provider. Must be one of: github, atlassian");
 	}
-	const char *sealed = seal(r, provider, secret);
+	const char *sealed = keys_seal(&r->c, r->auth.user_id, provider, secret);
 	if (!sealed)
 		return r->rc;
 	const char *p[] = {r->auth.user_id, provider, sealed, jx_str(meta, NULL)};
-	if (!db_exec(r,
+	if (!db_exec(&r->c,
 		     "INSERT INTO user_api_keys (user_id, provider, api_key_encrypted, is_active, "
 		     "metadata) VALUES ($1, $2, $3, true, $4::jsonb) "
 		     "ON CONFLICT (user_id, provider) DO UPDATE "
@@ -423,7 +275,7 @@ int h_integrations_status(struct req *r)
 {
 	const char *p[] = {r->auth.user_id};
 	const char *json = db_value(
-		r, NULL,
+		&r->c, NULL,
 		"SELECT json_build_object('integrations', json_build_object("
 		"'github', json_build_object('configured', g.id IS NOT NULL, "
 		"'metadata', coalesce(g.metadata, '{}')), "

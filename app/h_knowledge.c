@@ -138,17 +138,17 @@ int h_articles_list(struct req *r)
 		if (product) {
 			const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim, product, search,
 					   pat};
-			json = db_value(r, NULL, sql_search_product, 6, p);
+			json = db_value(&r->c, NULL, sql_search_product, 6, p);
 		} else {
 			const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim, search, pat};
-			json = db_value(r, NULL, sql_search_visible, 5, p);
+			json = db_value(&r->c, NULL, sql_search_visible, 5, p);
 		}
 	} else if (product) {
 		const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim, product};
-		json = db_value(r, NULL, sql_list_product, 4, p);
+		json = db_value(&r->c, NULL, sql_list_product, 4, p);
 	} else {
 		const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim};
-		json = db_value(r, NULL, sql_list_visible, 3, p);
+		json = db_value(&r->c, NULL, sql_list_visible, 3, p);
 	}
 	if (json)
 		return res_json_text(r, 200, json, strlen(json));
@@ -164,7 +164,7 @@ static const char *article_insert(struct req *r, const char *product, const char
 {
 	const char *p[] = {product, r->auth.tenant_id, r->auth.user_id, title, content, source,
 			   meta};
-	return db_value(r, NULL,
+	return db_value(&r->c, NULL,
 			"INSERT INTO knowledge_articles (product_id, tenant_id, title, content, "
 			"source, metadata) SELECT p.id, p.tenant_id, $4, $5, coalesce($6, "
 			"'manual'), "
@@ -200,7 +200,7 @@ int h_articles_delete(struct req *r)
 		return r->rc;
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id};
 	bool found;
-	db_value(r, &found,
+	db_value(&r->c, &found,
 		 "DELETE FROM knowledge_articles a USING products p WHERE a.id = $1 "
 		 "AND a.tenant_id = $2 AND p.id = a.product_id AND p.tenant_id = a.tenant_id AND "
 		 SQL_CAN_EDIT("p", "$3") " RETURNING a.id",
@@ -208,7 +208,7 @@ int h_articles_delete(struct req *r)
 	if (r->rc != RC_OK)
 		return r->rc;
 	if (!found) {
-		db_value(r, &found,
+		db_value(&r->c, &found,
 			 "SELECT 1 FROM knowledge_articles WHERE id = $1 AND tenant_id = $2", 2, p);
 		if (r->rc != RC_OK)
 			return r->rc;
@@ -220,10 +220,12 @@ int h_articles_delete(struct req *r)
 	return res_json_text(r, 200, ok, sizeof(ok) - 1);
 }
 
-struct json_object *kb_retrieve(struct req *r, const char *product_id, const char *query, int k)
+struct json_object *kb_retrieve(struct ctx *c, const char *product_id, const char *query, int k)
 {
+	if (!c->who)
+		return ctx_fail(c, RC_UNAUTH, "Not authenticated"), NULL;
 	if (!jx_is_uuid(product_id)) {
-		req_fail(r, RC_INVALID, "Invalid product id");
+		ctx_fail(c, RC_INVALID, "Invalid product id");
 		return NULL;
 	}
 	if (k < 1)
@@ -233,23 +235,23 @@ struct json_object *kb_retrieve(struct req *r, const char *product_id, const cha
 	if (!query)
 		query = "";
 	if (strlen(query) > SEARCH_MAX_BYTES)
-		query = arena_strndup(r->a, query, SEARCH_MAX_BYTES);
+		query = arena_strndup(c->a, query, SEARCH_MAX_BYTES);
 	char lim[16];
 	snprintf(lim, sizeof(lim), "%d", k);
-	const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim, product_id, query,
-			   like_pattern(r->a, query)};
-	const char *json = db_value(r, NULL, sql_retrieve, 6, p);
+	const char *p[] = {c->who->tenant_id, c->who->user_id, lim, product_id, query,
+			   like_pattern(c->a, query)};
+	const char *json = db_value(c, NULL, sql_retrieve, 6, p);
 	if (!json) {
-		if (r->rc == RC_OK)
-			req_fail(r, RC_FORBIDDEN, "Access denied to product");
+		if (c->rc == RC_OK)
+			ctx_fail(c, RC_FORBIDDEN, "Access denied to product");
 		return NULL;
 	}
 	struct json_object *arr = jx_parse(json, strlen(json), 8);
 	if (!arr) {
-		req_fail(r, RC_INTERNAL, "kb_retrieve: unparsable JSON from the database");
+		ctx_fail(c, RC_INTERNAL, "kb_retrieve: unparsable JSON from the database");
 		return NULL;
 	}
-	arena_defer(r->a, json_put_cb, arr);
+	arena_defer(c->a, json_put_cb, arr);
 	return arr;
 }
 

@@ -116,7 +116,7 @@ int h_db_products_list(struct req *r)
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {r->auth.tenant_id, r->auth.user_id, owner, lim};
 	const char *json = db_value(
-		r, NULL,
+		&r->c, NULL,
 		"SELECT json_build_object('products', coalesce(json_agg(json_build_object("
 		"'id', x.id, 'user_id', x.user_id, 'name', x.name, 'description', x.description, "
 		"'status', x.status, 'metadata', x.metadata, 'created_at', x.created_at, "
@@ -148,7 +148,7 @@ static int db_products_create(struct req *r)
 	const char *p[] = {jx_get_str(r->json, "id"), r->auth.user_id, r->auth.tenant_id, name,
 			   jx_get_str(r->json, "description"), status, json_member(r, "metadata")};
 	const char *json = db_value(
-		r, NULL,
+		&r->c, NULL,
 		"WITH upd AS (UPDATE products t SET name = $4, "
 		"description = coalesce($5, t.description), status = coalesce($6, t.status), "
 		"metadata = coalesce($7::jsonb, t.metadata) "
@@ -188,7 +188,7 @@ int h_submissions_list(struct req *r)
 	if (product) {
 		const char *p[] = {r->auth.tenant_id, r->auth.user_id, product, phase, lim};
 		json = db_value(
-			r, &found,
+			&r->c, &found,
 			"SELECT CASE WHEN EXISTS (SELECT 1 FROM products p WHERE p.id = $3 "
 			"AND p.tenant_id = $1 AND " SQL_CAN_VIEW("p", "$2") ") THEN "
 			"(SELECT json_build_object('submissions', coalesce(json_agg(" SUB_JSON("s")
@@ -200,7 +200,7 @@ int h_submissions_list(struct req *r)
 	} else {
 		const char *p[] = {r->auth.tenant_id, r->auth.user_id, phase, lim};
 		json = db_value(
-			r, &found,
+			&r->c, &found,
 			"SELECT json_build_object('submissions', coalesce(json_agg(" SUB_JSON("s")
 			" ORDER BY s.created_at, s.id), '[]'::json)) FROM (SELECT s.* FROM "
 			"phase_submissions s JOIN products p ON p.id = s.product_id "
@@ -227,7 +227,7 @@ int h_submissions_get(struct req *r)
 		return r->rc;
 	const char *p[] = {r->auth.tenant_id, r->auth.user_id, product, phase};
 	const char *json = db_value(
-		r, NULL,
+		&r->c, NULL,
 		"SELECT CASE WHEN EXISTS (SELECT 1 FROM products p WHERE p.id = $3 "
 		"AND p.tenant_id = $1 AND " SQL_CAN_VIEW("p", "$2") ") THEN "
 		"coalesce((SELECT " SUB_JSON("s") " FROM phase_submissions s "
@@ -258,7 +258,7 @@ int h_submissions_upsert(struct req *r)
 			   gen,
 			   gen ? "true" : "false"};
 	const char *json = db_value(
-		r, NULL,
+		&r->c, NULL,
 		"INSERT INTO phase_submissions AS t (product_id, phase_id, user_id, tenant_id, "
 		"form_data, status, metadata, generated_content) "
 		"SELECT p.id, f.id, $3, p.tenant_id, coalesce($5::jsonb, '{}'), "
@@ -299,7 +299,7 @@ int h_submissions_update(struct req *r)
 		return req_fail(r, RC_BADREQ, "No fields to update");
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id, form, gen, status, meta};
 	const char *json = db_value(
-		r, NULL,
+		&r->c, NULL,
 		"UPDATE phase_submissions s SET form_data = coalesce($4::jsonb, s.form_data), "
 		"generated_content = coalesce($5, s.generated_content), "
 		"status = coalesce($6, s.status), metadata = coalesce($7::jsonb, s.metadata), "
@@ -313,7 +313,7 @@ int h_submissions_update(struct req *r)
 		return r->rc;
 	const char *q[] = {id, r->auth.tenant_id};
 	bool found;
-	db_value(r, &found, "SELECT 1 FROM phase_submissions WHERE id = $1 AND tenant_id = $2", 2,
+	db_value(&r->c, &found, "SELECT 1 FROM phase_submissions WHERE id = $1 AND tenant_id = $2", 2,
 		 q);
 	if (r->rc != RC_OK)
 		return r->rc;
@@ -341,7 +341,7 @@ int h_messages_list(struct req *r)
 	if (product) {
 		const char *p[] = {r->auth.tenant_id, r->auth.user_id, product, session, lim};
 		json = db_value(
-			r, NULL,
+			&r->c, NULL,
 			"SELECT CASE WHEN EXISTS (SELECT 1 FROM products p WHERE p.id = $3 "
 			"AND p.tenant_id = $1 AND " SQL_CAN_VIEW("p", "$2") ") THEN "
 			"(SELECT json_build_object('messages', coalesce(json_agg(" MSG_JSON("h")
@@ -353,7 +353,7 @@ int h_messages_list(struct req *r)
 	} else {
 		const char *p[] = {r->auth.tenant_id, r->auth.user_id, session, lim};
 		json = db_value(
-			r, NULL,
+			&r->c, NULL,
 			"SELECT json_build_object('messages', coalesce(json_agg(" MSG_JSON("h")
 			" ORDER BY h.created_at, h.id), '[]'::json)) FROM (SELECT h.* FROM "
 			"conversation_history h WHERE h.tenant_id = $1 "
@@ -422,14 +422,14 @@ static int messages_append(struct req *r)
 	/* Two tries: a session created by a concurrent first message is invisible to this
 	 * statement's snapshot (its INSERT waits, then does nothing); the retry sees it. */
 	for (int attempt = 0; attempt < 2; attempt++) {
-		const char *json = db_value(r, NULL, append_sql, 12, p);
+		const char *json = db_value(&r->c, NULL, append_sql, 12, p);
 		if (json)
 			return send_json(r, json);
 		if (r->rc != RC_OK)
 			return r->rc;
 		const char *q[] = {r->auth.tenant_id, r->auth.user_id, product, session, parent};
 		PGresult *res = db_exec(
-			r,
+			&r->c,
 			"SELECT ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM products p WHERE p.id = "
 			"$3 "
 			"AND p.tenant_id = $1 AND " SQL_CAN_EDIT("p", "$2") ")), "

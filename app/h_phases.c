@@ -7,7 +7,7 @@
 int h_phases_list(struct req *r)
 {
 	const char *json = db_value(
-		r, NULL,
+		&r->c, NULL,
 		"SELECT json_build_object('phases', coalesce(json_agg(json_build_object("
 		"'id', id, 'phase_name', phase_name, 'phase_order', phase_order, "
 		"'description', description, 'icon', icon, 'required_fields', required_fields, "

@@ -74,7 +74,7 @@ int prod_level(struct req *r, const char *product_id)
 {
 	const char *p[] = {product_id, r->auth.tenant_id, r->auth.user_id};
 	bool found;
-	const char *v = db_value(r, &found,
+	const char *v = db_value(&r->c, &found,
 				 "SELECT CASE WHEN p.user_id = $3 THEN 5 "
 				 "WHEN s.permission = 'admin' THEN 4 "
 				 "WHEN s.permission = 'edit' THEN 3 "
@@ -167,7 +167,7 @@ int h_products_list(struct req *r)
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim};
 	const char *json = db_value(
-		r, NULL,
+		&r->c, NULL,
 		"SELECT json_build_object('products', coalesce(json_agg(json_build_object("
 		"'id', x.id, 'name', x.name, 'description', x.description, 'status', x.status, "
 		"'user_id', x.user_id, 'owner_email', u.email, 'owner_name', u.full_name, "
@@ -198,7 +198,7 @@ int h_products_portfolio(struct req *r)
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim};
 	const char *json = db_value(
-		r, NULL,
+		&r->c, NULL,
 		"SELECT json_build_object('portfolio', coalesce(json_agg(json_build_object("
 		"'id', x.id, 'name', x.name, 'description', x.description, 'status', x.status, "
 		"'user_id', x.user_id, 'owner_email', u.email, 'owner_name', u.full_name, "
@@ -224,7 +224,7 @@ static int products_create(struct req *r)
 	const char *p[] = {r->auth.user_id, r->auth.tenant_id, name,
 			   jx_get_str(r->json, "description")};
 	const char *json = db_value(
-		r, NULL,
+		&r->c, NULL,
 		"INSERT INTO products (user_id, tenant_id, name, description) "
 		"VALUES ($1, $2, $3, $4) RETURNING json_build_object('id', id, 'name', name, "
 		"'description', description, 'status', status, 'user_id', user_id, "
@@ -243,7 +243,7 @@ int h_products_get(struct req *r)
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id};
 	bool found;
 	const char *json = db_value(
-		r, &found,
+		&r->c, &found,
 		"SELECT json_build_object('id', p.id, 'name', p.name, 'description', "
 		"p.description, "
 		"'status', p.status, 'user_id', p.user_id, 'tenant_id', p.tenant_id, "
@@ -280,7 +280,7 @@ int h_products_update(struct req *r)
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id, name, desc, status};
 	bool found;
 	const char *json = db_value(
-		r, &found,
+		&r->c, &found,
 		"UPDATE products p SET name = coalesce($4, p.name), "
 		"description = coalesce($5, p.description), status = coalesce($6, p.status) "
 		"WHERE p.id = $1 AND p.tenant_id = $2 AND " SQL_CAN_EDIT("p", "$3") " "
@@ -305,7 +305,7 @@ int h_products_delete(struct req *r)
 		return r->rc;
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id};
 	bool found;
-	db_value(r, &found,
+	db_value(&r->c, &found,
 		 "DELETE FROM products p WHERE p.id = $1 AND p.tenant_id = $2 AND p.user_id = $3 "
 		 "RETURNING p.id",
 		 3, p);
@@ -339,7 +339,7 @@ static int products_share(struct req *r)
 	 * that this is the reason */
 	if (strcasecmp(target, r->auth.user_id) != 0)
 		json = db_value(
-			r, &found,
+			&r->c, &found,
 			"INSERT INTO product_shares (product_id, tenant_id, shared_with_user_id, "
 			"shared_by_user_id, permission) "
 			"SELECT p.id, p.tenant_id, u.id, $3, $4 FROM products p "
@@ -368,7 +368,7 @@ static int products_share(struct req *r)
 	/* the user is missing, in another tenant (the same answer, on purpose) or inactive */
 	const char *q[] = {target, r->auth.tenant_id};
 	const char *active = db_value(
-		r, &found, "SELECT is_active FROM user_profiles WHERE id = $1 AND tenant_id = $2",
+		&r->c, &found, "SELECT is_active FROM user_profiles WHERE id = $1 AND tenant_id = $2",
 		2, q);
 	if (!active && r->rc != RC_OK)
 		return r->rc;
@@ -388,7 +388,7 @@ int h_products_shares(struct req *r)
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id};
 	bool found;
 	const char *json = db_value(
-		r, &found,
+		&r->c, &found,
 		"SELECT json_build_object('shares', coalesce((SELECT json_agg(json_build_object("
 		"'id', s.id, 'shared_with_user_id', s.shared_with_user_id, "
 		"'permission', s.permission, 'created_at', s.created_at, 'user_email', u.email, "
@@ -416,7 +416,7 @@ int h_products_unshare(struct req *r)
 		return r->rc;
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id, sid};
 	PGresult *res = db_exec(
-		r,
+		&r->c,
 		"WITH p AS (SELECT id FROM products WHERE id = $1 AND tenant_id = $2 AND user_id = "
 		"$3), "
 		"d AS (DELETE FROM product_shares s USING p WHERE s.id = $4 AND s.product_id = "

@@ -114,7 +114,7 @@ static int report_load(struct req *r, const char *id, bool full, struct report *
 	const char *p[] = {id,       r->auth.tenant_id, r->auth.user_id, full ? "true" : "false",
 			   max_msgs, max_chars};
 	const char *json = db_value(
-		r, NULL,
+		&r->c, NULL,
 		"SELECT json_build_object('product', json_build_object('id', p.id, 'name', p.name, "
 		"'description', p.description, 'status', p.status, 'owner_name', u.full_name, "
 		"'owner_email', u.email), "
@@ -307,7 +307,7 @@ int h_reports_generate(struct req *r)
 			   summary,
 			   data};
 	const char *json = db_value(
-		r, NULL,
+		&r->c, NULL,
 		"INSERT INTO review_reports AS t (product_id, user_id, tenant_id, overall_score, "
 		"status, phase_scores, missing_sections, recommendations, summary, report_data) "
 		"SELECT p.id, $3, p.tenant_id, $4::numeric, $5, $6::jsonb, $7::jsonb, $8::jsonb, "
@@ -339,7 +339,7 @@ int h_reports_get(struct req *r)
 		return r->rc;
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id};
 	const char *json = db_value(
-		r, NULL,
+		&r->c, NULL,
 		"SELECT coalesce((SELECT json_build_object('exists', true, 'id', t.id, "
 		"'product_id', t.product_id, 'overall_score', t.overall_score, 'status', t.status, "
 		"'phase_scores', t.phase_scores, 'missing_sections', t.missing_sections, "

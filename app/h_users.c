@@ -94,7 +94,7 @@ int h_users_profile_get(struct req *r)
 {
 	const char *p[] = {r->auth.user_id, r->auth.tenant_id};
 	bool found = false;
-	const char *json = db_value(r, &found,
+	const char *json = db_value(&r->c, &found,
 				    "SELECT " PROFILE_JSON ", 'tenant_id', tenant_id,"
 				    " 'created_at', created_at, 'updated_at', updated_at,"
 				    " 'last_login_at', last_login_at)"
@@ -121,7 +121,7 @@ int h_users_profile_put(struct req *r)
 				      "URL scheme should be 'http' or 'https'");
 	const char *p[] = {r->auth.user_id, r->auth.tenant_id, name, persona, avatar};
 	bool found = false;
-	const char *json = db_value(r, &found,
+	const char *json = db_value(&r->c, &found,
 				    "UPDATE user_profiles SET full_name = COALESCE($3, full_name),"
 				    " persona = COALESCE($4, persona),"
 				    " avatar_url = COALESCE($5, avatar_url)"
@@ -147,17 +147,17 @@ int h_users_preferences_get(struct req *r)
 	const char *p[] = {r->auth.user_id};
 	bool found = false;
 	const char *sel = "SELECT " PREFS_JSON " FROM user_preferences WHERE user_id = $1";
-	const char *json = db_value(r, &found, sel, 1, p);
+	const char *json = db_value(&r->c, &found, sel, 1, p);
 	if (!json && r->rc != RC_OK)
 		return r->rc;
 	if (!found) {
 		/* the original creates the default row on first read */
-		if (!db_exec(r,
+		if (!db_exec(&r->c,
 			     "INSERT INTO user_preferences (user_id) VALUES ($1)"
 			     " ON CONFLICT (user_id) DO NOTHING",
 			     1, p))
 			return r->rc;
-		json = db_value(r, &found, sel, 1, p);
+		json = db_value(&r->c, &found, sel, 1, p);
 		if (!json && r->rc != RC_OK)
 			return r->rc;
 		if (!found)
@@ -195,7 +195,7 @@ int h_users_preferences_put(struct req *r)
 			   pj};
 	bool found = false;
 	const char *json = db_value(
-		r, &found,
+		&r->c, &found,
 		"INSERT INTO user_preferences AS x (user_id, theme, language, notifications_enabled,"
 		" email_notifications, preferences)"
 		" VALUES ($1, COALESCE($2, 'light'), COALESCE($3, 'en'), COALESCE($4::boolean, true),"

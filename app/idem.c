@@ -72,11 +72,11 @@ int idem_run(struct req *r, route_fn fn)
 	snprintf(route, sizeof(route), "%s %s", http_method_names[r->route->method],
 		 r->route->pattern);
 	const char *p[] = {r->auth.user_id, route, key, fp};
-	int rc = db_begin(r);
+	int rc = db_begin(&r->c);
 	if (rc != RC_OK)
 		return rc;
 	bool mine;
-	db_value(r, &mine,
+	db_value(&r->c, &mine,
 		 "WITH purge AS (DELETE FROM idempotency_keys WHERE user_id = $1 "
 		 "AND created_at < now() - interval '24 hours' AND NOT (route = $2 AND key = $3)) "
 		 "INSERT INTO idempotency_keys AS k (user_id, route, key, fingerprint) "
@@ -91,7 +91,7 @@ int idem_run(struct req *r, route_fn fn)
 	if (!mine) {
 		/* a live key: its first request has committed (we waited for it) */
 		PGresult *res =
-			db_exec(r,
+			db_exec(&r->c,
 				"SELECT fingerprint = $4, status, body FROM idempotency_keys "
 				"WHERE user_id = $1 AND route = $2 AND key = $3",
 				4, p);
@@ -99,7 +99,7 @@ int idem_run(struct req *r, route_fn fn)
 			rc = r->rc;
 			goto fail;
 		}
-		db_rollback(r);
+		db_rollback(&r->c);
 		if (PQntuples(res) == 0 || PQgetisnull(res, 0, 1))
 			return req_fail(r, RC_CONFLICT,
 					"A request with this Idempotency-Key is still in progress");
@@ -117,16 +117,16 @@ int idem_run(struct req *r, route_fn fn)
 	char status[8];
 	snprintf(status, sizeof(status), "%d", r->status);
 	const char *q[] = {r->auth.user_id, route, key, status, r->out.p ? r->out.p : ""};
-	if (!db_exec(r,
+	if (!db_exec(&r->c,
 		     "UPDATE idempotency_keys SET status = $4::int, body = $5 "
 		     "WHERE user_id = $1 AND route = $2 AND key = $3",
 		     5, q) ||
-	    db_commit(r) != RC_OK) {
+	    db_commit(&r->c) != RC_OK) {
 		rc = r->rc; /* the write is rolled back too: the retry runs afresh */
 		goto fail;
 	}
 	return RC_OK;
 fail:
-	db_rollback(r);
+	db_rollback(&r->c);
 	return rc;
 }

@@ -31,6 +31,7 @@
 #include "../lib/sess.h"
 #include "app.h"
 #include "auth.h"
+#include "keys.h"
 #include "ops.h"
 
 /* Per-worker state (r->w->app_data). */
@@ -325,6 +326,7 @@ int app_worker_init(struct wctx *w)
 	pthread_cond_init(&st->pw_work, NULL);
 	pthread_cond_init(&st->pw_done, NULL);
 	st->rl = shared_rl ? shared_rl : rl_local_new(16384);
+	keys_init(cfg); /* logged when missing: saving keys then answers 503 */
 	/* sess.h rule 4: the lease must not outlive a command timeout (nor a connect timeout) */
 	st->lease_ms = w->cfg->redis_command_timeout_ms;
 	if (w->cfg->redis_connect_timeout_ms < st->lease_ms)
@@ -510,7 +512,7 @@ int auth_session_create(struct req *r, const char *user_id, const char *tenant_i
 			   login ? "t" : "f"};
 	bool found = false;
 	*expires_at =
-		db_value(r, &found,
+		db_value(&r->c, &found,
 			 "WITH s AS (INSERT INTO user_sessions"
 			 " (id, user_id, tenant_id, expires_at, user_agent, ip, last_seen_at)"
 			 " VALUES ($1, $2, $3, to_timestamp($4::bigint), left($5, 512), $6::inet,"
@@ -699,7 +701,7 @@ static int session_from_db(struct req *r, const struct auth_claims *c, const cha
 {
 	const char *p[] = {c->jti, c->sub, c->tid};
 	PGresult *res =
-		db_exec(r,
+		db_exec(&r->c,
 			"SELECT CASE WHEN NOT u.is_active THEN 'inactive'"
 			" WHEN s.revoked_at IS NOT NULL OR s.expires_at <= now() THEN 'revoked'"
 			" ELSE 'live' END AS state, " AUTH_ME_JSON " AS me"
@@ -876,5 +878,6 @@ int app_before(struct req *r)
 	memcpy(r->auth.sid, c.jti, 37);
 	r->auth.exp_s = c.exp_s;
 	r->authed = true;
+	r->who = &r->auth;
 	return RC_OK;
 }

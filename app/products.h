@@ -11,6 +11,7 @@
 #define IF_APP_PRODUCTS_H
 
 #include "app.h"
+#include "keys.h"
 
 /* --- SQL fragments: the access predicates of API.md 2.4 ---------------------------------- */
 
@@ -117,12 +118,12 @@ int h_documents_upload(struct req *r); /* POST /api/documents/upload (multipart/
 /*
  * Retrieval for the agents: the k (1..50) knowledge articles of product_id that best match
  * query, best first, ranked by PostgreSQL full-text search (then substring matches), limited
- * to what r's principal may view. Returns a JSON array [{id, title, content, source, rank}]
- * owned by r's arena (do not put it), or NULL with r->rc set: RC_FORBIDDEN without view
+ * to what c->who may view. Returns a JSON array [{id, title, content, source, rank}]
+ * owned by c's arena (do not put it), or NULL with c->rc set: RC_FORBIDDEN without view
  * access, RC_INVALID for a malformed id, a database error otherwise. An empty array is a
  * success.
  */
-struct json_object *kb_retrieve(struct req *r, const char *product_id, const char *query, int k);
+struct json_object *kb_retrieve(struct ctx *c, const char *product_id, const char *query, int k);
 
 /* --- conversations (app/h_conversations.c, API.md 1.6) ----------------------------------- */
 
@@ -149,28 +150,5 @@ int h_keys_delete(struct req *r);         /* DELETE /api/api-keys/{provider} */
 int h_keys_decrypt(struct req *r);        /* GET /api/api-keys/decrypt/{provider}: 410 */
 int h_integrations_configure(struct req *r); /* POST /api/integrations/configure */
 int h_integrations_status(struct req *r);    /* GET /api/integrations/status */
-
-/*
- * Loads the master key of stored secrets (secrets_key_file, else secrets_key /
- * IDEAFORGE_SECRETS_KEY: 64 hex digits) once per process. Call from app_worker_init; the key
- * routes also call it lazily. Returns 0, or -1 when no valid key is configured (logged; saving
- * keys then answers 503, listing still works).
- */
-int keys_init(struct wctx *w);
-
-/*
- * For the configuration's validation at start-up: 0 when the master key is configured and
- * well-formed, else -1 with err naming the key and the problem (missing included), so that a
- * deployment can refuse to start without one.
- */
-int keys_config_check(const struct app_config *c, char *err, size_t errlen);
-
-/*
- * The caller's stored secret for provider ("openai", "github", ...), decrypted, for the agents
- * and integrations. Returns an arena string (wiped when the request ends), or NULL when none is
- * stored, the master key is missing or the value does not open (r->rc stays RC_OK in those
- * cases) or after a database error (r->rc set).
- */
-const char *keys_user_secret(struct req *r, const char *provider);
 
 #endif

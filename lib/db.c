@@ -11,9 +11,8 @@
 #include <time.h>
 
 #include "arena.h"
-#include "http.h"
+#include "ctx.h"
 #include "log.h"
-#include "srv.h"
 
 #define PRE_PING_IDLE_US 1000000 /* ping connections idle longer than this */
 #define PREP_MAX 256             /* statements prepared per connection; more run unnamed */
@@ -305,21 +304,21 @@ static void clear_result(void *p)
 	PQclear(p);
 }
 
-static int ensure_conn(struct req *r)
+static int ensure_conn(struct ctx *r)
 {
 	if (r->db)
 		return RC_OK;
 	char err[256];
-	if (db_checkout(r->w->db, &r->db, err, sizeof(err)) != RC_OK) {
+	if (db_checkout(r->pool, &r->db, err, sizeof(err)) != RC_OK) {
 		log_msg(LL_WARN, r->rid, "database checkout: %s", err);
-		req_fail(r, RC_UNAVAILABLE, "Database unavailable");
+		ctx_fail(r, RC_UNAVAILABLE, "Database unavailable");
 		return RC_UNAVAILABLE;
 	}
 	return RC_OK;
 }
 
 /* Maps a failed result to a code and a client-safe message; logs the real error. */
-static int map_error(struct req *r, PGresult *res)
+static int map_error(struct ctx *r, PGresult *res)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db_pg(r->db));
@@ -333,33 +332,33 @@ static int map_error(struct req *r, PGresult *res)
 	if (conn_bad || !state || strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
 	    strcmp(state, "53300") == 0) {
 		log_msg(LL_WARN, r->rid, "database unavailable: %s (%s)", line, state ? state : "-");
-		return req_fail(r, RC_UNAVAILABLE, "Database unavailable");
+		return ctx_fail(r, RC_UNAVAILABLE, "Database unavailable");
 	}
 	if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0) {
 		/* statement_timeout, lock_timeout: the data is busy (a long lock, a slow query);
 		 * the request fails fast with 503 + Retry-After instead of holding its thread */
 		log_msg(LL_WARN, r->rid, "statement or lock timeout: %s", line);
-		return req_fail(r, RC_UNAVAILABLE, "Database timeout");
+		return ctx_fail(r, RC_UNAVAILABLE, "Database timeout");
 	}
 	log_msg(LL_INFO, r->rid, "sql error %s: %s", state, line);
 	if (strcmp(state, "23505") == 0)
-		return req_fail(r, RC_CONFLICT, "Conflict with an existing record");
+		return ctx_fail(r, RC_CONFLICT, "Conflict with an existing record");
 	if (strcmp(state, "23503") == 0)
-		return req_fail(r, RC_BADREQ, "Referenced record does not exist");
+		return ctx_fail(r, RC_BADREQ, "Referenced record does not exist");
 	/* class 54, program limit exceeded (a value too big to index or store), and class 22,
 	 * data exception (a value PostgreSQL cannot take): the client's input, never a 500 */
 	if (strncmp(state, "54", 2) == 0)
-		return req_fail(r, RC_TOOLARGE, "Value too large to store");
+		return ctx_fail(r, RC_TOOLARGE, "Value too large to store");
 	if (strncmp(state, "22", 2) == 0)
-		return req_fail(r, RC_INVALID, "Invalid value");
+		return ctx_fail(r, RC_INVALID, "Invalid value");
 	if (strncmp(state, "23", 2) == 0)
-		return req_fail(r, RC_BADREQ, "Invalid value");
+		return ctx_fail(r, RC_BADREQ, "Invalid value");
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
-		return req_fail(r, RC_CONFLICT, "Concurrent update, please retry");
-	return req_fail(r, RC_INTERNAL, "sql error %s: %s", state, line);
+		return ctx_fail(r, RC_CONFLICT, "Concurrent update, please retry");
+	return ctx_fail(r, RC_INTERNAL, "sql error %s: %s", state, line);
 }
 
-PGresult *db_exec(struct req *r, const char *sql, int nparams, const char *const *params)
+PGresult *db_exec(struct ctx *r, const char *sql, int nparams, const char *const *params)
 {
 	r->db_sqlstate[0] = '\0';
 	if (ensure_conn(r) != RC_OK)
@@ -422,7 +421,7 @@ PGresult *db_exec(struct req *r, const char *sql, int nparams, const char *const
 	return NULL;
 }
 
-const char *db_value(struct req *r, bool *found, const char *sql, int nparams,
+const char *db_value(struct ctx *r, bool *found, const char *sql, int nparams,
 		     const char *const *params)
 {
 	if (found)
@@ -437,7 +436,7 @@ const char *db_value(struct req *r, bool *found, const char *sql, int nparams,
 	return PQgetvalue(res, 0, 0);
 }
 
-int db_begin(struct req *r)
+int db_begin(struct ctx *r)
 {
 	if (!db_exec(r, "BEGIN", 0, NULL))
 		return r->rc;
@@ -445,7 +444,7 @@ int db_begin(struct req *r)
 	return RC_OK;
 }
 
-int db_commit(struct req *r)
+int db_commit(struct ctx *r)
 {
 	if (!db_exec(r, "COMMIT", 0, NULL))
 		return r->rc;
@@ -453,7 +452,7 @@ int db_commit(struct req *r)
 	return RC_OK;
 }
 
-void db_rollback(struct req *r)
+void db_rollback(struct ctx *r)
 {
 	if (!r->db)
 		return;
@@ -462,14 +461,14 @@ void db_rollback(struct req *r)
 	r->db_tx = 0;
 }
 
-void db_req_done(struct req *r)
+void db_done(struct ctx *r)
 {
 	if (!r->db)
 		return;
 	if (PQtransactionStatus(db_pg(r->db)) != PQTRANS_IDLE &&
 	    PQstatus(db_pg(r->db)) == CONNECTION_OK)
 		db_rollback(r);
-	db_release(r->w->db, r->db);
+	db_release(r->pool, r->db);
 	r->db = NULL;
 }
 

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct req;
+struct ctx;
 struct db_pool;
 struct db_conn;
 
@@ -55,29 +55,30 @@ int db_checkout(struct db_pool *p, struct db_conn **out, char *err, size_t errle
 void db_release(struct db_pool *p, struct db_conn *c);
 PGconn *db_pg(struct db_conn *c);
 
-/* --- request level: the connection is checked out on first use, released at the end --- */
+/* --- work level (lib/ctx.h): the context's connection is checked out of c->pool on first
+ * use and released by db_done (the server calls it after every request) --- */
 
 /*
  * Runs one parameterised statement (text params, NULL = SQL NULL). Returns the result (cleared
- * by the request arena) for PGRES_TUPLES_OK / PGRES_COMMAND_OK, or NULL after req_fail():
+ * by the request arena) for PGRES_TUPLES_OK / PGRES_COMMAND_OK, or NULL after ctx_fail():
  * RC_UNAVAILABLE when the database is unreachable, busy or timed out; RC_CONFLICT on unique
  * violations; RC_INVALID on invalid input syntax / check / foreign key violations; RC_INTERNAL
- * otherwise. r->db_sqlstate tells the SQLSTATE. The SQL error text is logged, never returned.
+ * otherwise. c->db_sqlstate tells the SQLSTATE. The SQL error text is logged, never returned.
  */
-PGresult *db_exec(struct req *r, const char *sql, int nparams, const char *const *params);
+PGresult *db_exec(struct ctx *c, const char *sql, int nparams, const char *const *params);
 
 /* First column of the first row as an arena string; NULL with *found = false when no row (not
- * an error), NULL with r->rc set on error. found may be NULL. */
-const char *db_value(struct req *r, bool *found, const char *sql, int nparams,
+ * an error), NULL with c->rc set on error. found may be NULL. */
+const char *db_value(struct ctx *c, bool *found, const char *sql, int nparams,
 		     const char *const *params);
 
-int db_begin(struct req *r);    /* RC_OK or error (req_fail done) */
-int db_commit(struct req *r);   /* RC_OK or error */
-void db_rollback(struct req *r); /* best effort */
+int db_begin(struct ctx *c);    /* RC_OK or error (ctx_fail done) */
+int db_commit(struct ctx *c);   /* RC_OK or error */
+void db_rollback(struct ctx *c); /* best effort */
 
-/* Releases the request's connection (rolling back an open transaction). Called by the server
- * after every request; handlers may call it early before slow work (streams). */
-void db_req_done(struct req *r);
+/* Releases the context's connection (rolling back an open transaction). Called by the
+ * server after every request; handlers may call it early before slow work (streams). */
+void db_done(struct ctx *c);
 
 /* Helpers on results. */
 const char *db_get(PGresult *res, int row, const char *col); /* NULL when SQL NULL or no col */

@@ -130,9 +130,8 @@ int req_fail(struct req *r, enum rc rc, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
+	ctx_vfail(&r->c, rc, fmt, ap);
 	va_end(ap);
-	r->rc = rc;
 	return rc;
 }
 

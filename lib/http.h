@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "ctx.h"
 #include "rc.h"
 #include "route.h"
 
@@ -22,13 +23,6 @@ struct wctx;
 struct tctx;
 struct db_conn;
 
-struct principal {
-	char user_id[40];   /* authenticated user (UUID text) */
-	char tenant_id[40]; /* the user's tenant (UUID text) */
-	char sid[64];       /* session id (JWT jti) */
-	int64_t exp_s;      /* token expiry, unix seconds */
-	void *ext;          /* application data (arena-owned) */
-};
 
 struct hdr {
 	const char *name;  /* header name */
@@ -40,8 +34,16 @@ struct req {
 	struct wctx *w;                 /* worker context */
 	struct tctx *t;                 /* thread context */
 	FCGX_Request *fcgx;             /* the FastCGI request (borrowed) */
-	struct arena *a;                /* request arena */
-	char rid[40];                   /* request id: X-Request-Id from nginx if sane, else ours */
+	/* The request's context (lib/ctx.h): its fields are also the request's own (r->a, the
+	 * arena; r->rid, the request id from X-Request-Id when sane, else ours; r->rc, r->detail,
+	 * r->detail_list, the error; r->db, r->db_tx, r->db_sqlstate, the borrowed connection),
+	 * and &r->c is the whole, for code that runs without a request. */
+	union {
+		struct ctx c;
+		struct {
+			CTX_FIELDS
+		};
+	};
 	int64_t start_us;               /* monotonic start time */
 	enum http_method method;        /* parsed method */
 	const char *method_str;         /* as received */
@@ -62,12 +64,6 @@ struct req {
 	struct hdr *hdrs;               /* extra response headers */
 	struct buf out;                 /* response body */
 	bool sent;                      /* headers already written (streaming) */
-	enum rc rc;                     /* last error code set by req_fail */
-	char detail[512];               /* last error message for the client */
-	struct json_object *detail_list; /* 422 FastAPI-style list, overrides detail */
-	char db_sqlstate[6];            /* SQLSTATE of the last failed statement, "" if none */
-	struct db_conn *db;             /* connection checked out for this request, or NULL */
-	int db_tx;                      /* open transaction depth on db */
 };
 
 /* Path parameter by name ("id"), NULL when the route has none of that name. Borrowed. */

@@ -53,6 +53,7 @@ static void handle(struct tctx *t, FCGX_Request *fr)
 	r.t = t;
 	r.fcgx = fr;
 	r.a = t->arena;
+	r.pool = w->db;
 	r.start_us = now_us();
 	buf_init(&r.out, r.a);
 	atomic_store(&st->start_us, r.start_us);
@@ -93,7 +94,7 @@ static void handle(struct tctx *t, FCGX_Request *fr)
 				rc = r.route->fn(&r);
 		}
 	}
-	db_req_done(&r);
+	db_done(&r.c);
 	http_finish(&r, (enum rc)rc);
 	/* route x status class, latency bucket, slow (lib/metrics.c): counted before the end of
 	 * the response is sent, so a client that reads /metrics next always sees its request */

@@ -21,9 +21,8 @@
 
 #include "arena.h"
 #include "db.h"
-#include "http.h"
+#include "ctx.h"
 #include "log.h"
-#include "srv.h"
 
 static char conninfo[512];
 static char own_dir[64]; /* private cluster, "" when none */
@@ -386,26 +385,19 @@ START_TEST(test_pre_ping_replaces_dead_connection)
 }
 END_TEST
 
-/* A request as the worker builds it, for the request-level helpers. */
+/* The work-level helpers run on a context (lib/ctx.h): no request needed. */
 struct freq {
-	struct srv_config cfg;
-	struct wctx w;
-	struct req r;
+	struct ctx r; /* the context of one unit of work */
 };
 
 static void freq_init(struct freq *f, struct db_pool *p, struct arena *a)
 {
-	memset(f, 0, sizeof(*f));
-	f->w.cfg = &f->cfg;
-	f->w.db = p;
-	f->r.w = &f->w;
-	f->r.a = a;
-	snprintf(f->r.rid, sizeof(f->r.rid), "test");
+	ctx_init(&f->r, a, p, "test");
 }
 
 static void freq_done(struct freq *f)
 {
-	db_req_done(&f->r);
+	db_done(&f->r);
 	arena_reset(f->r.a);
 }
 
@@ -645,7 +637,7 @@ START_TEST(test_connection_released_at_request_end)
 	ck_assert_ptr_nonnull(db_exec(&F.r, "SELECT 2", 0, NULL));
 	db_pool_stats(P, &s);
 	ck_assert_uint_eq(s.checkouts, 1);
-	db_req_done(&F.r);
+	db_done(&F.r);
 	ck_assert_ptr_null(F.r.db);
 	db_pool_stats(P, &s);
 	ck_assert_int_eq(s.in_use, 0);
