@@ -33,26 +33,29 @@ static atomic_int master_state; /* 0 not loaded, 1 loaded, -1 missing or invalid
 static unsigned char master_key[AEAD_KEY_BYTES]; /* written once under master_mu */
 
 /* Reads the key text from path into buf (cap bytes). 0, or -1 with err set. */
-static int read_key_file(const char *path, char *buf, size_t cap, char *err, size_t errlen)
+int keys_read_file(const char *key, const char *path, char *buf, size_t cap, char *err,
+		   size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(err, errlen, "secrets_key_file '%s': %s", path, strerror(errno));
+		snprintf(err, errlen, "%s '%s': %s", key, path, strerror(errno));
 		return -1;
 	}
 	struct stat st;
 	/* group-readable is the service group (root:ideaforge 0640); others must not read it */
 	if (fstat(fd, &st) == 0 && (st.st_mode & 007))
-		log_msg(LL_WARN, NULL,
-			"secrets_key_file %s is readable by others (mode %03o); chmod 640 it",
+		log_msg(LL_WARN, NULL, "%s %s is readable by others (mode %03o); chmod 640 it", key,
 			path, (unsigned)(st.st_mode & 0777));
 	ssize_t n = read(fd, buf, cap - 1);
 	close(fd);
 	if (n < 0) {
-		snprintf(err, errlen, "secrets_key_file '%s': %s", path, strerror(errno));
+		snprintf(err, errlen, "%s '%s': %s", key, path, strerror(errno));
 		return -1;
 	}
 	buf[n] = '\0';
+	/* a trailing newline (echo > file) is not part of the secret */
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
 	return 0;
 }
 
@@ -66,7 +69,7 @@ static int load_master(const struct app_config *c, unsigned char key[AEAD_KEY_BY
 	const char *src;
 	if (c->secrets_key_file && *c->secrets_key_file) {
 		src = "secrets_key_file";
-		if (read_key_file(c->secrets_key_file, text, sizeof(text), err, errlen) < 0)
+		if (keys_read_file("secrets_key_file", c->secrets_key_file, text, sizeof(text), err, errlen) < 0)
 			goto out;
 	} else if (c->secrets_key && *c->secrets_key) {
 		src = "secrets_key";

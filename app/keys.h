@@ -21,6 +21,11 @@ int keys_init(const struct app_config *cfg);
  */
 int keys_config_check(const struct app_config *c, char *err, size_t errlen);
 
+/* Reads a secret file (path, configured as key) into buf (cap bytes, NUL-terminated, trailing
+ * newline dropped); warns when others may read it. 0, or -1 with err naming key and path. */
+int keys_read_file(const char *key, const char *path, char *buf, size_t cap, char *err,
+		   size_t errlen);
+
 /* Seals secret for the row (user_id, provider): an arena string, or NULL with c->rc set
  * (RC_UNAVAILABLE without a master key). */
 const char *keys_seal(struct ctx *c, const char *user_id, const char *provider,

@@ -4,6 +4,7 @@
 
 #include "app.h"
 #include "products.h" /* keys_config_check */
+#include "ai.h"
 #include "auth.h"
 
 /* The configuration plus the start-up checks of ideaforge-api alone (ideaforgectl shares the
@@ -15,7 +16,10 @@ static int load(int argc, char **argv, struct srv_config **srv, void **app, char
 	if (app_config_load(argc, argv, srv, app, err, errlen) < 0)
 		return -1;
 	/* both secrets are required: the server refuses to start rather than run without them */
-	if (auth_config_check(*app, err, errlen) < 0 || keys_config_check(*app, err, errlen) < 0) {
+	/* the server-wide provider keys are read here, in the master, so every worker forked
+	 * after (and after a reload) has them; an unreadable key file refuses the start */
+	if (auth_config_check(*app, err, errlen) < 0 || keys_config_check(*app, err, errlen) < 0 ||
+	    ai_init(*app, err, errlen) < 0) {
 		app_config_free(*srv, *app);
 		*srv = NULL;
 		*app = NULL;
