@@ -16,6 +16,10 @@
 #define IF_PKGDATADIR "/usr/share/ideaforge"
 #endif
 
+/* The personas of user_profiles (API.md 2.1; the column's CHECK says the same), shared by the
+ * profile route and ideaforgectl, the two programs that link this file. */
+const char *const user_personas[] = {"product_manager", "leadership", "tech_lead", NULL};
+
 static const char *const ai_provider_names[] = {"openai", "anthropic", "gemini", NULL};
 
 static const char *const cookie_secure_names[COOKIE_SECURE__MAX + 1] = {

@@ -67,6 +67,9 @@ struct app_config {
 	int64_t agent_heartbeat_s;      /* SSE comment heartbeat period */
 };
 
+/* The user personas (NULL-terminated). */
+extern const char *const user_personas[];
+
 /* Loads defaults, the config file (--config FILE, else $IDEAFORGE_CONFIG, else the installed
  * path, optional), the environment and the flags in argv[1..] ("--key=value", "--key value",
  * "--config FILE"). Arguments that are not options are an error. Returns 0, or -1 with err

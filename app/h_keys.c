@@ -74,13 +74,6 @@ static const char *clean_secret(struct arena *a, const char *s)
 	return arena_strndup(a, s, n);
 }
 
-static bool in_list(const char *s, const char *const *list)
-{
-	for (; s && *list; list++)
-		if (strcmp(s, *list) == 0)
-			return true;
-	return false;
-}
 
 /* ---------------------------------------------------------------- /api/api-keys */
 
@@ -122,7 +115,7 @@ int h_keys_list(struct req *r)
 int h_keys_save(struct req *r)
 {
 	const char *provider = jx_get_str(r->json, "provider");
-	if (!in_list(provider, key_providers))
+	if (!jx_one_of(provider, key_providers))
 		return req_fail(r, RC_BADREQ,
 				"Invalid provider. Must be one of: openai, anthropic, google, v0, "
 				"lovable");
@@ -164,7 +157,7 @@ int h_keys_save(struct req *r)
 int h_keys_delete(struct req *r)
 {
 	const char *provider = req_param(r, "provider");
-	if (!in_list(provider, key_providers))
+	if (!jx_one_of(provider, key_providers))
 		return req_fail(r, RC_BADREQ, "Invalid provider");
 	const char *p[] = {r->auth.user_id, provider};
 	bool found;
@@ -216,7 +209,7 @@ int h_integrations_configure(struct req *r)
 	struct json_object *config = jx_get(r->json, "config");
 	const char *secret = NULL, *message = NULL;
 	struct json_object *meta = json_object_new_object();
-	arena_defer(r->a, json_put_cb, meta);
+	jx_arena_own(r->a, meta);
 	if (strcmp(provider, "github") == 0) {
 		const char *pat = config_str(r, config, "pat", KEY_MAX_BYTES);
 		if (!pat)

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "../lib/arena.h"
+#include "../lib/mp.h"
 #include "products.h"
 
 #define TITLE_MAX_BYTES 500
@@ -23,7 +24,6 @@
 #define UPLOAD_MAX_BYTES (5u << 20)     /* an uploaded file: 5 MiB */
 #define SEARCH_MAX_BYTES 500
 #define MP_MAX_PARTS 16
-#define MP_MAX_HEADER_BYTES 8192
 
 static const char *const article_sources[] = {"manual", "jira", "confluence", "github",
 					      "local_upload", NULL};
@@ -251,168 +251,8 @@ struct json_object *kb_retrieve(struct ctx *c, const char *product_id, const cha
 		ctx_fail(c, RC_INTERNAL, "kb_retrieve: unparsable JSON from the database");
 		return NULL;
 	}
-	arena_defer(c->a, json_put_cb, arr);
+	jx_arena_own(c->a, arr);
 	return arr;
-}
-
-/* ---------------------------------------------------------------- multipart (RFC 7578) */
-
-struct mp_part {
-	const char *name;     /* form field name (arena), "" when absent */
-	const char *filename; /* file name as sent (arena), NULL for a plain field */
-	const char *ctype;    /* Content-Type of the part, lower-case, no parameters; NULL */
-	const char *data;     /* content, inside r->body */
-	size_t len;           /* content length */
-};
-
-/* The boundary parameter of a multipart/form-data content type (arena), or NULL. */
-static const char *mp_boundary(struct req *r)
-{
-	const char *ct = r->content_type;
-	if (!ct)
-		return NULL;
-	while (*ct == ' ')
-		ct++;
-	if (strncasecmp(ct, "multipart/form-data", 19) != 0)
-		return NULL;
-	const char *p = ct + 19;
-	while ((p = strchr(p, ';')) != NULL) {
-		p++;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (strncasecmp(p, "boundary=", 9) != 0)
-			continue;
-		p += 9;
-		size_t n;
-		if (*p == '"') {
-			const char *q = strchr(p + 1, '"');
-			if (!q)
-				return NULL;
-			p++;
-			n = (size_t)(q - p);
-		} else {
-			n = strcspn(p, "; \t");
-		}
-		/* RFC 2046 section 5.1.1: 1 to 70 characters */
-		if (n < 1 || n > 70)
-			return NULL;
-		return arena_strndup(r->a, p, n);
-	}
-	return NULL;
-}
-
-/* Value of parameter key (name, filename) in a Content-Disposition value; quoted strings may
- * escape with a backslash. NULL when absent. */
-static const char *mp_param(struct arena *a, const char *v, const char *key)
-{
-	size_t klen = strlen(key);
-	const char *p = v;
-	while ((p = strchr(p, ';')) != NULL) {
-		p++;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (strncasecmp(p, key, klen) != 0 || p[klen] != '=')
-			continue;
-		p += klen + 1;
-		if (*p != '"')
-			return arena_strndup(a, p, strcspn(p, "; \t"));
-		p++;
-		char *out = arena_alloc(a, strlen(p) + 1), *o = out;
-		for (; *p && *p != '"'; p++) {
-			if (*p == '\\' && p[1])
-				p++;
-			*o++ = *p;
-		}
-		*o = '\0';
-		return out;
-	}
-	return NULL;
-}
-
-/* Parses the header block [h, end) of one part into pt. 0 or -1. */
-static int mp_headers(struct arena *a, const char *h, const char *end, struct mp_part *pt)
-{
-	while (h < end) {
-		const char *eol = memmem(h, (size_t)(end - h), "\r\n", 2);
-		if (!eol)
-			eol = end;
-		char *line = arena_strndup(a, h, (size_t)(eol - h));
-		if (strlen(line) != (size_t)(eol - h))
-			return -1; /* NUL in a header */
-		char *colon = strchr(line, ':');
-		if (!colon)
-			return -1;
-		*colon = '\0';
-		char *val = colon + 1;
-		while (*val == ' ' || *val == '\t')
-			val++;
-		if (strcasecmp(line, "Content-Disposition") == 0) {
-			if (strncasecmp(val, "form-data", 9) != 0)
-				return -1;
-			const char *name = mp_param(a, val, "name");
-			pt->name = name ? name : "";
-			pt->filename = mp_param(a, val, "filename");
-		} else if (strcasecmp(line, "Content-Type") == 0) {
-			char *ct = arena_strndup(a, val, strcspn(val, "; \t"));
-			for (char *c = ct; *c; c++)
-				*c = (char)tolower((unsigned char)*c);
-			pt->ctype = ct;
-		}
-		h = eol + 2;
-	}
-	return 0;
-}
-
-/* Splits r->body into parts. Returns the number of parts, or -1 when malformed. */
-static int mp_parse(struct req *r, const char *boundary, struct mp_part *parts, int max)
-{
-	const char *body = r->body ? r->body : "", *end = body + r->body_len;
-	char *delim = arena_printf(r->a, "\r\n--%s", boundary); /* the CRLF belongs to it */
-	size_t dlen = strlen(delim);
-	const char *p;
-	/* the first delimiter may start the body (no preamble), so without its CRLF */
-	if ((size_t)(end - body) >= dlen - 2 && memcmp(body, delim + 2, dlen - 2) == 0) {
-		p = body + dlen - 2;
-	} else {
-		p = memmem(body, (size_t)(end - body), delim, dlen);
-		if (!p)
-			return -1;
-		p += dlen;
-	}
-	int n = 0;
-	for (;;) {
-		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
-			return n; /* close delimiter; the epilogue is ignored */
-		while (p < end && (*p == ' ' || *p == '\t'))
-			p++; /* transport padding */
-		if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
-			return -1;
-		p += 2;
-		if (n == max)
-			return -1;
-		struct mp_part *pt = &parts[n];
-		memset(pt, 0, sizeof(*pt));
-		pt->name = "";
-		const char *data;
-		if (end - p >= 2 && p[0] == '\r' && p[1] == '\n') {
-			data = p + 2; /* no headers */
-		} else {
-			size_t look = (size_t)(end - p);
-			if (look > MP_MAX_HEADER_BYTES)
-				look = MP_MAX_HEADER_BYTES;
-			const char *hend = memmem(p, look, "\r\n\r\n", 4);
-			if (!hend || mp_headers(r->a, p, hend, pt) < 0)
-				return -1;
-			data = hend + 4;
-		}
-		const char *dend = memmem(data, (size_t)(end - data), delim, dlen);
-		if (!dend)
-			return -1;
-		pt->data = data;
-		pt->len = (size_t)(dend - data);
-		n++;
-		p = dend + dlen;
-	}
 }
 
 /* ---------------------------------------------------------------- upload */
@@ -520,12 +360,12 @@ static const char *doc_title(struct arena *a, const char *filename)
 
 static int documents_upload(struct req *r)
 {
-	const char *boundary = mp_boundary(r);
+	const char *boundary = mp_boundary(r->a, r->content_type);
 	if (!boundary)
 		return req_fail(r, RC_MEDIA,
 				"Unsupported media type: expected multipart/form-data");
 	struct mp_part parts[MP_MAX_PARTS];
-	int n = mp_parse(r, boundary, parts, MP_MAX_PARTS);
+	int n = mp_parse(r->a, r->body, r->body_len, boundary, parts, MP_MAX_PARTS);
 	if (n < 0)
 		return req_fail(r, RC_BADREQ, "Malformed multipart/form-data body");
 	const struct mp_part *file = NULL, *pid = NULL;
@@ -564,7 +404,7 @@ static int documents_upload(struct req *r)
 	const char *title = doc_title(r->a, file->filename);
 	/* metadata as the original: {filename, content_type, size, user_id} */
 	struct json_object *meta = json_object_new_object();
-	arena_defer(r->a, json_put_cb, meta);
+	jx_arena_own(r->a, meta);
 	json_object_object_add(meta, "filename", json_object_new_string(title));
 	json_object_object_add(meta, "content_type", json_object_new_string(type));
 	json_object_object_add(meta, "size", json_object_new_int64((int64_t)file->len));

@@ -19,8 +19,6 @@
 static const char *const submission_statuses[] = {"draft", "in_progress", "completed",
 						  "reviewed", NULL};
 static const char *const message_types[] = {"user", "agent", "system", NULL};
-static const char *const product_statuses[] = {"ideation", "build", "operate", "learn",
-					       "govern", "sunset", NULL};
 
 const struct jx_field db_product_fields[] = {
 	{"id", JX_UUID, JX_NULLABLE, 0, NULL},
@@ -89,18 +87,6 @@ static const char *json_member(struct req *r, const char *key)
 	return o ? jx_str(o, NULL) : NULL;
 }
 
-static int send_json(struct req *r, const char *json)
-{
-	return res_json_text(r, 200, json, strlen(json));
-}
-
-static bool in_list(const char *s, const char *const *list)
-{
-	for (; s && *list; list++)
-		if (strcmp(s, *list) == 0)
-			return true;
-	return false;
-}
 
 /* ---------------------------------------------------------------- /api/db/products */
 
@@ -127,7 +113,7 @@ int h_db_products_list(struct req *r)
 		4, p);
 	if (!json)
 		return r->rc;
-	return send_json(r, json);
+	return res_json_str(r, json);
 }
 
 /* Creates a product owned by the caller. A client-chosen id updates that product when it is the
@@ -141,10 +127,8 @@ static int db_products_create(struct req *r)
 	const char *status = jx_get_str(r->json, "status");
 	if (!str_has_text(name))
 		return req_fail_blank(r, "name");
-	if (status && !in_list(status, product_statuses))
-		return req_fail(r, RC_BADREQ,
-				"Invalid status. Must be one of: ideation, build, operate, learn, "
-				"govern, sunset");
+	if (status && !products_status_ok(status))
+		return products_status_fail(r);
 	const char *p[] = {jx_get_str(r->json, "id"), r->auth.user_id, r->auth.tenant_id, name,
 			   jx_get_str(r->json, "description"), status, json_member(r, "metadata")};
 	const char *json = db_value(
@@ -164,7 +148,7 @@ static int db_products_create(struct req *r)
 	if (!json)
 		return r->rc != RC_OK ? (int)r->rc
 				      : req_fail(r, RC_INTERNAL, "product upsert returned no row");
-	return send_json(r, json);
+	return res_json_str(r, json);
 }
 
 int h_db_products_create(struct req *r)
@@ -210,7 +194,7 @@ int h_submissions_list(struct req *r)
 			4, p);
 	}
 	if (json)
-		return send_json(r, json);
+		return res_json_str(r, json);
 	if (r->rc != RC_OK)
 		return r->rc;
 	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
@@ -235,7 +219,7 @@ int h_submissions_get(struct req *r)
 		"AND s.phase_id = $4 AND s.tenant_id = $1), 'null'::json) END",
 		4, p);
 	if (json)
-		return send_json(r, json);
+		return res_json_str(r, json);
 	if (r->rc != RC_OK)
 		return r->rc;
 	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
@@ -274,7 +258,7 @@ int h_submissions_upsert(struct req *r)
 		"'updated_at', updated_at)",
 		9, p);
 	if (json)
-		return send_json(r, json);
+		return res_json_str(r, json);
 	if (r->rc != RC_OK)
 		return r->rc;
 	int lvl = prod_level(r, product);
@@ -308,7 +292,7 @@ int h_submissions_update(struct req *r)
 		" RETURNING " SUB_JSON("s"),
 		7, p);
 	if (json)
-		return send_json(r, json);
+		return res_json_str(r, json);
 	if (r->rc != RC_OK)
 		return r->rc;
 	const char *q[] = {id, r->auth.tenant_id};
@@ -365,7 +349,7 @@ int h_messages_list(struct req *r)
 			4, p);
 	}
 	if (json)
-		return send_json(r, json);
+		return res_json_str(r, json);
 	if (r->rc != RC_OK)
 		return r->rc;
 	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
@@ -424,7 +408,7 @@ static int messages_append(struct req *r)
 	for (int attempt = 0; attempt < 2; attempt++) {
 		const char *json = db_value(&r->c, NULL, append_sql, 12, p);
 		if (json)
-			return send_json(r, json);
+			return res_json_str(r, json);
 		if (r->rc != RC_OK)
 			return r->rc;
 		const char *q[] = {r->auth.tenant_id, r->auth.user_id, product, session, parent};

@@ -18,6 +18,18 @@
 /* Product statuses (API.md 1.4); the database CHECK says the same. */
 static const char *const product_statuses[] = {"ideation", "build", "operate", "learn",
 					       "govern", "sunset", NULL};
+
+bool products_status_ok(const char *status)
+{
+	return jx_one_of(status, product_statuses);
+}
+
+int products_status_fail(struct req *r)
+{
+	return req_fail(r, RC_BADREQ,
+			"Invalid status. Must be one of: ideation, build, operate, learn, govern, "
+			"sunset");
+}
 static const char *const share_permissions[] = {"view", "edit", "admin", NULL};
 
 #define NAME_MAX_BYTES 200
@@ -48,13 +60,6 @@ const struct jx_field product_share_fields[] = {
 
 /* ---------------------------------------------------------------- shared helpers */
 
-static bool in_list(const char *s, const char *const *list)
-{
-	for (; s && *list; list++)
-		if (strcmp(s, *list) == 0)
-			return true;
-	return false;
-}
 
 bool str_has_text(const char *s)
 {
@@ -133,13 +138,6 @@ int req_query_int(struct req *r, const char *name, int def, int min, int max, in
 	return RC_OK;
 }
 
-/* The JSON text of a one-value statement, sent as the response; 404/403 decided by the caller
- * when the statement found nothing. */
-static int send_json(struct req *r, const char *json)
-{
-	return res_json_text(r, 200, json, strlen(json));
-}
-
 /* After a guarded statement touched nothing: 404 when the product is not the caller's tenant's
  * (or does not exist), else 403 with msg. */
 static int refuse(struct req *r, const char *product_id, int none_rc, const char *none_msg,
@@ -184,7 +182,7 @@ int h_products_list(struct req *r)
 		3, p);
 	if (!json)
 		return r->rc;
-	return send_json(r, json);
+	return res_json_str(r, json);
 }
 
 /* Every product of the tenant (API.md 1.4: the portfolio has no owner/share filter), with its
@@ -213,7 +211,7 @@ int h_products_portfolio(struct req *r)
 		3, p);
 	if (!json)
 		return r->rc;
-	return send_json(r, json);
+	return res_json_str(r, json);
 }
 
 static int products_create(struct req *r)
@@ -232,7 +230,7 @@ static int products_create(struct req *r)
 		4, p);
 	if (!json)
 		return r->rc;
-	return send_json(r, json);
+	return res_json_str(r, json);
 }
 
 int h_products_get(struct req *r)
@@ -257,7 +255,7 @@ int h_products_get(struct req *r)
 			return r->rc;
 		return req_fail(r, RC_NOTFOUND, "Product not found or access denied");
 	}
-	return send_json(r, json);
+	return res_json_str(r, json);
 }
 
 /* Owner or edit/admin share. Null members count as absent (as the original's exclude-None). */
@@ -273,10 +271,8 @@ int h_products_update(struct req *r)
 		return req_fail(r, RC_BADREQ, "No fields to update");
 	if (name && !str_has_text(name))
 		return req_fail_blank(r, "name");
-	if (status && !in_list(status, product_statuses))
-		return req_fail(r, RC_BADREQ,
-				"Invalid status. Must be one of: ideation, build, operate, learn, "
-				"govern, sunset");
+	if (status && !products_status_ok(status))
+		return products_status_fail(r);
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id, name, desc, status};
 	bool found;
 	const char *json = db_value(
@@ -294,7 +290,7 @@ int h_products_update(struct req *r)
 		/* API.md 1.4: 403 whether the product is another tenant's, unshared or view-only */
 		return req_fail(r, RC_FORBIDDEN, "Not authorized to update this product");
 	}
-	return send_json(r, json);
+	return res_json_str(r, json);
 }
 
 /* Owner only; everything about the product goes with it (foreign keys ON DELETE CASCADE). */
@@ -329,7 +325,7 @@ static int products_share(struct req *r)
 	const char *perm = jx_get_str(r->json, "permission");
 	if (!perm)
 		perm = "view";
-	if (!in_list(perm, share_permissions))
+	if (!jx_one_of(perm, share_permissions))
 		return req_fail(r, RC_BADREQ,
 				"Invalid permission. Must be one of: view, edit, admin");
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id, perm, target};
@@ -353,7 +349,7 @@ static int products_share(struct req *r)
 			"'created_at', created_at)",
 			5, p);
 	if (json)
-		return send_json(r, json);
+		return res_json_str(r, json);
 	if (r->rc != RC_OK)
 		return r->rc;
 	int lvl = prod_level(r, id);
@@ -399,7 +395,7 @@ int h_products_shares(struct req *r)
 		"WHERE p.id = $1 AND p.tenant_id = $2 AND p.user_id = $3",
 		3, p);
 	if (json)
-		return send_json(r, json);
+		return res_json_str(r, json);
 	if (r->rc != RC_OK)
 		return r->rc;
 	return refuse(r, id, RC_NOTFOUND, "Product not found",

@@ -160,7 +160,7 @@ static int report_load(struct req *r, const char *id, bool full, struct report *
 	rep->root = jx_parse(json, strlen(json), 256);
 	if (!rep->root)
 		return req_fail(r, RC_INTERNAL, "report: unparsable JSON from the database");
-	arena_defer(r->a, json_put_cb, rep->root);
+	jx_arena_own(r->a, rep->root);
 	rep->product = jx_get(rep->root, "product");
 	bool mockups = jx_get_bool(rep->root, "has_mockups", false);
 	struct json_object *phases = jx_get(rep->root, "phases");
@@ -271,7 +271,7 @@ int h_reports_generate(struct req *r)
 	if (report_load(r, id, false, &rep) != RC_OK)
 		return r->rc;
 	struct json_object *scores = json_object_new_array();
-	arena_defer(r->a, json_put_cb, scores);
+	jx_arena_own(r->a, scores);
 	for (int i = 0; i < rep.nphases; i++) {
 		struct json_object *o = json_object_new_object();
 		json_object_object_add(o, "phase_name", json_object_new_string(rep.ph[i].name));
@@ -283,9 +283,9 @@ int h_reports_generate(struct req *r)
 		json_object_array_add(scores, o);
 	}
 	struct json_object *missing = missing_sections(r->a, &rep);
-	arena_defer(r->a, json_put_cb, missing);
+	jx_arena_own(r->a, missing);
 	struct json_object *recs = recommendations(r->a, &rep);
-	arena_defer(r->a, json_put_cb, recs);
+	jx_arena_own(r->a, recs);
 	const char *score = score_text(r->a, &rep);
 	const char *summary = arena_printf(
 		r->a, "%d of %d lifecycle phases completed (%s%%).%s", rep.completed, rep.nphases,

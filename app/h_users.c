@@ -30,16 +30,7 @@ const struct jx_field users_preferences_fields[] = {
 	{NULL, JX_ANY, 0, 0, NULL},
 };
 
-static const char *const personas[] = {"product_manager", "leadership", "tech_lead", NULL};
 static const char *const themes[] = {"light", "dark", "retro", NULL};
-
-static bool one_of(const char *s, const char *const *set)
-{
-	for (; *set; set++)
-		if (strcmp(s, *set) == 0)
-			return true;
-	return false;
-}
 
 /* BCP 47-ish: 2-3 letters, then -/_ separated alphanumeric subtags of 1-8 (the column's CHECK). */
 static bool language_ok(const char *s)
@@ -114,7 +105,7 @@ int h_users_profile_put(struct req *r)
 	const char *avatar = jx_get_str(r->json, "avatar_url");
 	if (!name && !persona && !avatar)
 		return req_fail(r, RC_BADREQ, "No fields to update");
-	if (persona && !one_of(persona, personas))
+	if (persona && !jx_one_of(persona, user_personas))
 		return req_fail(r, RC_BADREQ, "Invalid persona");
 	if (avatar && !avatar_url_ok(avatar))
 		return req_fail_field(r, "body", "avatar_url", "url_scheme",
@@ -175,7 +166,7 @@ int h_users_preferences_put(struct req *r)
 	struct json_object *prefs = jx_get(r->json, "preferences");
 	if (!theme && !lang && !ne && !en && !prefs)
 		return req_fail(r, RC_BADREQ, "No fields to update");
-	if (theme && !one_of(theme, themes))
+	if (theme && !jx_one_of(theme, themes))
 		return req_fail(r, RC_BADREQ, "Invalid theme");
 	if (lang && !language_ok(lang))
 		return req_fail(r, RC_BADREQ, "Invalid language");

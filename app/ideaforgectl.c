@@ -34,6 +34,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "jx.h"
 #include "config.h"
 #include "kv.h"
 #include "pw.h"
@@ -74,7 +75,6 @@ static const struct {
 };
 
 /* Personas accepted by user_profiles (CHECK in sql/0001_core.sql). */
-static const char *const ctl_personas[] = {"product_manager", "leadership", "tech_lead", NULL};
 
 /* Everything a command needs; filled by main() from the command line and the configuration. */
 struct ctl {
@@ -811,8 +811,7 @@ static int ctl_cmd_user_add(struct ctl *c)
 	const char *bad = NULL;
 	int rc = CTL_EXIT_FAIL;
 
-	for (size_t i = 0; ctl_personas[i]; i++)
-		persona_ok |= strcmp(persona, ctl_personas[i]) == 0;
+	persona_ok = jx_one_of(persona, user_personas);
 	for (const unsigned char *s = (const unsigned char *)name; *s; s++) {
 		if (*s < ' ' || *s == 0x7f) {
 			name_ok = false;

@@ -64,11 +64,10 @@ int req_query_int(struct req *r, const char *name, int def, int min, int max, in
 /* 422 for a blank string field ("String should have at least 1 character"). */
 int req_fail_blank(struct req *r, const char *name);
 
-/* arena_defer() callback releasing a json_object. */
-static inline void json_put_cb(void *o)
-{
-	json_object_put(o);
-}
+/* Product statuses (API.md 1.4): whether status is one, and the original's 400 when not
+ * ("Invalid status. Must be one of: ..."; a 400 rather than a 422, as the original). */
+bool products_status_ok(const char *status);
+int products_status_fail(struct req *r);
 
 /* True when s is non-NULL and has a character other than white space. */
 bool str_has_text(const char *s);

@@ -91,11 +91,6 @@ void res_header(struct req *r, const char *name, const char *value)
 	*pp = h;
 }
 
-static void put_json(void *p)
-{
-	json_object_put(p);
-}
-
 int res_json(struct req *r, int status, struct json_object *o)
 {
 	size_t len = 0;
@@ -115,6 +110,11 @@ int res_json_text(struct req *r, int status, const char *json, size_t len)
 	r->status = status;
 	r->ctype = "application/json";
 	return RC_OK;
+}
+
+int res_json_str(struct req *r, const char *json)
+{
+	return res_json_text(r, 200, json, strlen(json));
 }
 
 int res_body(struct req *r, int status, const char *ctype, const char *body, size_t len)
@@ -264,7 +264,7 @@ int http_parse_json(struct req *r, const struct jx_field *fields, bool strict)
 	r->json = jx_parse(body, r->body_len, (int)cfg->max_json_depth);
 	if (!r->json)
 		return req_fail(r, RC_BADREQ, "Malformed JSON body");
-	arena_defer(r->a, put_json, r->json);
+	jx_arena_own(r->a, r->json);
 	if (fields) {
 		struct json_object *errs = NULL;
 		if (!jx_validate(r->json, fields, strict, &errs))

@@ -87,6 +87,9 @@ int res_json(struct req *r, int status, struct json_object *o);
 /* Sets a response whose body is already serialised JSON (e.g. built by PostgreSQL). RC_OK. */
 int res_json_text(struct req *r, int status, const char *json, size_t len);
 
+/* res_json_text of a NUL-terminated JSON text with status 200. RC_OK. */
+int res_json_str(struct req *r, const char *json);
+
 /* Sets an arbitrary body with a content type. Copies body. RC_OK. */
 int res_body(struct req *r, int status, const char *ctype, const char *body, size_t len);
 

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "arena.h"
+
 struct json_object *jx_parse(const char *s, size_t len, int max_depth)
 {
 	struct json_tokener *tok = json_tokener_new_ex(max_depth > 0 ? max_depth : 32);
@@ -217,9 +219,8 @@ static const char *check_field(const struct jx_field *f, struct json_object *v,
 		return "value is not a valid email address";
 	}
 	if (f->type == JX_ENUM) {
-		for (int i = 0; f->enums && f->enums[i]; i++)
-			if (strcmp(s, f->enums[i]) == 0)
-				return NULL;
+		if (f->enums && jx_one_of(s, f->enums))
+			return NULL;
 		*type = "enum";
 		return "Input should be one of the allowed values";
 	}
@@ -282,4 +283,24 @@ bool jx_validate(struct json_object *body, const struct jx_field *fields, bool s
 	}
 	*errors = errs;
 	return false;
+}
+
+bool jx_one_of(const char *s, const char *const *list)
+{
+	for (; s && *list; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
+static void put_cb(void *o)
+{
+	json_object_put(o);
+}
+
+struct json_object *jx_arena_own(struct arena *a, struct json_object *o)
+{
+	if (o)
+		arena_defer(a, put_cb, o);
+	return o;
 }

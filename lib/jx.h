@@ -65,6 +65,13 @@ bool jx_validate(struct json_object *body, const struct jx_field *fields, bool s
 struct json_object *jx_error_item(const char *where, const char *name, const char *type,
 				  const char *msg);
 
+/* True when s is one of the strings of list (NULL-terminated); false for s == NULL. */
+bool jx_one_of(const char *s, const char *const *list);
+
+struct arena;
+/* Hands o (consumed) to arena a: json_object_put runs when the arena is reset. Returns o. */
+struct json_object *jx_arena_own(struct arena *a, struct json_object *o);
+
 /* True when s is a canonical UUID string. */
 bool jx_is_uuid(const char *s);
 
