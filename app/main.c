@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../lib/srv_main.h"
 #include "app.h"
 #include "products.h" /* keys_config_check */
 #include "ai.h"

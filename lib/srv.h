@@ -1,5 +1,6 @@
 /* srv.h - the FastCGI application server: master, workers, threads, and the contexts that
- * handlers see. An application (app/main.c) fills struct srv_app and calls srv_main().
+ * handlers see. An application (app/main.c) fills struct srv_app and calls srv_main()
+ * (lib/srv_main.h).
  *
  * Processes: one master (never handles requests) forks workers that all accept on one
  * listening socket; each worker runs `threads` threads in an accept loop; each worker owns a
@@ -117,8 +118,5 @@ struct srv_app {
 	void (*after)(struct req *r);
 };
 
-/* Runs the server: parses config, sets up the socket, forks workers, supervises them. Returns
- * the process exit code. */
-int srv_main(const struct srv_app *app, int argc, char **argv);
 
 #endif
