@@ -20,6 +20,12 @@
  * profile route and ideaforgectl, the two programs that link this file. */
 const char *const user_personas[] = {"product_manager", "leadership", "tech_lead", NULL};
 
+/* Every key is also IDEAFORGE_<KEY> in the environment. */
+#define ENV_PREFIX "IDEAFORGE_"
+
+/* IdeaForge's defaults for keys of the kit (lib/srv.c has none of ours). */
+static const char *const srv_defaults[] = {"database_url=dbname=ideaforge", NULL};
+
 static const char *const ai_provider_names[] = {"openai", "anthropic", "gemini", NULL};
 
 static const char *const cookie_secure_names[COOKIE_SECURE__MAX + 1] = {
@@ -142,7 +148,7 @@ void app_config_free(struct srv_config *srv, void *app)
 {
 	if (!srv)
 		return;
-	struct cfg_section secs[2] = {{srv_config_keys, srv}, {app_keys, app}};
+	struct cfg_section secs[2] = {{srv_config_keys, srv, ENV_PREFIX, srv_defaults}, {app_keys, app, ENV_PREFIX, NULL}};
 	cfg_free(secs, app ? 2 : 1);
 	free(srv);
 	free(app);
@@ -164,7 +170,7 @@ int app_config_load(int argc, char **argv, struct srv_config **srvp, void **appp
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	struct cfg_section secs[2] = {{srv_config_keys, srv}, {app_keys, app}};
+	struct cfg_section secs[2] = {{srv_config_keys, srv, ENV_PREFIX, srv_defaults}, {app_keys, app, ENV_PREFIX, NULL}};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) {
@@ -215,6 +221,10 @@ int app_config_load(int argc, char **argv, struct srv_config **srvp, void **appp
 	}
 	if (cfg_load(secs, 2, path, required, flags, nflags, err, errlen) < 0)
 		goto out;
+	if (!srv->database_url || !*srv->database_url) {
+		snprintf(err, errlen, "invalid value '' for key 'database_url' (required)");
+		goto out;
+	}
 	if (app->argon2_memory_kib < 8 * app->argon2_parallelism) {
 		snprintf(err, errlen,
 			 "invalid value '%lld' for key 'argon2_memory_kib' (at least 8 x "
@@ -232,7 +242,7 @@ out:
 		free(flags[i]);
 	free(flags);
 	if (srv) {
-		struct cfg_section s2[2] = {{srv_config_keys, srv}, {app_keys, app}};
+		struct cfg_section s2[2] = {{srv_config_keys, srv, ENV_PREFIX, srv_defaults}, {app_keys, app, ENV_PREFIX, NULL}};
 		cfg_free(s2, app ? 2 : 1);
 		free(srv);
 		free(app);
@@ -242,7 +252,7 @@ out:
 
 void app_config_dump(const struct srv_config *srv, const struct app_config *app)
 {
-	struct cfg_section secs[2] = {{srv_config_keys, (void *)srv}, {app_keys, (void *)app}};
+	struct cfg_section secs[2] = {{srv_config_keys, (void *)srv, ENV_PREFIX, srv_defaults}, {app_keys, (void *)app, ENV_PREFIX, NULL}};
 	fflush(stdout);
 	cfg_dump(secs, 2, STDOUT_FILENO);
 }

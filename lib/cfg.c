@@ -176,13 +176,22 @@ int cfg_load(const struct cfg_section *secs, size_t nsecs, const char *path, boo
 			if (apply(secs, nsecs, "default", k->name, strlen(k->name),
 				  k->def ? k->def : "", err, errlen) < 0)
 				return -1;
+	for (size_t s = 0; s < nsecs; s++)
+		for (const char *const *d = secs[s].defaults; d && *d; d++) {
+			const char *eq = strchr(*d, '=');
+			if (eq && apply(secs, nsecs, "default", *d, (size_t)(eq - *d), eq + 1, err,
+					errlen) < 0)
+				return -1;
+		}
 	if (path && load_file(secs, nsecs, path, required, err, errlen) < 0)
 		return -1;
 	/* environment */
 	for (size_t s = 0; s < nsecs; s++)
-		for (const struct cfg_key *k = secs[s].keys; k->name; k++) {
-			char env[128] = "IDEAFORGE_";
-			size_t n = strlen(env);
+		for (const struct cfg_key *k = secs[s].keys; secs[s].env_prefix && k->name; k++) {
+			char env[128];
+			size_t n = (size_t)snprintf(env, sizeof(env), "%s", secs[s].env_prefix);
+			if (n >= sizeof(env))
+				n = sizeof(env) - 1;
 			for (const char *p = k->name; *p && n < sizeof(env) - 1; p++)
 				env[n++] = (char)toupper((unsigned char)*p);
 			env[n] = '\0';

@@ -1,11 +1,11 @@
-/* cfg.h - table-driven configuration: defaults, file, IDEAFORGE_* environment, flags.
+/* cfg.h - table-driven configuration: defaults, file, <PREFIX>* environment, flags.
  *
  * Three passes (CONVENTIONS 13): parse (errors name file:line and key), validate (the caller's
  * cross-field check, naming key and value), apply (the caller swaps the snapshot in). A key is
  * declared once in a table with its type, default, bounds and help; the sample config file
  * documents the same keys.
  *
- * Precedence, lowest first: default, config file, environment IDEAFORGE_<KEY in upper case>,
+ * Precedence, lowest first: default, config file, environment <env_prefix><KEY in upper case> (the application chooses the prefix),
  * command-line flags --key=value.
  */
 #ifndef IF_CFG_H
@@ -40,6 +40,11 @@ struct cfg_key {
 struct cfg_section {
 	const struct cfg_key *keys; /* terminated by an entry with name == NULL */
 	void *base;                 /* struct the keys write into */
+	const char *env_prefix;     /* the program's: key "db_url" is env <prefix>DB_URL; NULL =
+				     * keys of this section are not read from the environment */
+	const char *const *defaults; /* the program's own defaults for keys of any section,
+				      * "key=value" strings applied after the keys' own, NULL-
+				      * terminated; NULL = none */
 };
 
 /*

@@ -53,7 +53,7 @@ struct db_pool *db_pool_new(const struct db_pool_opts *o)
 		return NULL;
 	p->o = *o;
 	p->conninfo = strdup(o->conninfo ? o->conninfo : "");
-	p->appname = strdup(o->application_name ? o->application_name : "ideaforge");
+	p->appname = strdup(o->application_name ? o->application_name : "fastcgi-app");
 	int n = 0;
 	if (o->statement_timeout_ms > 0)
 		n = snprintf(p->options, sizeof(p->options), "-c statement_timeout=%lld",
@@ -106,6 +106,10 @@ void db_pool_free(struct db_pool *p)
 
 void db_pool_stats(struct db_pool *p, struct db_stats *s)
 {
+	if (!p) {
+		memset(s, 0, sizeof(*s));
+		return;
+	}
 	pthread_mutex_lock(&p->mu);
 	int idle = 0;
 	for (struct db_conn *c = p->idle; c; c = c->next)
@@ -195,6 +199,11 @@ static bool conn_ping(struct db_conn *c)
 
 int db_checkout(struct db_pool *p, struct db_conn **out, char *err, size_t errlen)
 {
+	if (!p) {
+		*out = NULL;
+		snprintf(err, errlen, "no database is configured");
+		return RC_UNAVAILABLE;
+	}
 	int64_t deadline = mono_us() + p->o.timeout_ms * 1000;
 	bool waited = false;
 	*out = NULL;

@@ -46,10 +46,10 @@ struct db_stats {
 /* New pool; connects lazily. NULL on out of memory. Owned by caller. */
 struct db_pool *db_pool_new(const struct db_pool_opts *o);
 void db_pool_free(struct db_pool *p); /* closes every connection; accepts NULL */
-void db_pool_stats(struct db_pool *p, struct db_stats *s);
+void db_pool_stats(struct db_pool *p, struct db_stats *s); /* zeros for a NULL pool */
 
 /* Checks out a healthy connection. RC_OK, or RC_UNAVAILABLE with a reason in err (for the
- * log, not for clients). */
+ * log, not for clients); a NULL pool (a server without a database) is always unavailable. */
 int db_checkout(struct db_pool *p, struct db_conn **out, char *err, size_t errlen);
 /* Returns a connection; broken ones (or ones in a transaction) are closed. Accepts NULL. */
 void db_release(struct db_pool *p, struct db_conn *c);

@@ -261,7 +261,7 @@ bool pw_needs_rehash(const char *hash, const struct pw_params *params)
 
 void pw_dummy_verify(const struct pw_params *params)
 {
-	static const unsigned char salt[PW_SALT_LEN] = "ideaforge-dummy";
+	static const unsigned char salt[PW_SALT_LEN] = "dummy-verify-slt";
 	static const char input[] = "dummy password for an unknown account";
 	unsigned char tag[PW_TAG_LEN];
 

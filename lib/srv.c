@@ -77,8 +77,8 @@ const struct cfg_key srv_config_keys[] = {
 	  "debug, info, warn or error"),
 	K("slow_request_ms", CFG_INT, slow_request_ms, "1000", 0, 3600000, NULL,
 	  "log a slow-request line past this duration; 0 = off"),
-	K("database_url", CFG_STR, database_url, "dbname=ideaforge", 0, 0, NULL,
-	  "libpq connection string or URI"),
+	K("database_url", CFG_STR, database_url, "", 0, 0, NULL,
+	  "libpq connection string or URI; empty = no database (queries answer 503)"),
 	K("db_pool_size", CFG_INT, db_pool_size, "8", 1, 1000, NULL,
 	  "database connections kept per worker (a worker never uses more than its threads)"),
 	K("db_max_overflow", CFG_INT, db_max_overflow, "0", 0, 1000, NULL,
@@ -141,10 +141,6 @@ int srv_config_validate(const struct srv_config *c, char *err, size_t errlen)
 			 "invalid value '%lld' for key 'pm_max_spare_threads' (must be 0 or at least "
 			 "pm_min_spare_threads = %lld)",
 			 (long long)c->pm_max_spare_threads, (long long)c->pm_min_spare_threads);
-		return -1;
-	}
-	if (!c->database_url || !*c->database_url) {
-		snprintf(err, errlen, "invalid value '' for key 'database_url' (required)");
 		return -1;
 	}
 	if (kv_url_check(c->redis_url) < 0) {

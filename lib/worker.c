@@ -225,9 +225,11 @@ void worker_run(const struct srv_app *app, const struct srv_config *cfg, const v
 		.lock_timeout_ms = cfg->db_lock_timeout_ms,
 		.application_name = app->name,
 	};
-	wk.w.db = db_pool_new(&po);
+	/* a server without a database (database_url empty) has no pool: db_* answer 503 */
+	bool want_db = cfg->database_url && *cfg->database_url;
+	wk.w.db = want_db ? db_pool_new(&po) : NULL;
 	wk.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!wk.w.db || wk.stop_fd < 0 || FCGX_Init() != 0) {
+	if ((want_db && !wk.w.db) || wk.stop_fd < 0 || FCGX_Init() != 0) {
 		log_msg(LL_ERROR, NULL, "worker init failed");
 		_exit(1);
 	}

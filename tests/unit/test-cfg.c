@@ -36,7 +36,7 @@ static const struct cfg_key tkeys[] = {
 };
 
 static struct tconf tc;
-static struct cfg_section tsec = {tkeys, &tc};
+static struct cfg_section tsec = {tkeys, &tc, "IDEAFORGE_", NULL};
 static char path[64];
 static char err[512];
 
@@ -279,7 +279,7 @@ START_TEST(test_secret_value_not_echoed)
 		{"pin", CFG_INT, offsetof(struct tconf, count), "1", 0, 9999, NULL, CFG_SECRET, ""},
 		{0},
 	};
-	struct cfg_section ssec = {skeys, &tc};
+	struct cfg_section ssec = {skeys, &tc, "IDEAFORGE_", NULL};
 	char f[] = "pin=hunter2";
 	char *flags[] = {f};
 	ck_assert_int_eq(cfg_load(&ssec, 1, NULL, false, flags, 1, err, sizeof(err)), -1);
@@ -339,7 +339,7 @@ START_TEST(test_srv_defaults_and_validate)
 {
 	struct srv_config c;
 	memset(&c, 0, sizeof(c));
-	struct cfg_section s = {srv_config_keys, &c};
+	struct cfg_section s = {srv_config_keys, &c, "IDEAFORGE_", NULL};
 	unsetenv("IDEAFORGE_WORKERS");
 	unsetenv("IDEAFORGE_MAX_BODY_BYTES");
 	ck_assert_msg(cfg_load(&s, 1, NULL, false, NULL, 0, err, sizeof(err)) == 0, "%s", err);
@@ -377,12 +377,38 @@ START_TEST(test_srv_defaults_and_validate)
 }
 END_TEST
 
+/* The program names its environment prefix and its own defaults for the kit's keys: the kit
+ * itself carries no program's name. */
+START_TEST(test_program_prefix_and_defaults)
+{
+	struct srv_config c;
+	memset(&c, 0, sizeof(c));
+	static const char *const defs[] = {"database_url=dbname=example", "workers=3", NULL};
+	struct cfg_section s = {srv_config_keys, &c, "EXAMPLE_", defs};
+	setenv("IDEAFORGE_WORKERS", "5", 1);
+	setenv("EXAMPLE_THREADS", "4", 1);
+	ck_assert_msg(cfg_load(&s, 1, NULL, false, NULL, 0, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(c.database_url, "dbname=example");
+	ck_assert_int_eq(c.workers, 3); /* the program's default; IDEAFORGE_ is not its prefix */
+	ck_assert_int_eq(c.threads, 4);
+	unsetenv("IDEAFORGE_WORKERS");
+	unsetenv("EXAMPLE_THREADS");
+	/* without defaults the kit has no database: valid, queries then answer 503 */
+	struct cfg_section bare = {srv_config_keys, &c, NULL, NULL};
+	ck_assert_int_eq(cfg_load(&bare, 1, NULL, false, NULL, 0, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.database_url, "");
+	ck_assert_msg(srv_config_validate(&c, err, sizeof(err)) == 0, "%s", err);
+	cfg_free(&s, 1);
+}
+END_TEST
+
 static Suite *cfg_suite(void)
 {
 	Suite *s = suite_create("cfg");
 	TCase *tc_ = tcase_create("core");
 	tcase_add_checked_fixture(tc_, setup, teardown);
 	tcase_add_test(tc_, test_defaults);
+	tcase_add_test(tc_, test_program_prefix_and_defaults);
 	tcase_add_test(tc_, test_missing_file);
 	tcase_add_test(tc_, test_file_parse);
 	tcase_add_test(tc_, test_file_empty_value_and_last_wins);
