@@ -15,7 +15,6 @@
 #include <sys/random.h>
 
 #define PW_SALT_LEN 16 /* bytes; RFC 9106 section 3.1 recommends 128 bits */
-#define PW_TAG_LEN 32  /* bytes */
 
 /* Sanity caps on parameters read from a stored hash (and accepted by pw_hash): a hash is
  * refused rather than allowed to make one verification allocate 4 GiB or loop for minutes. */
@@ -259,15 +258,23 @@ bool pw_needs_rehash(const char *hash, const struct pw_params *params)
 	       ph.params.p != params->p;
 }
 
-void pw_dummy_verify(const struct pw_params *params)
+int pw_dummy_tag(const struct pw_params *params, unsigned char tag[PW_TAG_LEN])
 {
 	static const unsigned char salt[PW_SALT_LEN] = "dummy-verify-slt";
 	static const char input[] = "dummy password for an unknown account";
-	unsigned char tag[PW_TAG_LEN];
 
 	if (!pw_params_ok(params))
-		return;
-	(void)argon2id_hash_raw(params->t, params->m_kib, params->p, input, sizeof input - 1, salt,
-				sizeof salt, tag, sizeof tag);
+		return -1;
+	return argon2id_hash_raw(params->t, params->m_kib, params->p, input, sizeof input - 1, salt,
+				 sizeof salt, tag, PW_TAG_LEN) == ARGON2_OK ?
+		       0 :
+		       -1;
+}
+
+void pw_dummy_verify(const struct pw_params *params)
+{
+	unsigned char tag[PW_TAG_LEN];
+
+	(void)pw_dummy_tag(params, tag);
 	explicit_bzero(tag, sizeof tag);
 }

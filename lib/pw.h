@@ -72,4 +72,12 @@ bool pw_needs_rehash(const char *hash, const struct pw_params *params);
  */
 void pw_dummy_verify(const struct pw_params *params);
 
+#define PW_TAG_LEN 32 /* bytes of an argon2id tag made here */
+
+/* The work of pw_dummy_verify, observable: the argon2id tag of its fixed input and salt under
+ * params. 0, or -1 for unusable params. Tests check it against argon2id with the same m, t, p,
+ * which proves the dummy path costs exactly one verification under params;
+ * bench/auth/dummy-verify measures the two time distributions. */
+int pw_dummy_tag(const struct pw_params *params, unsigned char tag[PW_TAG_LEN]);
+
 #endif

@@ -648,7 +648,6 @@ static Suite *db_suite(void)
 {
 	Suite *s = suite_create("db");
 	TCase *tp = tcase_create("pool");
-	tcase_add_unchecked_fixture(tp, suite_setup, NULL);
 	tcase_add_checked_fixture(tp, setup, NULL);
 	tcase_set_timeout(tp, 30);
 	tcase_add_test(tp, test_reuse_idle_connection);
@@ -678,6 +677,11 @@ static Suite *db_suite(void)
 
 int main(void)
 {
+	/* no PostgreSQL: automake's SKIP (77), which tests/run-suites counts as a failure, never
+	 * as a pass */
+	suite_setup();
+	if (!conninfo[0])
+		return 77;
 	SRunner *sr = srunner_create(db_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
