@@ -229,6 +229,39 @@ void cfg_free(const struct cfg_section *secs, size_t nsecs)
 			}
 }
 
+char *cfg_mask(const char *s, char *out, size_t cap)
+{
+	const char *p = s ? s : "";
+	const char *sep = strstr(p, "://");
+	const char *auth = sep ? sep + 3 : NULL;
+	const char *at = auth ? strchr(auth, '@') : NULL;
+	const char *slash = auth ? strchr(auth, '/') : NULL;
+	const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	if (at && colon && (!slash || at < slash)) {
+		/* scheme://user:***@rest */
+		snprintf(out, cap, "%.*s:***%s", (int)(colon - p), p, at);
+		return out;
+	}
+	/* libpq keyword form: password=value or password='quoted value' */
+	const char *pw = strstr(p, "password=");
+	if (pw && (pw == p || pw[-1] == ' ')) {
+		const char *v = pw + 9, *end = v;
+		if (*v == '\'') {
+			for (end = v + 1; *end && *end != '\''; end++)
+				if (*end == '\\' && end[1])
+					end++;
+			if (*end)
+				end++;
+		} else {
+			end = v + strcspn(v, " ");
+		}
+		snprintf(out, cap, "%.*s***%s", (int)(v - p), p, end);
+		return out;
+	}
+	snprintf(out, cap, "%s", p);
+	return out;
+}
+
 void cfg_dump(const struct cfg_section *secs, size_t nsecs, int fd)
 {
 	FILE *f = fdopen(dup(fd), "w");
@@ -241,8 +274,11 @@ void cfg_dump(const struct cfg_section *secs, size_t nsecs, int fd)
 			switch (k->type) {
 			case CFG_STR: {
 				const char *v = *(char *const *)field;
+				char masked[1024];
 				if (k->flags & CFG_SECRET)
 					fputs(v && *v ? "<set>" : "<unset>", f);
+				else if (k->flags & CFG_URL)
+					fputs(cfg_mask(v, masked, sizeof(masked)), f);
 				else
 					fputs(v ? v : "", f);
 				break;

@@ -24,6 +24,7 @@ enum cfg_type {
 };
 
 #define CFG_SECRET 0x1u /* never printed by cfg_dump */
+#define CFG_URL 0x4u    /* a URL or libpq conninfo: its password is masked when printed */
 #define CFG_OCTAL 0x2u  /* CFG_INT written in octal (file modes): "0660" */
 
 struct cfg_key {
@@ -55,6 +56,11 @@ struct cfg_section {
  */
 int cfg_load(const struct cfg_section *secs, size_t nsecs, const char *path, bool required,
 	     char *const *flags, size_t nflags, char *err, size_t errlen);
+
+/* Copies s into out (cap bytes) with passwords masked as "***": the password of a URL's
+ * userinfo ("scheme://user:password@host") and the value of a libpq "password=" keyword.
+ * Returns out. For printing configuration values and errors. */
+char *cfg_mask(const char *s, char *out, size_t cap);
 
 /* Frees the CFG_STR values of every section. */
 void cfg_free(const struct cfg_section *secs, size_t nsecs);

@@ -1,6 +1,7 @@
 /* kv.c - Redis handle with timeouts, worker-wide backoff and one probe at a time. */
 #include "kv.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@ struct kv {
 	int port;               /* TCP port */
 	char *path;             /* unix socket path, or NULL */
 	int db;                 /* SELECTed database */
+	char *user;             /* ACL user (Redis 6) for AUTH, or NULL */
+	char *password;         /* AUTH password, or NULL; never logged, wiped on free */
 	int64_t connect_ms;     /* connect timeout */
 	int64_t command_ms;     /* command timeout */
 	struct kv_shared *sh;   /* worker-wide state */
@@ -38,13 +41,67 @@ void kv_shared_init(struct kv_shared *s)
 	atomic_store(&s->has_prober, false);
 }
 
-/* Parses url into k; -1 when malformed. */
+/* Percent-decodes n bytes of s into a new string (userinfo may carry %40 for '@' and so on).
+ * NULL when malformed or on out of memory. */
+static char *pct_decode(const char *s, size_t n)
+{
+	char *out = malloc(n + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+		    isxdigit((unsigned char)s[i + 2])) {
+			char hex[3] = {s[i + 1], s[i + 2], 0};
+			*o++ = (char)strtol(hex, NULL, 16);
+			i += 2;
+		} else if (s[i] == '%') {
+			free(out);
+			return NULL;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Parses "[user]:password@" at the start of *p (up to the first '@' before any '/'): sets
+ * k->user (NULL when empty) and k->password and moves *p past it. 0, or -1 when malformed. */
+static int parse_userinfo(struct kv *k, const char **p)
+{
+	const char *h = *p;
+	const char *slash = strchr(h, '/');
+	const char *at = memchr(h, '@', slash ? (size_t)(slash - h) : strlen(h));
+	if (!at && slash == h) /* unix://[userinfo@]/path: the path starts at once */
+		return 0;
+	if (!at)
+		return 0;
+	const char *colon = memchr(h, ':', (size_t)(at - h));
+	if (!colon)
+		return -1; /* "user@" alone: a password is required */
+	if (colon > h) {
+		k->user = pct_decode(h, (size_t)(colon - h));
+		if (!k->user)
+			return -1;
+	}
+	k->password = pct_decode(colon + 1, (size_t)(at - colon - 1));
+	if (!k->password || !*k->password)
+		return -1;
+	*p = at + 1;
+	return 0;
+}
+
+/* Parses url into k; -1 when malformed. Forms: redis://[[user]:password@]host[:port][/db],
+ * unix:/path, unix://[[user]:password@]/path. */
 static int parse_url(struct kv *k, const char *url)
 {
 	if (strncmp(url, "unix:", 5) == 0) {
 		const char *p = url + 5;
-		if (strncmp(p, "//", 2) == 0)
+		if (strncmp(p, "//", 2) == 0) {
 			p += 2;
+			if (parse_userinfo(k, &p) < 0)
+				return -1;
+		}
 		if (*p != '/')
 			return -1;
 		k->path = strdup(p);
@@ -53,13 +110,12 @@ static int parse_url(struct kv *k, const char *url)
 	if (strncmp(url, "redis://", 8) != 0)
 		return -1;
 	const char *h = url + 8;
-	const char *at = strchr(h, '@'); /* credentials are not supported in the URL */
-	if (at)
+	if (parse_userinfo(k, &h) < 0)
 		return -1;
 	const char *slash = strchr(h, '/');
 	size_t hl = slash ? (size_t)(slash - h) : strlen(h);
 	char hostport[256];
-	if (hl == 0 || hl >= sizeof(hostport))
+	if (hl == 0 || hl >= sizeof(hostport) || memchr(h, '@', hl))
 		return -1;
 	memcpy(hostport, h, hl);
 	hostport[hl] = '\0';
@@ -86,13 +142,36 @@ static int parse_url(struct kv *k, const char *url)
 	return k->host ? 0 : -1;
 }
 
+static void free_url(struct kv *k)
+{
+	free(k->host);
+	free(k->path);
+	free(k->user);
+	if (k->password) {
+		explicit_bzero(k->password, strlen(k->password));
+		free(k->password);
+	}
+	k->host = k->path = k->user = k->password = NULL;
+}
+
 int kv_url_check(const char *url)
 {
 	struct kv k = {0};
 	int rc = url ? parse_url(&k, url) : -1;
-	free(k.host);
-	free(k.path);
+	free_url(&k);
 	return rc;
+}
+
+const char *kv_url_problem(const char *url)
+{
+	if (!url)
+		return "missing";
+	if (strncmp(url, "rediss://", 9) == 0)
+		return "rediss:// (TLS) is not supported: Debian 12's hiredis 0.14 has no TLS; run a "
+		       "local TLS client tunnel (stunnel) and point redis_url at it (README)";
+	if (kv_url_check(url) < 0)
+		return "expected redis://[[user]:password@]host:port/db or unix:/path";
+	return NULL;
 }
 
 struct kv *kv_new(const char *url, int64_t connect_timeout_ms, int64_t command_timeout_ms,
@@ -117,8 +196,7 @@ void kv_free(struct kv *k)
 		return;
 	if (k->c)
 		redisFree(k->c);
-	free(k->host);
-	free(k->path);
+	free_url(k);
 	free(k);
 }
 
@@ -146,6 +224,20 @@ static int kv_connect(struct kv *k)
 		return -1;
 	}
 	redisSetTimeout(k->c, tv_ms(k->command_ms));
+	if (k->password) {
+		/* on every (re)connect; Redis 6 ACL: AUTH user password */
+		redisReply *r = k->user ? redisCommand(k->c, "AUTH %s %s", k->user, k->password)
+					: redisCommand(k->c, "AUTH %s", k->password);
+		bool ok = r && r->type == REDIS_REPLY_STATUS;
+		if (r && !ok && r->type == REDIS_REPLY_ERROR)
+			log_msg(LL_WARN, NULL, "redis refused the credentials of redis_url");
+		if (r)
+			freeReplyObject(r);
+		if (!ok) {
+			kv_close(k);
+			return -1;
+		}
+	}
 	if (k->db) {
 		redisReply *r = redisCommand(k->c, "SELECT %d", k->db);
 		bool ok = r && r->type == REDIS_REPLY_STATUS;

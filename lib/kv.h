@@ -94,7 +94,12 @@ bool kv_is_noscript(const redisReply *x);
 /* Last known state as seen by this worker. */
 bool kv_up(const struct kv *k);
 
-/* Validates a Redis URL; 0 or -1. */
+/* Validates a Redis URL: redis://[[user]:password@]host[:port][/db], unix:/path or
+ * unix://[[user]:password@]/path (userinfo percent-encoded). 0 or -1. */
 int kv_url_check(const char *url);
+
+/* Why url is not usable as redis_url (a sentence for the configuration error), or NULL when it
+ * is: rediss:// gets its own explanation (no TLS in this hiredis). */
+const char *kv_url_problem(const char *url);
 
 #endif

@@ -25,6 +25,10 @@ const char *const pm_mode_names[PM__MAX + 1] = {
 #define K(name, type, field, def, min, max, enums, help)                                       \
 	{ name, type, offsetof(struct srv_config, field), def, min, max, enums, 0, help }
 
+/* A string key with flags (CFG_URL: its password is masked when printed). */
+#define KF(name, type, field, def, flags, help)                                               \
+	{ name, type, offsetof(struct srv_config, field), def, 0, 0, NULL, flags, help }
+
 const struct cfg_key srv_config_keys[] = {
 	K("listen", CFG_STR, listen, "", 0, 0, NULL,
 	  "unix:/path or host:port to bind; empty = systemd socket (LISTEN_FDS) or fd 0"),
@@ -77,7 +81,7 @@ const struct cfg_key srv_config_keys[] = {
 	  "debug, info, warn or error"),
 	K("slow_request_ms", CFG_INT, slow_request_ms, "1000", 0, 3600000, NULL,
 	  "log a slow-request line past this duration; 0 = off"),
-	K("database_url", CFG_STR, database_url, "", 0, 0, NULL,
+	KF("database_url", CFG_STR, database_url, "", CFG_URL,
 	  "libpq connection string or URI; empty = no database (queries answer 503)"),
 	K("db_pool_size", CFG_INT, db_pool_size, "8", 1, 1000, NULL,
 	  "database connections kept per worker (a worker never uses more than its threads)"),
@@ -93,8 +97,8 @@ const struct cfg_key srv_config_keys[] = {
 	  NULL, "server-side statement_timeout of request statements (503 past it); 0 = none"),
 	K("db_lock_timeout_ms", CFG_INT, db_lock_timeout_ms, "1000", 0, 86400000, NULL,
 	  "server-side lock_timeout: a statement waiting this long for a lock fails (503); 0 = none"),
-	K("redis_url", CFG_STR, redis_url, "redis://127.0.0.1:6379/0", 0, 0, NULL,
-	  "redis://host:port/db or unix:/path"),
+	KF("redis_url", CFG_STR, redis_url, "redis://127.0.0.1:6379/0", CFG_URL,
+	  "redis://[[user]:password@]host:port/db or unix:/path (password masked when printed)"),
 	K("redis_connect_timeout_ms", CFG_INT, redis_connect_timeout_ms, "200", 1, 60000, NULL,
 	  "Redis connect timeout"),
 	K("redis_command_timeout_ms", CFG_INT, redis_command_timeout_ms, "100", 1, 60000, NULL,
@@ -143,11 +147,11 @@ int srv_config_validate(const struct srv_config *c, char *err, size_t errlen)
 			 (long long)c->pm_max_spare_threads, (long long)c->pm_min_spare_threads);
 		return -1;
 	}
-	if (kv_url_check(c->redis_url) < 0) {
-		snprintf(err, errlen,
-			 "invalid value '%s' for key 'redis_url' (expected redis://host:port/db or "
-			 "unix:/path)",
-			 c->redis_url ? c->redis_url : "");
+	const char *why = kv_url_problem(c->redis_url);
+	if (why) {
+		char masked[512];
+		snprintf(err, errlen, "invalid value '%s' for key 'redis_url' (%s)",
+			 cfg_mask(c->redis_url, masked, sizeof(masked)), why);
 		return -1;
 	}
 	const char *keys[] = {"listen", "ops_listen"};

@@ -402,6 +402,26 @@ START_TEST(test_program_prefix_and_defaults)
 }
 END_TEST
 
+/* Passwords in URLs and libpq conninfo are masked whenever a value is printed. */
+START_TEST(test_mask_passwords)
+{
+	char out[256];
+	ck_assert_str_eq(cfg_mask("redis://:s3cret@h:6379/0", out, sizeof(out)),
+			 "redis://:***@h:6379/0");
+	ck_assert_str_eq(cfg_mask("redis://app:s3cret@h/0", out, sizeof(out)), "redis://app:***@h/0");
+	ck_assert_str_eq(cfg_mask("postgresql://u:pw@db:5432/x?sslmode=verify-full", out,
+				  sizeof(out)),
+			 "postgresql://u:***@db:5432/x?sslmode=verify-full");
+	ck_assert_str_eq(cfg_mask("host=db password=hunter2 dbname=x", out, sizeof(out)),
+			 "host=db password=*** dbname=x");
+	ck_assert_str_eq(cfg_mask("password='a b\\' c' host=db", out, sizeof(out)),
+			 "password=*** host=db");
+	ck_assert_str_eq(cfg_mask("redis://h:6379/0", out, sizeof(out)), "redis://h:6379/0");
+	ck_assert_str_eq(cfg_mask("dbname=ideaforge", out, sizeof(out)), "dbname=ideaforge");
+	ck_assert_str_eq(cfg_mask(NULL, out, sizeof(out)), "");
+}
+END_TEST
+
 static Suite *cfg_suite(void)
 {
 	Suite *s = suite_create("cfg");
@@ -409,6 +429,7 @@ static Suite *cfg_suite(void)
 	tcase_add_checked_fixture(tc_, setup, teardown);
 	tcase_add_test(tc_, test_defaults);
 	tcase_add_test(tc_, test_program_prefix_and_defaults);
+	tcase_add_test(tc_, test_mask_passwords);
 	tcase_add_test(tc_, test_missing_file);
 	tcase_add_test(tc_, test_file_parse);
 	tcase_add_test(tc_, test_file_empty_value_and_last_wins);

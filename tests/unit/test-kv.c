@@ -6,6 +6,7 @@
  * on a private port when the binary exists) checks commands, recovery and restarts. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -82,7 +83,17 @@ START_TEST(test_url_check)
 	ck_assert_int_eq(kv_url_check("redis://h:65536"), -1);
 	ck_assert_int_eq(kv_url_check("redis://h:12x"), -1);
 	ck_assert_int_eq(kv_url_check("redis://h:1/x"), -1);
-	ck_assert_int_eq(kv_url_check("redis://user:pw@h:1/0"), -1);
+	ck_assert_int_eq(kv_url_check("redis://user:pw@h:1/0"), 0);
+	ck_assert_int_eq(kv_url_check("redis://:pw@h:1/0"), 0);
+	ck_assert_int_eq(kv_url_check("redis://:p%40ss%3A@h"), 0);
+	ck_assert_int_eq(kv_url_check("unix://:pw@/run/redis.sock"), 0);
+	ck_assert_int_eq(kv_url_check("unix://app:pw@/run/redis.sock"), 0);
+	ck_assert_int_eq(kv_url_check("redis://user@h:1/0"), -1);   /* no password */
+	ck_assert_int_eq(kv_url_check("redis://:@h:1/0"), -1);      /* empty password */
+	ck_assert_int_eq(kv_url_check("redis://:p%4@h:1/0"), -1);   /* broken escape */
+	ck_assert_int_eq(kv_url_check("rediss://:pw@h:1/0"), -1);
+	ck_assert_ptr_null(kv_url_problem("redis://:pw@h:1/0"));
+	ck_assert_ptr_nonnull(strstr(kv_url_problem("rediss://:pw@h:1/0"), "stunnel"));
 	ck_assert_int_eq(kv_url_check("unix:relative.sock"), -1);
 	ck_assert_int_eq(kv_url_check(""), -1);
 	ck_assert_int_eq(kv_url_check(NULL), -1);
@@ -290,7 +301,9 @@ static bool have_redis(void)
 	return false;
 }
 
-static void redis_start(void)
+/* Starts redis-server with extra arguments (NULL-terminated, may be NULL); waits until url
+ * (NULL: the plain one) answers PING. */
+static void redis_start_with(const char *const *extra, const char *ping_url)
 {
 	if (redis_port == 0)
 		redis_port = closed_port();
@@ -304,28 +317,42 @@ static void redis_start(void)
 		dup2(devnull, 1);
 		/* no persistence: it never writes a file, so /tmp as its directory is fine even
 		 * when a failed test leaves no chance to clean up */
-		execl(redis_bin, "redis-server", "--port", portstr, "--bind",
-		      "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", "/tmp",
-		      (char *)NULL);
+		const char *argv[32] = {"redis-server", "--port", portstr, "--bind", "127.0.0.1",
+					"--save", "", "--appendonly", "no", "--dir", "/tmp"};
+		int n = 11;
+		for (int i = 0; extra && extra[i] && n < 31; i++)
+			argv[n++] = extra[i];
+		argv[n] = NULL;
+		execv(redis_bin, (char *const *)argv);
 		_exit(127);
 	}
 	/* wait until it answers */
 	struct kv_shared sh;
 	kv_shared_init(&sh);
-	char url[64];
-	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", redis_port);
+	char url[256];
+	if (ping_url)
+		snprintf(url, sizeof(url), "%s", ping_url);
+	else
+		snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", redis_port);
 	for (int i = 0; i < 100; i++) {
 		struct kv *k = kv_new(url, 100, 100, &sh);
 		redisReply *r = kv_cmd(k, "PING");
 		kv_free(k);
 		if (r) {
+			bool pong = r->type == REDIS_REPLY_STATUS;
 			freeReplyObject(r);
-			return;
+			if (pong)
+				return;
 		}
 		kv_shared_init(&sh);
 		sleep_ms(50);
 	}
 	ck_abort_msg("redis-server did not start on port %d", redis_port);
+}
+
+static void redis_start(void)
+{
+	redis_start_with(NULL, NULL);
 }
 
 static void redis_stop(void)
@@ -546,6 +573,162 @@ START_TEST(test_real_hung_then_resumed)
 }
 END_TEST
 
+/* redis_url with a password, and with a Redis 6 ACL user: AUTH on connect and again after
+ * Redis closed the connection; wrong credentials are a dead Redis, never a crash. */
+START_TEST(test_auth_password_and_acl_user)
+{
+	static const char *const extra[] = {"--requirepass", "s3cr:et@x", "--user", "app", "on",
+					    ">app-pw", "~*", "+@all", NULL};
+	char url[256];
+	redis_port = closed_port();
+	snprintf(url, sizeof(url), "redis://:s3cr%%3Aet%%40x@127.0.0.1:%d/0", redis_port);
+	redis_start_with(extra, url);
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+
+	/* no credentials: Redis answers NOAUTH */
+	char plain[64];
+	snprintf(plain, sizeof(plain), "redis://127.0.0.1:%d/0", redis_port);
+	struct kv *k = kv_new(plain, CONNECT_MS, COMMAND_MS, &sh);
+	redisReply *r = kv_cmd(k, "SET %s %s", "auth-key", "v");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+	ck_assert_ptr_nonnull(strstr(r->str, "NOAUTH"));
+	freeReplyObject(r);
+	kv_free(k);
+
+	/* the default user's password (percent-encoded ':' and '@') */
+	k = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	r = kv_cmd(k, "SET %s %s", "auth-key", "v1");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->type, REDIS_REPLY_STATUS);
+	freeReplyObject(r);
+	/* Redis drops every client: the next command reconnects and authenticates again */
+	redisReply *kill = kv_cmd(k, "CLIENT KILL TYPE normal");
+	if (kill)
+		freeReplyObject(kill);
+	kv_shared_init(&sh);
+	r = kv_cmd(k, "GET %s", "auth-key");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+	ck_assert_str_eq(r->str, "v1");
+	freeReplyObject(r);
+	kv_free(k);
+
+	/* an ACL user */
+	snprintf(url, sizeof(url), "redis://app:app-pw@127.0.0.1:%d/0", redis_port);
+	k = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	r = kv_cmd(k, "GET %s", "auth-key");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->str, "v1");
+	freeReplyObject(r);
+	kv_free(k);
+
+	/* a wrong password: no reply, as if Redis were down */
+	kv_shared_init(&sh);
+	snprintf(url, sizeof(url), "redis://app:wrong@127.0.0.1:%d/0", redis_port);
+	k = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	ck_assert_ptr_null(kv_cmd(k, "GET %s", "auth-key"));
+	ck_assert(!kv_up(k));
+	kv_free(k);
+	redis_stop();
+}
+END_TEST
+
+/* Runs a shell command; true when it exits 0. */
+static bool run_sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd) == 0;
+}
+
+/* TLS the way a sysadmin adds it while hiredis has none: a TLS-only redis-server with a
+ * throwaway certificate, a local stunnel client tunnel in front of it, and redis_url pointing
+ * at the tunnel (README, operations). */
+START_TEST(test_tls_through_stunnel)
+{
+	char dir[] = "/tmp/test-kv-tls-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert(run_sh("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+			 "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
+			 "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
+			 dir, dir));
+	int tls_port = closed_port(), tunnel_port = closed_port();
+	char conf[256], tls_arg[16], cert[128], key[128];
+	snprintf(tls_arg, sizeof(tls_arg), "%d", tls_port);
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	snprintf(conf, sizeof(conf), "%s/stunnel.conf", dir);
+	FILE *f = fopen(conf, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "foreground = yes\npid =\n[redis]\nclient = yes\naccept = 127.0.0.1:%d\n"
+		   "connect = 127.0.0.1:%d\nCAfile = %s\nverifyPeer = yes\ncheckHost = localhost\n",
+		tunnel_port, tls_port, cert);
+	fclose(f);
+
+	pid_t tunnel = fork();
+	ck_assert_int_ge(tunnel, 0);
+	if (tunnel == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		int devnull = open("/dev/null", O_WRONLY);
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+		execlp("stunnel4", "stunnel4", conf, (char *)NULL);
+		execlp("stunnel", "stunnel", conf, (char *)NULL);
+		_exit(127);
+	}
+	/* a TLS-only server: no plain port */
+	static const char *extra[16];
+	int n = 0;
+	extra[n++] = "--port";
+	extra[n++] = "0";
+	extra[n++] = "--tls-port";
+	extra[n++] = tls_arg;
+	extra[n++] = "--tls-cert-file";
+	extra[n++] = cert;
+	extra[n++] = "--tls-key-file";
+	extra[n++] = key;
+	extra[n++] = "--tls-ca-cert-file";
+	extra[n++] = cert;
+	extra[n++] = "--tls-auth-clients";
+	extra[n++] = "no";
+	extra[n] = NULL;
+	char url[128];
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", tunnel_port);
+	redis_port = tls_port; /* the server's "--port" is overridden to 0 by extra */
+	redis_start_with(extra, url);
+
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+	struct kv *k = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	redisReply *r = kv_cmd(k, "SET %s %s", "tls-key", "through-the-tunnel");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->type, REDIS_REPLY_STATUS);
+	freeReplyObject(r);
+	r = kv_cmd(k, "GET %s", "tls-key");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->str, "through-the-tunnel");
+	freeReplyObject(r);
+	kv_free(k);
+
+	/* plaintext straight to the TLS port gets nothing */
+	kv_shared_init(&sh);
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", tls_port);
+	k = kv_new(url, CONNECT_MS, COMMAND_MS, &sh);
+	ck_assert_ptr_null(kv_cmd(k, "PING"));
+	kv_free(k);
+
+	redis_stop();
+	kill(tunnel, SIGKILL);
+	waitpid(tunnel, NULL, 0);
+	run_sh("rm -rf %s", dir);
+}
+END_TEST
+
 static Suite *kv_suite(void)
 {
 	Suite *s = suite_create("kv");
@@ -568,6 +751,8 @@ static Suite *kv_suite(void)
 	tcase_add_test(tr, test_real_hung_then_resumed);
 	tcase_add_test(tr, test_real_prober_recovery);
 	tcase_add_test(tr, test_real_pipeline_and_script);
+	tcase_add_test(tr, test_auth_password_and_acl_user);
+	tcase_add_test(tr, test_tls_through_stunnel);
 	suite_add_tcase(s, tr);
 	return s;
 }
