@@ -1,4 +1,5 @@
 /* main.c - ideaforge-api: wires IdeaForge's configuration and route table into lib's server. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -67,12 +68,52 @@ static const struct srv_app ideaforge = {
 static void usage(void)
 {
 	puts("usage: ideaforge-api [--config FILE] [--KEY=VALUE ...]\n"
+	     "       ideaforge-api -t|-T [--config FILE] [--KEY=VALUE ...]\n"
 	     "       ideaforge-api --print-config [--config FILE] [--KEY=VALUE ...]\n"
-	     "       ideaforge-api --version\n"
+	     "       ideaforge-api --list-routes | --version | -V | --help | -h\n"
 	     "\n"
 	     "FastCGI application server of IdeaForge. Every configuration key can be set in the\n"
 	     "file, as environment variable IDEAFORGE_<KEY>, or as a flag (--listen unix:/path).\n"
-	     "Signals: TERM/INT graceful stop, HUP reload, QUIT immediate stop.");
+	     "\n"
+	     "  --config FILE   configuration file (default " IF_SYSCONFDIR "/ideaforge/ideaforge.conf,\n"
+	     "                  or $IDEAFORGE_CONFIG)\n"
+	     "  -t              test the configuration as a start would (secrets, key files,\n"
+	     "                  cross-field rules) and exit: 0 when it is valid, 2 when not\n"
+	     "  -T              the same, then print the effective configuration (secrets and\n"
+	     "                  passwords masked)\n"
+	     "  --print-config  print every key with its help and effective value, secrets masked\n"
+	     "                  (no start-up checks: also for a configuration without secrets)\n"
+	     "  --list-routes   print the route table: method, pattern, flags, rate-limit class\n"
+	     "  --version, -V   print the version and exit\n"
+	     "\n"
+	     "Signals: TERM/INT graceful stop, HUP reload, QUIT immediate stop.\n"
+	     "Exit status: 0 stopped cleanly, 1 runtime failure, 2 bad configuration or socket.");
+}
+
+/* Drops argv[i], keeping the order of everything else. */
+static void drop_arg(int *argc, char **argv, int i)
+{
+	for (int j = i; j < *argc - 1; j++)
+		argv[j] = argv[j + 1];
+	(*argc)--;
+}
+
+/* -t / -T: the checks of a start, without starting. */
+static int test_config(int argc, char **argv, bool print)
+{
+	struct srv_config *srv;
+	void *app;
+	char err[512];
+	if (load(argc, argv, &srv, &app, err, sizeof(err)) < 0 ||
+	    srv_config_validate(srv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ideaforge-api: %s\nideaforge-api: configuration test failed\n", err);
+		return 2;
+	}
+	if (print)
+		app_config_dump(srv, app);
+	app_config_free(srv, app);
+	fprintf(stderr, "ideaforge-api: configuration test is successful\n");
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -84,14 +125,20 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(argv[i], "--list-routes") == 0)
 			return list_routes();
+		if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+			printf("ideaforge-api %s\n", PACKAGE_VERSION);
+			return 0;
+		}
+		if (strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "-T") == 0) {
+			bool print = argv[i][1] == 'T';
+			drop_arg(&argc, argv, i);
+			return test_config(argc, argv, print);
+		}
 		if (strcmp(argv[i], "--print-config") == 0) {
 			struct srv_config *srv;
 			void *app;
 			char err[512];
-			/* drop the flag itself, keeping the order of everything else */
-			for (int j = i; j < argc - 1; j++)
-				argv[j] = argv[j + 1];
-			argc--;
+			drop_arg(&argc, argv, i);
 			if (app_config_load(argc, argv, &srv, &app, err, sizeof(err)) < 0 ||
 			    srv_config_validate(srv, err, sizeof(err)) < 0) {
 				fprintf(stderr, "ideaforge-api: %s\n", err);

@@ -123,6 +123,19 @@ static int setup_socket(const struct srv_config *c, char *err, size_t errlen)
 	return fd;
 }
 
+/* Root outside a container is a risk worth a line in the log (a container's root is the
+ * container's business). */
+static void warn_if_root(const char *name)
+{
+	if (geteuid() != 0)
+		return;
+	if (access("/.dockerenv", F_OK) == 0 || access("/run/.containerenv", F_OK) == 0 ||
+	    getenv("container") || getenv("KUBERNETES_SERVICE_HOST"))
+		return;
+	log_msg(LL_WARN, NULL, "%s runs as root: run it as its own user (the systemd unit does)",
+		name);
+}
+
 int srv_main(const struct srv_app *app, int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -142,6 +155,7 @@ int srv_main(const struct srv_app *app, int argc, char **argv)
 		return 2;
 	}
 	log_set_level((enum log_level)cfg->log_level);
+	warn_if_root(app->name);
 	int fd = setup_socket(cfg, err, sizeof(err));
 	if (fd < 0) {
 		fprintf(stderr, "%s: %s\n", app->name, err);
