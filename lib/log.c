@@ -2,7 +2,10 @@
 #include "log.h"
 
 #include <pthread.h>
+#include <sys/stat.h>
+#include <stdatomic.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +17,59 @@ const char *const log_level_names[LL__MAX + 1] = {
 };
 
 static volatile int log_min = LL_INFO;
+static atomic_bool log_access_on = true;
+static atomic_int_fast64_t log_rate_per_s;    /* 0 = no limit */
+static atomic_int_fast64_t log_tokens_x1000;  /* the bucket, in thousandths of a line */
+static atomic_int_fast64_t log_refill_us;     /* monotonic time of the last refill */
+static atomic_int_fast64_t log_dropped;       /* lines dropped since the last report */
+
+/* sd-daemon priorities (sd-daemon.h SD_ERR ...) of each level */
+static const char *const log_prio[LL__MAX] = {"<7>", "<6>", "<4>", "<3>"};
+static pthread_once_t log_journal_once = PTHREAD_ONCE_INIT;
+static bool log_journal; /* stderr is the journal: prefix priorities */
+
+static void log_journal_init(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	struct stat st;
+	unsigned long long dev, ino;
+	log_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+		      fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+		      (unsigned long long)st.st_ino == ino;
+}
+
+void log_set_access(bool on)
+{
+	atomic_store(&log_access_on, on);
+}
+
+void log_set_rate(int64_t per_s)
+{
+	atomic_store(&log_rate_per_s, per_s < 0 ? 0 : per_s);
+	atomic_store(&log_tokens_x1000, (per_s < 0 ? 0 : per_s) * 2 * 1000);
+	atomic_store(&log_refill_us, now_us());
+}
+
+/* Takes one line from the bucket; false when the storm limit drops it. Lock-free: a race may
+ * let a line or two more through, never fewer. */
+static bool log_take(void)
+{
+	int64_t rate = atomic_load(&log_rate_per_s);
+	if (rate <= 0)
+		return true;
+	int64_t now = now_us(), last = atomic_load(&log_refill_us);
+	if (now > last && atomic_compare_exchange_strong(&log_refill_us, &last, now)) {
+		int64_t add = (now - last) * rate / 1000, cap = rate * 2 * 1000;
+		int64_t t = atomic_fetch_add(&log_tokens_x1000, add) + add;
+		if (t > cap)
+			atomic_store(&log_tokens_x1000, cap);
+	}
+	if (atomic_fetch_sub(&log_tokens_x1000, 1000) >= 1000)
+		return true;
+	atomic_fetch_add(&log_tokens_x1000, 1000);
+	atomic_fetch_add(&log_dropped, 1);
+	return false;
+}
 
 void log_set_level(enum log_level min)
 {
@@ -72,9 +128,10 @@ static size_t log_prefix(char *line, size_t cap, enum log_level lvl, const char 
 		ts_sec = ts.tv_sec;
 	}
 	pthread_once(&log_pid_once, log_pid_init);
-	int n = snprintf(line, cap, "ts=%s.%03ldZ level=%s pid=%d rid=%s", ts_text,
-			 ts.tv_nsec / 1000000, log_level_names[lvl], (int)log_pid,
-			 rid && *rid ? rid : "-");
+	pthread_once(&log_journal_once, log_journal_init);
+	int n = snprintf(line, cap, "%sts=%s.%03ldZ level=%s pid=%d rid=%s",
+			 log_journal ? log_prio[lvl] : "", ts_text, ts.tv_nsec / 1000000,
+			 log_level_names[lvl], (int)log_pid, rid && *rid ? rid : "-");
 	return n < 0 ? 0 : ((size_t)n >= cap ? cap - 1 : (size_t)n);
 }
 
@@ -108,8 +165,17 @@ static void log_write(char *line, size_t len)
 
 void log_msg(enum log_level lvl, const char *rid, const char *fmt, ...)
 {
-	if (!log_enabled(lvl))
+	if (!log_enabled(lvl) || !log_take())
 		return;
+	int64_t dropped = atomic_exchange(&log_dropped, 0);
+	if (dropped > 0) {
+		char note[256];
+		size_t n = log_prefix(note, sizeof(note) - 1, LL_WARN, NULL);
+		n += (size_t)snprintf(note + n, sizeof(note) - 1 - n,
+				      " msg=\"%lld log lines dropped (more than %lld a second)\"",
+				      (long long)dropped, (long long)atomic_load(&log_rate_per_s));
+		log_write(note, n < sizeof(note) - 1 ? n : sizeof(note) - 2);
+	}
 	char msg[1024];
 	char line[1600];
 	va_list ap;
@@ -126,7 +192,7 @@ void log_msg(enum log_level lvl, const char *rid, const char *fmt, ...)
 void log_access(const char *rid, const char *method, const char *route, const char *path,
 		int status, int64_t dur_us)
 {
-	if (!log_enabled(LL_INFO))
+	if (!log_enabled(LL_INFO) || !atomic_load(&log_access_on))
 		return;
 	char line[1200];
 	size_t len = log_prefix(line, sizeof(line) - 1, LL_INFO, rid);

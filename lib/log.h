@@ -14,9 +14,21 @@ enum log_level { LL_DEBUG, LL_INFO, LL_WARN, LL_ERROR, LL__MAX };
 
 extern const char *const log_level_names[LL__MAX + 1]; /* NULL-terminated, for cfg enums */
 
+/* Under systemd, lines carry the sd-daemon priority prefix ("<3>" error, "<4>" warning, "<6>"
+ * info, "<7>" debug) when stderr is the journal (JOURNAL_STREAM names stderr's device and
+ * inode), so `journalctl -p err` selects errors; elsewhere lines are plain. */
+
 /* Sets the minimum level; lines below it cost one comparison. */
 void log_set_level(enum log_level min);
 bool log_enabled(enum log_level lvl);
+
+/* Access lines on or off (the access_log setting), whatever the level. */
+void log_set_access(bool on);
+
+/* At most per_s message lines a second in this process (a burst of twice that), 0 = no limit:
+ * a storm of errors is cut by our own logger, and the first line that passes again says how
+ * many were dropped. Access lines are not counted (log_set_access switches them). */
+void log_set_rate(int64_t per_s);
 
 /* rid may be NULL. The formatted message is quoted and escaped as msg="...". */
 void log_msg(enum log_level lvl, const char *rid, const char *fmt, ...)

@@ -517,6 +517,8 @@ static void reload(struct pm *pm, int argc, char **argv)
 	pm->cfg = ncfg;
 	pm->app_cfg = napp;
 	log_set_level((enum log_level)ncfg->log_level);
+	log_set_access(ncfg->access_log);
+	log_set_rate(ncfg->log_rate_limit_per_s);
 	pm->generation++;
 	/* new generation first, then retire the old one: the socket never stops accepting */
 	int nold = 0;

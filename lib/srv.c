@@ -81,6 +81,11 @@ const struct cfg_key srv_config_keys[] = {
 	  "debug, info, warn or error"),
 	K("slow_request_ms", CFG_INT, slow_request_ms, "1000", 0, 3600000, NULL,
 	  "log a slow-request line past this duration; 0 = off"),
+	K("access_log", CFG_BOOL, access_log, "true", 0, 0, NULL,
+	  "one access line per request (whatever log_level is)"),
+	K("log_rate_limit_per_s", CFG_INT, log_rate_limit_per_s, "200", 0, 1000000, NULL,
+	  "message lines per second per process before lines are dropped (and counted); 0 = no "
+	  "limit"),
 	KF("database_url", CFG_STR, database_url, "", CFG_URL,
 	  "libpq connection string or URI; empty = no database (queries answer 503)"),
 	K("db_pool_size", CFG_INT, db_pool_size, "8", 1, 1000, NULL,

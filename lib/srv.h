@@ -55,6 +55,8 @@ struct srv_config {
 	int64_t max_headers;               /* request header count cap -> 431 as 400 */
 	int log_level;                     /* enum log_level */
 	int64_t slow_request_ms;           /* a slow-request line past this, 0 = off */
+	bool access_log;                   /* one line per request */
+	int64_t log_rate_limit_per_s;      /* message lines a second per process, 0 = no limit */
 	char *database_url;                /* libpq conninfo or URI */
 	int64_t db_pool_size;              /* connections kept per worker */
 	int64_t db_max_overflow;           /* extra connections per worker under load */

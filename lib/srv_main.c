@@ -155,6 +155,8 @@ int srv_main(const struct srv_app *app, int argc, char **argv)
 		return 2;
 	}
 	log_set_level((enum log_level)cfg->log_level);
+	log_set_access(cfg->access_log);
+	log_set_rate(cfg->log_rate_limit_per_s);
 	warn_if_root(app->name);
 	int fd = setup_socket(cfg, err, sizeof(err));
 	if (fd < 0) {

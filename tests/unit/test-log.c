@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -194,12 +196,90 @@ START_TEST(test_clocks)
 }
 END_TEST
 
+/* Under journald (JOURNAL_STREAM names stderr), lines start with the sd-daemon priority of
+ * their level, so `journalctl -p err` finds the errors. */
+START_TEST(test_journal_priorities)
+{
+	struct stat st;
+	ck_assert_int_eq(fstat(2, &st), 0);
+	char js[64];
+	snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", js, 1);
+	log_msg(LL_ERROR, NULL, "e");
+	log_msg(LL_WARN, NULL, "w");
+	log_msg(LL_INFO, NULL, "i");
+	log_access("r", "GET", "/x", "/x", 200, 1000);
+	char *t = logged();
+	assert_match(t, "^<3>ts=[^\n]* level=error [^\n]*msg=\"e\"\n<4>ts=[^\n]*msg=\"w\"\n<6>ts=[^\n]*"
+			"msg=\"i\"\n<6>ts=[^\n]* method=GET ");
+	free(t);
+	unsetenv("JOURNAL_STREAM");
+}
+END_TEST
+
+/* Without the journal (another stream), no prefix. */
+START_TEST(test_no_priorities_elsewhere)
+{
+	setenv("JOURNAL_STREAM", "1:2", 1);
+	log_msg(LL_ERROR, NULL, "e");
+	char *t = logged();
+	assert_match(t, "^ts=");
+	free(t);
+	unsetenv("JOURNAL_STREAM");
+}
+END_TEST
+
+/* A storm of errors is cut at the configured rate (burst of twice the rate), and the first
+ * line after it reports the count of dropped lines. */
+START_TEST(test_storm_is_rate_limited_and_counted)
+{
+	log_set_rate(10);
+	for (int i = 0; i < 100; i++)
+		log_msg(LL_ERROR, NULL, "storm %d", i);
+	char *t = logged();
+	/* the burst is 20; a very slow machine may refill a few lines while the loop runs */
+	int passed = count_lines(t);
+	ck_assert_msg(passed >= 20 && passed <= 25, "%d lines passed", passed);
+	free(t);
+	struct timespec ts = {0, 200 * 1000 * 1000}; /* two lines' worth of refill */
+	nanosleep(&ts, NULL);
+	log_msg(LL_ERROR, NULL, "after");
+	t = logged();
+	char want[160];
+	snprintf(want, sizeof(want),
+		 "msg=\"%d log lines dropped \\(more than 10 a second\\)\"\n[^\n]*msg=\"after\"",
+		 100 - passed);
+	assert_match(t, want);
+	free(t);
+	log_set_rate(0);
+}
+END_TEST
+
+/* access_log = false silences access lines only. */
+START_TEST(test_access_log_switch)
+{
+	log_set_access(false);
+	log_access("r", "GET", "/x", "/x", 200, 1000);
+	log_msg(LL_INFO, NULL, "still here");
+	char *t = logged();
+	ck_assert_int_eq(count_lines(t), 1);
+	assert_match(t, "msg=\"still here\"");
+	free(t);
+	log_set_access(true);
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
 	TCase *tc = tcase_create("core");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_line_format);
+	tcase_add_test(tc, test_journal_priorities);
+	tcase_add_test(tc, test_no_priorities_elsewhere);
+	tcase_add_test(tc, test_storm_is_rate_limited_and_counted);
+	tcase_add_test(tc, test_access_log_switch);
 	tcase_add_test(tc, test_no_rid);
 	tcase_add_test(tc, test_quoting_prevents_forgery);
 	tcase_add_test(tc, test_levels);
