@@ -57,9 +57,7 @@ static const char *mask(struct arena *a, const char *key)
 	return "\u2026";
 }
 
-/* API keys are printable ASCII without spaces; surrounding white space is dropped (pasted
- * keys often carry a newline). NULL when empty or not printable. */
-static const char *clean_secret(struct arena *a, const char *s)
+const char *key_clean_secret(struct arena *a, const char *s)
 {
 	while (isspace((unsigned char)*s))
 		s++;
@@ -74,6 +72,26 @@ static const char *clean_secret(struct arena *a, const char *s)
 	return arena_strndup(a, s, n);
 }
 
+
+const char *key_store(struct ctx *c, const char *user_id, const char *provider,
+		      const char *secret, const char *meta_json)
+{
+	const char *sealed = keys_seal(c, user_id, provider, secret);
+	if (!sealed)
+		return NULL;
+	const char *p[] = {user_id, provider, sealed, meta_json ? meta_json : "{}"};
+	const char *json = db_value(
+		c, NULL,
+		"INSERT INTO user_api_keys (user_id, provider, api_key_encrypted, is_active, "
+		"metadata) VALUES ($1, $2, $3, true, $4::jsonb) ON CONFLICT (user_id, provider) "
+		"DO UPDATE SET api_key_encrypted = EXCLUDED.api_key_encrypted, is_active = true, "
+		"metadata = EXCLUDED.metadata RETURNING json_build_object('provider', provider, "
+		"'is_configured', true, 'created_at', created_at, 'updated_at', updated_at)",
+		4, p);
+	if (!json && c->rc == RC_OK)
+		ctx_fail(c, RC_INTERNAL, "key upsert returned nothing");
+	return json;
+}
 
 /* ---------------------------------------------------------------- /api/api-keys */
 
@@ -126,26 +144,13 @@ int h_keys_save(struct req *r)
 	const char *raw = jx_get_str(r->json, "api_key");
 	if (!str_has_text(raw))
 		return req_fail(r, RC_BADREQ, "API key cannot be empty");
-	const char *key = clean_secret(r->a, raw);
+	const char *key = key_clean_secret(r->a, raw);
 	if (!key)
 		return req_fail(r, RC_BADREQ,
 				"API key must be printable ASCII without spaces");
-	const char *sealed = keys_seal(&r->c, r->auth.user_id, provider, key);
-	if (!sealed)
-		return r->rc;
-	const char *p[] = {r->auth.user_id, provider, sealed};
-	const char *json = db_value(
-		&r->c, NULL,
-		"INSERT INTO user_api_keys AS t (user_id, provider, api_key_encrypted, is_active, "
-		"metadata) VALUES ($1, $2, $3, true, '{}') ON CONFLICT (user_id, provider) DO "
-		"UPDATE "
-		"SET api_key_encrypted = EXCLUDED.api_key_encrypted, is_active = true, "
-		"metadata = '{}' RETURNING json_build_object('provider', provider, "
-		"'is_configured', true, 'created_at', created_at, 'updated_at', updated_at)",
-		3, p);
+	const char *json = key_store(&r->c, r->auth.user_id, provider, key, NULL);
 	if (!json)
-		return r->rc != RC_OK ? (int)r->rc
-				      : req_fail(r, RC_INTERNAL, "key upsert returned nothing");
+		return r->rc;
 	struct json_object *o = jx_parse(json, strlen(json), 4);
 	if (!o)
 		return req_fail(r, RC_INTERNAL, "key upsert: unparsable JSON");
@@ -214,7 +219,7 @@ int h_integrations_configure(struct req *r)
 		const char *pat = config_str(r, config, "pat", KEY_MAX_BYTES);
 		if (!pat)
 			return req_fail(r, RC_BADREQ, "GitHub configuration requires a pat");
-		secret = clean_secret(r->a, pat);
+		secret = key_clean_secret(r->a, pat);
 		if (!secret)
 			return req_fail(r, RC_BADREQ,
 					"The GitHub token must be printable ASCII without spaces");
@@ -232,7 +237,7 @@ int h_integrations_configure(struct req *r)
 		const char *at = strchr(email, '@');
 		if (!at || at == email || !at[1] || strpbrk(email, " \t\r\n"))
 			return req_fail(r, RC_BADREQ, "The Atlassian email is not a valid address");
-		secret = clean_secret(r->a, token);
+		secret = key_clean_secret(r->a, token);
 		if (!secret)
 			return req_fail(r, RC_BADREQ,
 					"The Atlassian api_token must be printable ASCII without "
@@ -245,17 +250,7 @@ int h_integrations_configure(struct req *r)
 		return req_fail(r, RC_BADREQ,
 				"Unknown integration provider. Must be one of: github, atlassian");
 	}
-	const char *sealed = keys_seal(&r->c, r->auth.user_id, provider, secret);
-	if (!sealed)
-		return r->rc;
-	const char *p[] = {r->auth.user_id, provider, sealed, jx_str(meta, NULL)};
-	if (!db_exec(&r->c,
-		     "INSERT INTO user_api_keys (user_id, provider, api_key_encrypted, is_active, "
-		     "metadata) VALUES ($1, $2, $3, true, $4::jsonb) "
-		     "ON CONFLICT (user_id, provider) DO UPDATE "
-		     "SET api_key_encrypted = EXCLUDED.api_key_encrypted, is_active = true, "
-		     "metadata = EXCLUDED.metadata",
-		     4, p))
+	if (!key_store(&r->c, r->auth.user_id, provider, secret, jx_str(meta, NULL)))
 		return r->rc;
 	struct json_object *out = json_object_new_object();
 	json_object_object_add(out, "provider", json_object_new_string(provider));

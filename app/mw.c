@@ -29,6 +29,7 @@
 #include "../lib/auth.h"
 #include "../lib/sb.h"
 #include "../lib/sess.h"
+#include "ai_routes.h"
 #include "app.h"
 #include "auth.h"
 #include "keys.h"
@@ -327,6 +328,7 @@ int app_worker_init(struct wctx *w)
 	pthread_cond_init(&st->pw_done, NULL);
 	st->rl = shared_rl ? shared_rl : rl_local_new(16384);
 	keys_init(cfg); /* logged when missing: saving keys then answers 503 */
+	ai_routes_init(cfg); /* libcurl, the server-wide provider keys */
 	/* sess.h rule 4: the lease must not outlive a command timeout (nor a connect timeout) */
 	st->lease_ms = w->cfg->redis_command_timeout_ms;
 	if (w->cfg->redis_connect_timeout_ms < st->lease_ms)

@@ -140,6 +140,19 @@ int h_reports_export(struct req *r);   /* POST /api/products/{id}/export-prd */
 
 /* --- provider keys and integrations (app/h_keys.c, API.md 1.14) -------------------------- */
 
+/* API keys are printable ASCII without spaces; surrounding white space is dropped (pasted
+ * keys often carry a newline). An arena copy, or NULL when empty or not printable. */
+const char *key_clean_secret(struct arena *a, const char *s);
+
+/*
+ * Seals secret (app/keys.h) and upserts it as the active row (user_id, provider) of
+ * user_api_keys with metadata meta_json (a JSON object text; NULL for {}). Returns the row as
+ * an arena JSON text {provider, is_configured, created_at, updated_at}, or NULL with c->rc
+ * set (RC_UNAVAILABLE without a master key, a database error). The plaintext is not kept.
+ */
+const char *key_store(struct ctx *c, const char *user_id, const char *provider,
+		      const char *secret, const char *meta_json);
+
 extern const struct jx_field key_save_fields[];
 extern const struct jx_field integration_fields[];
 

@@ -8,6 +8,7 @@
 #include "auth.h"     /* authentication, sessions, users (app/h_auth.c, app/h_users.c) */
 #include "products.h" /* product domain (app/h_products.c, h_lifecycle.c, ...) */
 #include "ops.h"      /* status, metrics (app/h_metrics.c) */
+#include "ai_routes.h" /* agent jobs, streams, providers (app/h_ai.c) */
 
 /* Body caps (the last column) are sized to each route's contract: a few KiB where the body
  * is a login or a setting, the largest field plus its JSON framing elsewhere. A body above its
@@ -110,6 +111,36 @@ const struct route app_routes[] = {
 	 RL_DEFAULT, integration_fields, KiB(80)},
 	{HM_GET, "/api/integrations/status", h_integrations_status, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	/* PRODUCT-ROUTES-END */
+
+	/* ---- AI: agent jobs, their streams and answers, providers (API.md 1.7-1.9, 4.5) ---- */
+	/* AI-ROUTES-BEGIN */
+	/* Work goes to ideaforge-agentd through agent_jobs; stream and process routes answer
+	 * X-Accel-Redirect to nginx's internal /_agentd/ location (app/ai_routes.h). Bodies:
+	 * a 128 KiB query or 192 KiB of messages plus a 64 KiB context. */
+	{HM_POST, "/api/streaming/multi-agent/stream", h_ai_stream_multi,
+	 ROUTE_AUTH | ROUTE_JSON | ROUTE_STREAM, RL_AI, multi_agent_fields, KiB(256)},
+	{HM_GET, "/api/streaming/jobs/{id}/events", h_ai_job_events, ROUTE_AUTH | ROUTE_STREAM,
+	 RL_DEFAULT, NULL, 0},
+	{HM_POST, "/api/phase-form-help/stream", h_ai_stream_phase,
+	 ROUTE_AUTH | ROUTE_JSON | ROUTE_STREAM, RL_AI, phase_help_fields, KiB(256)},
+	{HM_POST, "/api/multi-agent/process", h_ai_process_multi,
+	 ROUTE_AUTH | ROUTE_JSON | ROUTE_STREAM, RL_AI, multi_agent_fields, KiB(256)},
+	{HM_POST, "/api/agents/process", h_ai_process_agent, ROUTE_AUTH | ROUTE_JSON | ROUTE_STREAM,
+	 RL_AI, agent_request_fields, KiB(288)},
+	{HM_POST, "/api/multi-agent/submit", h_ai_job_submit, ROUTE_AUTH | ROUTE_JSON, RL_AI,
+	 job_submit_fields, KiB(260)},
+	{HM_GET, "/api/multi-agent/jobs/{id}/status", h_ai_job_status, ROUTE_AUTH, RL_DEFAULT,
+	 NULL, 0},
+	{HM_GET, "/api/multi-agent/jobs/{id}/result", h_ai_job_result, ROUTE_AUTH, RL_DEFAULT,
+	 NULL, 0},
+	{HM_DELETE, "/api/multi-agent/jobs/{id}", h_ai_job_cancel, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_POST, "/api/providers/verify", h_ai_providers_verify, ROUTE_AUTH | ROUTE_JSON, RL_AI,
+	 provider_verify_fields, KiB(16)},
+	{HM_POST, "/api/providers/configure", h_ai_providers_configure, ROUTE_AUTH | ROUTE_JSON,
+	 RL_DEFAULT, provider_configure_fields, KiB(32)},
+	{HM_GET, "/api/agno/status", h_ai_agno_status, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_POST, "/api/agno/initialize", h_ai_agno_initialize, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	/* AI-ROUTES-END */
 
 	/* ---- operations: status, metrics (API.md 6.2) ---- */
 	/* OPS-ROUTES-BEGIN */

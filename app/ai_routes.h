@@ -1,0 +1,53 @@
+/* ai_routes.h - the AI routes of the API (app/h_ai.c; API.md 1.7 to 1.9, 4.5).
+ *
+ * No API thread waits on a provider or holds a stream (issue 11): these routes authenticate,
+ * validate, rate-limit and enqueue a row of agent_jobs (sql/0004_agent_jobs.sql), which
+ * ideaforge-agentd claims and runs. Stream and synchronous routes answer at once with an
+ * X-Accel-Redirect to nginx's internal /_agentd/ location, which proxies to agentd: nginx then
+ * joins the authenticated request to the job's stream (or its final answer). The one
+ * exception is POST /api/providers/verify, which makes one cheap provider call with a 5 s
+ * timeout on its thread.
+ *
+ * Every read and write of a job carries its owner and tenant in the SQL: another user's job
+ * is 404 "Job not found". The job routes need PostgreSQL only (they work with Redis down).
+ */
+#ifndef IF_APP_AI_ROUTES_H
+#define IF_APP_AI_ROUTES_H
+
+#include "app.h"
+
+/* Body contracts of the route table. */
+extern const struct jx_field multi_agent_fields[];   /* MultiAgentRequest (API.md 1.7) */
+extern const struct jx_field job_submit_fields[];    /* {request: MultiAgentRequest} */
+extern const struct jx_field agent_request_fields[]; /* AgentRequest (API.md 1.7) */
+extern const struct jx_field phase_help_fields[];    /* phase form help (API.md 1.9) */
+extern const struct jx_field provider_verify_fields[];
+extern const struct jx_field provider_configure_fields[];
+
+/* Per worker, before its threads start: libcurl's global state (lib/llm.h leaves it to the
+ * program) and the server-wide provider keys (ai_init). 0; a server key file that cannot be
+ * read is logged and leaves that provider unconfigured. */
+int ai_routes_init(const struct app_config *cfg);
+
+/* Streams: 200, empty body, X-Accel-Redirect to the job's events (API.md 1.8, 1.9, 5.7). */
+int h_ai_stream_multi(struct req *r); /* POST /api/streaming/multi-agent/stream */
+int h_ai_stream_phase(struct req *r); /* POST /api/phase-form-help/stream */
+int h_ai_job_events(struct req *r);   /* GET /api/streaming/jobs/{id}/events (reconnect) */
+
+/* Synchronous forms: 200, empty body, X-Accel-Redirect to the job's final answer. */
+int h_ai_process_multi(struct req *r); /* POST /api/multi-agent/process */
+int h_ai_process_agent(struct req *r); /* POST /api/agents/process */
+
+/* Asynchronous jobs (API.md 4.5, owner-only). */
+int h_ai_job_submit(struct req *r); /* POST /api/multi-agent/submit */
+int h_ai_job_status(struct req *r); /* GET /api/multi-agent/jobs/{id}/status */
+int h_ai_job_result(struct req *r); /* GET /api/multi-agent/jobs/{id}/result */
+int h_ai_job_cancel(struct req *r); /* DELETE /api/multi-agent/jobs/{id} */
+
+/* Providers, per user (API.md 1.7, 8.1 item 3). */
+int h_ai_providers_verify(struct req *r);    /* POST /api/providers/verify */
+int h_ai_providers_configure(struct req *r); /* POST /api/providers/configure */
+int h_ai_agno_status(struct req *r);         /* GET /api/agno/status */
+int h_ai_agno_initialize(struct req *r);     /* POST /api/agno/initialize */
+
+#endif
