@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #define LIST(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define NONE ((const char *const[]){NULL})
 
 /* Shared by every prompt: what the product team reads. */
 #define HOUSE_RULES                                                                           \
@@ -47,7 +48,7 @@ const struct agent_def agent_roster[] = {
 	{"requirements", "Requirements Agent",
 	 "functional and non-functional requirements, user stories, scope", "standard", "\U0001F4DD",
 	 LIST("functional_requirements", "non_functional_requirements", "user_stories", "moscow"),
-	 LIST("Requirements"),
+	 NONE,
 	 "You are the requirements agent. Write functional requirements as FR-01, FR-02 ... each "
 	 "testable; non-functional requirements as NFR-01 ... each with a numeric target and how it "
 	 "is measured (e.g. p95 latency under 300 ms at 200 concurrent users; 99.9 % monthly "
@@ -66,14 +67,14 @@ const struct agent_def agent_roster[] = {
 	 4000},
 	{"strategy", "Strategy Agent", "roadmap, go-to-market, business model, positioning",
 	 "standard", "\U0001F3AF", LIST("roadmap", "go_to_market", "business_model", "positioning"),
-	 LIST("Go-to-Market", "Development Planning", "Design"),
+	 NONE,
 	 "You are the strategy agent. Give a positioning statement (for whom, the need, the "
 	 "category, the key benefit, unlike which alternative), the business model with pricing "
 	 "hypotheses, a go-to-market plan (segment first, channels, launch sequence, the metric "
 	 "that says it works), and a roadmap in three horizons with exit criteria." HOUSE_RULES,
 	 4000},
 	{"validation", "Validation Agent", "reviews and quality checks of content", "fast",
-	 "\u2705", LIST("review", "quality_check", "consistency"), LIST("Requirements", "Go-to-Market"),
+	 "\u2705", LIST("review", "quality_check", "consistency"), NONE,
 	 "You are the validation agent. Review the given content for completeness, internal "
 	 "consistency, testability and unsupported claims. List findings by severity (blocker, "
 	 "major, minor) with the exact passage and a concrete fix; end with a pass/fail verdict "

@@ -19,7 +19,8 @@ struct agent_def {
 	const char *tier;                /* "fast", "standard" or "premium" */
 	const char *icon;                /* UI icon (API.md 5.4) */
 	const char *const *capabilities; /* NULL-terminated */
-	const char *const *phases;       /* lifecycle phases it serves, NULL-terminated */
+	const char *const *phases;       /* the phases whose screen shows it (API.md 5.4),
+					  * NULL-terminated; empty for agents reached by routing */
 	const char *system_prompt;       /* its instructions to the model */
 	int max_tokens;                  /* answer budget */
 };

@@ -147,6 +147,13 @@ int ai_choose(struct ctx *c, const struct app_config *cfg, enum llm_provider pre
 			"openai_base_url for a local OpenAI-compatible server)");
 }
 
+bool ai_server_has(const struct app_config *cfg, enum llm_provider p)
+{
+	if (p >= LLM__MAX)
+		return false;
+	return server_key[p][0] || (p == LLM_OPENAI && keyless_local(cfg));
+}
+
 const char *ai_model(const struct app_config *cfg, enum llm_provider p, const char *tier)
 {
 	const char *const models[LLM__MAX][3] = {
@@ -186,7 +193,7 @@ struct json_object *ai_configured(struct ctx *c, const struct app_config *cfg)
 		if (have[k])
 			json_object_array_add(arr, json_object_new_string(api_names[k]));
 	for (int k = 0; k < LLM__MAX; k++)
-		if (!have[k] && (server_key[k][0] || (k == LLM_OPENAI && keyless_local(cfg))))
+		if (!have[k] && ai_server_has(cfg, (enum llm_provider)k))
 			json_object_array_add(arr, json_object_new_string(api_names[k]));
 	return arr;
 }

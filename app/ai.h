@@ -40,6 +40,10 @@ int ai_init(const struct app_config *cfg, char *err, size_t errlen);
 int ai_choose(struct ctx *c, const struct app_config *cfg, enum llm_provider prefer,
 	      struct ai_choice *out);
 
+/* Whether the server itself can serve provider p: a server-wide key, or (openai) a keyless
+ * local OpenAI-compatible server. */
+bool ai_server_has(const struct app_config *cfg, enum llm_provider p);
+
 /* The model of tier ("fast", "standard", "premium"; anything else: standard) for p. */
 const char *ai_model(const struct app_config *cfg, enum llm_provider p, const char *tier);
 

@@ -30,6 +30,9 @@ extern const struct jx_field provider_configure_fields[];
 int ai_routes_init(const struct app_config *cfg);
 
 /* Streams: 200, empty body, X-Accel-Redirect to the job's events (API.md 1.8, 1.9, 5.7). */
+int h_agents_list(struct req *r);         /* GET /api/agents */
+int h_agents_capabilities(struct req *r); /* GET /api/agents/capabilities */
+int h_agents_by_phase(struct req *r);     /* GET /api/agents/by-phase?phase_name= */
 int h_ai_stream_multi(struct req *r); /* POST /api/streaming/multi-agent/stream */
 int h_ai_stream_phase(struct req *r); /* POST /api/phase-form-help/stream */
 int h_ai_job_events(struct req *r);   /* GET /api/streaming/jobs/{id}/events (reconnect) */

@@ -1,6 +1,9 @@
 /* h_health.c - service info and health (API.md 1.1 and 6.1), honest about dependencies. */
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "ai.h"
 #include "app.h"
 
 /* ISO-8601 UTC timestamp with microseconds, as the original's datetime.utcnow().isoformat(). */
@@ -78,10 +81,11 @@ int h_health(struct req *r)
 	json_object_object_add(s, "api", json_object_new_boolean(1));
 	json_object_object_add(s, "database", json_object_new_boolean(db));
 	json_object_object_add(s, "redis", json_object_new_boolean(redis));
-	/* no server-wide provider keys exist: users store their own (/api/api-keys) */
-	json_object_object_add(s, "openai", json_object_new_boolean(0));
-	json_object_object_add(s, "anthropic", json_object_new_boolean(0));
-	json_object_object_add(s, "google", json_object_new_boolean(0));
+	/* a server-wide provider (a key, or a keyless local server); users may add their own */
+	json_object_object_add(s, "openai", json_object_new_boolean(ai_server_has(app_cfg(r), LLM_OPENAI)));
+	json_object_object_add(s, "anthropic",
+			       json_object_new_boolean(ai_server_has(app_cfg(r), LLM_ANTHROPIC)));
+	json_object_object_add(s, "google", json_object_new_boolean(ai_server_has(app_cfg(r), LLM_GEMINI)));
 	json_object_object_add(o, "services", s);
 	if (!db)
 		res_header(r, "Retry-After", "1");
@@ -94,12 +98,40 @@ int h_health_live(struct req *r)
 	return res_json_text(r, 200, body, sizeof(body) - 1);
 }
 
+/* The schema version the database is at: the highest applied migration, 0 when none (or the
+ * table is missing); -1 when the database cannot be asked. */
+static int schema_version(struct req *r)
+{
+	bool found = false;
+	const char *v = db_value(&r->c, &found,
+				 "SELECT coalesce(max(version)::int, 0) FROM schema_migrations", 0,
+				 NULL);
+	if (!v) {
+		/* 42P01: no schema_migrations yet, a database never migrated */
+		bool missing = strcmp(r->db_sqlstate, "42P01") == 0;
+		ctx_clear(&r->c);
+		return missing ? 0 : -1;
+	}
+	return atoi(v);
+}
+
 int h_health_ready(struct req *r)
 {
 	if (!db_ok(r)) {
 		static const char body[] = "{\"status\":\"not_ready\",\"detail\":\"Database unavailable\"}";
 		res_header(r, "Retry-After", "1");
 		return res_json_text(r, 503, body, sizeof(body) - 1);
+	}
+	int have = schema_version(r);
+	if (have >= 0 && have < APP_SCHEMA_VERSION) {
+		char body[256];
+		int n = snprintf(body, sizeof(body),
+				 "{\"status\":\"not_ready\",\"detail\":\"Database schema is at "
+				 "migration %04d, this version needs %04d: run ideaforgectl migrate\","
+				 "\"schema_version\":%d,\"schema_required\":%d}",
+				 have, APP_SCHEMA_VERSION, have, APP_SCHEMA_VERSION);
+		res_header(r, "Retry-After", "5");
+		return res_json_text(r, 503, body, (size_t)n);
 	}
 	static const char body[] = "{\"status\":\"ready\"}";
 	return res_json_text(r, 200, body, sizeof(body) - 1);

@@ -114,6 +114,10 @@ const struct route app_routes[] = {
 
 	/* ---- AI: agent jobs, their streams and answers, providers (API.md 1.7-1.9, 4.5) ---- */
 	/* AI-ROUTES-BEGIN */
+	/* the roster (API.md 1.1, 5.4): app/agents.c's table */
+	{HM_GET, "/api/agents", h_agents_list, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/agents/capabilities", h_agents_capabilities, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/agents/by-phase", h_agents_by_phase, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	/* Work goes to ideaforge-agentd through agent_jobs; stream and process routes answer
 	 * X-Accel-Redirect to nginx's internal /_agentd/ location (app/ai_routes.h). Bodies:
 	 * a 128 KiB query or 192 KiB of messages plus a 64 KiB context. */

@@ -535,6 +535,29 @@ def _live_ok():
         return False
 
 
+def test_ready_is_503_while_the_schema_is_older_than_the_build():
+    """A new version takes no traffic before its migrations ran (issue 15 item 3): readiness
+    names the missing migration; liveness is unaffected."""
+    top = psql_one("SELECT max(version) FROM schema_migrations")
+    row = psql("SELECT version, name, checksum, applied_at FROM schema_migrations "
+               "WHERE version = $1", top)[0]
+    psql("DELETE FROM schema_migrations WHERE version = $1", top)
+    try:
+        r = new_http().get("/health/ready")
+        assert r.status_code == 503, r.text
+        j = r.json()
+        assert j["status"] == "not_ready"
+        assert j["schema_required"] == int(top)
+        assert j["schema_version"] == int(top) - 1
+        assert "run ideaforgectl migrate" in j["detail"]
+        assert r.headers.get("Retry-After")
+        assert new_http().get("/health/live").status_code == 200
+    finally:
+        psql("INSERT INTO schema_migrations (version, name, checksum, applied_at) "
+             "VALUES ($1, $2, $3, $4)", *row)
+    assert new_http().get("/health/ready").status_code == 200
+
+
 def test_graceful_stop_finishes_inflight_request(restarts_api):
     """Last in this file on purpose: SIGTERM stops the API (the fixture restarts it)."""
     from auth_helpers import _reload
@@ -576,3 +599,4 @@ def test_graceful_stop_finishes_inflight_request(restarts_api):
     text = log.text()
     assert "killed by signal 9" not in text
     assert 'status=200' in text
+
