@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,11 @@ static const struct pcase cases[LLM__MAX] = {
 
 /* --- the loopback server ------------------------------------------------------------------- */
 
+/* Tokens delivered to any call of this process: the test server waits on it before it resets a
+ * connection, because a reset discards what the client's kernel holds but the client has not
+ * read yet (so "the client saw the first tokens" must have happened before the reset). */
+static atomic_int tokens_seen;
+
 struct reply {
 	const char *head;  /* status line and extra header lines, CRLF-separated, no final CRLF */
 	const char *body;  /* body */
@@ -223,6 +229,10 @@ struct reply {
 	size_t stop_after; /* body bytes to send before stopping (0 = all) */
 	bool hang;         /* after stop_after bytes (or before any answer): wait, never finish */
 };
+
+/* With stop_after: the server resets only once the client got this many tokens (set by the
+ * test that cuts a stream; 0 = at once). */
+static int cut_wait_tokens;
 
 struct srv {
 	int lfd;                    /* listening socket */
@@ -336,6 +346,9 @@ static void respond(struct srv *s, int fd, const struct reply *r, const char *re
 	if (r->hang) {
 		wait_stop(s);
 	} else if (r->stop_after) { /* cut: reset the connection mid-body */
+		/* once the client has read the tokens sent (bounded wait, 5 s) */
+		for (int i = 0; i < 500 && atomic_load(&tokens_seen) < cut_wait_tokens; i++)
+			usleep(10 * 1000);
 		struct linger lg = {1, 0};
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	} else if (r->chunked) {
@@ -403,6 +416,7 @@ static void *acceptor_main(void *arg)
 
 static struct srv *srv_start(const struct reply *r)
 {
+	atomic_store(&tokens_seen, 0);
 	struct srv *s = calloc(1, sizeof(*s));
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t sl = sizeof(sa);
@@ -531,6 +545,7 @@ struct got {
 static int got_token(void *u, const char *t, size_t n)
 {
 	struct got *g = u;
+	atomic_fetch_add(&tokens_seen, 1);
 	buf_append(&g->toks, t, n);
 	buf_putc(&g->toks, '|');
 	g->ntok++;
@@ -907,6 +922,7 @@ START_TEST(test_cut_mid_stream)
 	size_t cut = (size_t)(strstr(pc->stream, pc->third_token) - pc->stream) - 10;
 	struct reply r = {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream", pc->stream, true,
 			  cut, false};
+	cut_wait_tokens = 2;
 	struct srv *s = srv_start(&r);
 	char base[128];
 	struct llm_request rq = make_req(pc, s->port, true, base, sizeof(base));
@@ -919,6 +935,7 @@ START_TEST(test_cut_mid_stream)
 	ck_assert_str_eq(g.toks.p, "Hel|lo|");
 	ck_assert_str_eq(g.text, "Hello");
 	ck_assert(!llm_retryable(&g.res));
+	cut_wait_tokens = 0;
 	got_free(&g);
 
 	/* a clean end of a non-chunked stream without the end marker is a protocol error */
