@@ -891,7 +891,7 @@ def test_agentd_has_no_deployment_of_its_own_config_keys_exist():
     for f in ("app/config.c", "lib/srv.c"):
         path = os.path.join(TOP, f)
         if os.path.exists(path):
-            known |= set(re.findall(r'(?:K\(|\{)"(\w+)", CFG_', open(path).read()))
+            known |= set(re.findall(r'(?:KF?\(|\{)"(\w+)", CFG_', open(path).read()))
     assert "agentd_listen" in known
     conf = _settings(open(os.path.join(K8S, "base", "ideaforge.conf")).read(), r"\s*=\s*")
     env = set()
