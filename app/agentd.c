@@ -1732,6 +1732,8 @@ static void client_poll_now(struct client *cl)
 			client_answer_detail(cl, 404, "Job not found");
 		} else if (!cl->started) {
 			client_unlink(cl);
+			evhttp_connection_set_closecb(evhttp_request_get_connection(cl->req), NULL,
+						      NULL);
 			reply_detail(cl->req, 404, "Job not found");
 			client_free(cl);
 		} else {
