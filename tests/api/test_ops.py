@@ -145,7 +145,8 @@ class OpsInstance:
             site = f.read()
         for k, v in (("@LISTEN@", "127.0.0.1:%d" % self.port), ("@SERVER_NAME@", "localhost"),
                      ("@WEB_ROOT@", os.path.join(TOP, "web")), ("@API_SOCKET@", self.sock),
-                     ("@OPS_SOCKET@", self.sock + ".ops")):
+                     ("@OPS_SOCKET@", self.sock + ".ops"),
+                     ("@AGENTD_SOCKET@", os.path.join(self.dir, "agentd.sock"))):
             site = site.replace(k, v)
         shutil.copy("/etc/nginx/fastcgi_params", os.path.join(self.dir, "fastcgi_params"))
         with open(os.path.join(self.dir, "site.conf"), "w") as f:

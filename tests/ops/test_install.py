@@ -75,7 +75,8 @@ def test_nginx_site_and_limits(installed):
 def test_units_sysusers_tmpfiles_and_datastore_configs(installed):
     dest, d = installed
     units = p(dest, d["systemdsystemunitdir"])
-    assert sorted(os.listdir(units)) == ["ideaforge-api.service", "ideaforge-api.socket"]
+    assert sorted(os.listdir(units)) == ["ideaforge-agentd.service", "ideaforge-api.service",
+                                         "ideaforge-api.socket"]
     lib = p(dest, d["prefix"] + "/lib")
     assert os.path.isfile(os.path.join(lib, "sysusers.d", "ideaforge.conf"))
     assert os.path.isfile(os.path.join(lib, "tmpfiles.d", "ideaforge.conf"))

@@ -32,7 +32,7 @@ def units(installed):
 def test_verify_is_clean(units):
     tmp, _, _ = units
     r = subprocess.run(["systemd-analyze", "verify", "./ideaforge-api.socket",
-                        "./ideaforge-api.service"], cwd=tmp, capture_output=True, text=True,
+                        "./ideaforge-api.service", "./ideaforge-agentd.service"], cwd=tmp, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "" and r.stderr.strip() == "", r.stdout + r.stderr
@@ -84,3 +84,23 @@ def test_sysusers_and_tmpfiles_create_user_and_runtime_dir(units):
         assert st.st_mode & 0o777 == 0o755
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_agentd_service_is_hardened(units):
+    """ideaforge-agentd: the same hardening, its socket in the shared runtime directory with
+    the web server's group (nginx connects to it)."""
+    tmp, _, _ = units
+    text = open(os.path.join(tmp, "ideaforge-agentd.service")).read()
+    for line in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
+                 "ProtectHome=yes", "CapabilityBoundingSet=", "User=ideaforge",
+                 "Group=www-data", "SystemCallFilter=@system-service", "Type=notify",
+                 "RuntimeDirectory=ideaforge", "RuntimeDirectoryPreserve=yes"):
+        assert re.search("^" + re.escape(line) + "$", text, re.M), line
+    assert re.search(r"^ExecStart=.*--agentd_listen=unix:/run/ideaforge/agentd\.sock$", text,
+                     re.M)
+    r = subprocess.run(["systemd-analyze", "security", "--offline=yes",
+                        "./ideaforge-agentd.service"], cwd=tmp, capture_output=True, text=True,
+                       timeout=60)
+    m = re.search(r"Overall exposure level for ideaforge-agentd.service: ([0-9.]+)", r.stdout)
+    assert m, r.stdout + r.stderr
+    assert float(m.group(1)) <= 2.0, r.stdout

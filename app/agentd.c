@@ -1,0 +1,2327 @@
+/* agentd.c - ideaforge-agentd: runs the agent jobs of the durable queue (sql/0004) and serves
+ * their event streams, on one libevent loop (ARCHITECTURE.md section 1, issue 11).
+ *
+ * One thread. The loop holds:
+ *   - the HTTP server (evhttp) that nginx reaches through its internal /_agentd/ location
+ *     after the API answered X-Accel-Redirect: event streams (SSE), waits for a job's result,
+ *     /status and /metrics;
+ *   - every provider call (lib/llm over libcurl's multi socket API, lib/evcurl): a token is
+ *     written to the job's streams in the write callback that brought its bytes;
+ *   - a dedicated libpq connection used non-blocking for LISTEN agent_jobs and
+ *     agent_jobs_cancel (PQsocket in the loop, PQconsumeInput, PQnotifies);
+ *   - timers: lease renewal (lease/3), lease expiry (lease/2), event batching (100 ms),
+ *     stream heartbeats, and the 200 ms polling of a job that runs in another agentd.
+ * The other SQL (claim, renewal, events, completion) runs blocking on a small lib/db pool:
+ * each is one short statement on a local database, bounded by db_statement_timeout_ms, and
+ * there are few of them (one renewal statement for all running jobs, events inserted in
+ * batches of 100 ms, completion in one transaction).
+ *
+ * Runs: a job's events are numbered per job (seq) and tagged with the run that produced them
+ * (agent_job_events.attempt). A run is the attempt number, or one more than the last run that
+ * stored events when that is larger (a job handed back on SIGTERM gives its attempt back, but
+ * its next run must still be told apart). Event ids on the wire are "<run>:<seq>".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "../lib/arena.h"
+#include "../lib/buf.h"
+#include "../lib/ctx.h"
+#include "../lib/db.h"
+#include "../lib/evcurl.h"
+#include "../lib/jx.h"
+#include "../lib/llm.h"
+#include "../lib/log.h"
+#include "../lib/sse.h"
+#include "../lib/sysd.h"
+#include "agents.h"
+#include "ai.h"
+#include "config.h"
+#include "jobs.h"
+#include "keys.h"
+
+#define POLL_MS 200                 /* a job running elsewhere: its stored events, polled */
+#define FLUSH_MS 100                /* events reach agent_job_events at most this late */
+#define RETRY_BASE_MS 500           /* provider retry backoff (llm_backoff_ms) */
+#define RETRY_CAP_MS 8000
+#define QUERY_PREVIEW_CHARS 200     /* agent_start.query (API.md 5.7) */
+#define TRUNCATED_SUFFIX "\n\n[Response truncated - content exceeded length limit]"
+
+enum job_kind { JK_MULTI, JK_PHASE, JK_AGENT, JK__MAX };
+static const char *const job_kind_names[JK__MAX] = {
+	[JK_MULTI] = "multi_agent", [JK_PHASE] = "phase_form_help", [JK_AGENT] = "agent"};
+
+/* ------------------------------------------------------------------------------ metrics */
+
+static const int64_t hist_bounds_ms[] = {50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000};
+#define NBOUNDS (sizeof(hist_bounds_ms) / sizeof(hist_bounds_ms[0]))
+
+struct hist {
+	uint64_t le[NBOUNDS + 1]; /* per bucket (not cumulative); last is +Inf */
+	double sum_s;             /* sum of observations, seconds */
+	uint64_t count;           /* observations */
+};
+
+struct metrics {
+	uint64_t jobs_claimed;                      /* runs started here */
+	uint64_t jobs_completed;                    /* completed here */
+	uint64_t jobs_failed;                       /* failed here (or expired) */
+	uint64_t jobs_retried;                      /* runs that took a job over (run > 1) */
+	uint64_t jobs_cancelled;                    /* stopped by a cancel */
+	uint64_t jobs_handed_back;                  /* given back at shutdown */
+	uint64_t calls[LLM__MAX][LLM__SMAX];        /* provider calls by outcome */
+	uint64_t call_retries[LLM__MAX];            /* calls retried */
+	uint64_t http_status[LLM__MAX][6];          /* by status class: 0 none, 1xx..5xx */
+	struct hist latency[LLM__MAX];              /* whole call */
+	struct hist first_token[LLM__MAX];          /* start to first token */
+};
+
+static void hist_add(struct hist *h, int64_t us)
+{
+	size_t i = 0;
+	while (i < NBOUNDS && us > hist_bounds_ms[i] * 1000)
+		i++;
+	h->le[i]++;
+	h->sum_s += (double)us / 1e6;
+	h->count++;
+}
+
+/* ------------------------------------------------------------------------------ types */
+
+struct agentd;
+struct job;
+
+/* One event of a job, as sent and stored. */
+struct jev {
+	int64_t seq;      /* per job */
+	const char *name; /* event name (static) */
+	char *named;      /* data JSON (malloc) */
+	char *dataform;   /* the data-only form (API.md 1.9), NULL when that form skips it */
+	bool chunk;       /* agent_chunk: streamed from memory, never stored */
+};
+
+enum client_kind { CL_STREAM, CL_WAIT };
+enum shape { SHAPE_KIND, SHAPE_MULTI, SHAPE_AGENT };
+
+/* A request held open: an event stream or a wait for the result. */
+struct client {
+	struct agentd *d;            /* owner */
+	enum client_kind kind;       /* stream or wait */
+	struct evhttp_request *req;  /* the request (libevent's) */
+	char job_id[40];             /* the job */
+	struct job *job;             /* running here, or NULL: polled from the database */
+	bool started;                /* stream: headers sent */
+	bool dataform;               /* format=data */
+	enum shape shape;            /* wait: the result's shape */
+	int run;                     /* run of the last event sent (or of Last-Event-ID) */
+	int64_t seq;                 /* seq of the last event sent */
+	struct event *hb;            /* heartbeat timer (streams) */
+	struct event *poll;          /* database polling (job elsewhere) */
+	struct client *prev, *next;  /* in job->clients or d->remote */
+};
+
+/* One agent's provider call (with its retries) inside a job. */
+struct arun {
+	struct job *j;                /* owner */
+	const struct agent_def *def;  /* the agent */
+	bool primary;                 /* the answering agent (its tokens are streamed) */
+	bool used;                    /* slot in use */
+	struct llm_call *call;        /* in flight, or NULL */
+	struct event *retry;          /* backoff timer, also a failed start */
+	bool start_failed;            /* the call could not be built */
+	int retries;                  /* retries done */
+	const char *system;           /* system prompt (job arena) */
+	const char *prompt;           /* user message (job arena) */
+	const struct llm_msg *msgs;   /* or the whole conversation (kind agent) */
+	size_t nmsgs;                 /* entries in msgs */
+	const char *model;            /* model name */
+	bool finished, ok;            /* outcome */
+	enum llm_status status;       /* of the last call */
+	char *text;                   /* answer (malloc) */
+	int64_t in_tok, out_tok;      /* tokens reported, -1 unknown */
+	int64_t start_us;             /* first call start (monotonic) */
+	int64_t total_us;             /* start to end, retries included */
+};
+
+struct job {
+	struct agentd *d;                          /* owner */
+	struct job *prev, *next;                   /* d->jobs */
+	char id[40];                               /* agent_jobs.id */
+	enum job_kind kind;                        /* what it runs */
+	struct principal who;                      /* its owner: user and tenant */
+	char product_id[40];                       /* "" when none */
+	struct json_object *request;               /* the API body as stored */
+	int attempts;                              /* agent_jobs.attempts after the claim */
+	int run;                                   /* run number (see the file comment) */
+	int64_t next_seq;                          /* seq of the next event */
+	struct arena *a;                           /* the job's memory; keys wiped with it */
+	struct ctx c;                              /* its context (ai_choose, keys) */
+	struct ai_choice choice;                   /* provider and key, for this job only */
+	struct agent_plan plan;                    /* agents */
+	struct arun sup[AGENT_MAX_SUPPORTING];     /* supporting agents */
+	int sup_left;                              /* supporting calls not finished */
+	struct arun prim;                          /* the answering agent */
+	const char *query;                         /* the question (job arena) */
+	struct json_object *interactions;          /* interaction events' data, for the result */
+	struct jev *evs;                           /* this run's events */
+	size_t nevs, cap;                          /* used, allocated */
+	size_t nflushed;                           /* evs[0..nflushed) stored (or chunks) */
+	struct event *flush;                       /* batching timer */
+	struct client *clients;                    /* streams and waits attached here */
+	bool cancelled;                            /* stopped by a cancel */
+	bool ending;                               /* job_end started */
+	int64_t start_us;                          /* claim time (monotonic) */
+	int64_t cap_chars;                         /* phase help: cap of what is sent */
+	int64_t sent_chars;                        /* phase help: characters sent */
+	int64_t words;                             /* phase help: words sent */
+	bool capped;                               /* phase help: the cap was reached */
+	struct buf sent;                           /* phase help: the text sent (malloc) */
+};
+
+struct agentd {
+	struct event_base *base;           /* the loop */
+	const struct srv_config *srv;      /* configuration (server section) */
+	const struct app_config *cfg;      /* configuration (ours) */
+	struct db_pool *pool;              /* SQL */
+	struct evcurl *ec;                 /* provider calls */
+	struct evhttp *http;               /* our HTTP server */
+	char owner[128];                   /* lease_owner: host:pid:start */
+	int64_t started_us;                /* monotonic start */
+	PGconn *lconn;                     /* LISTEN connection */
+	struct event *lev;                 /* its socket */
+	struct event *lretry;              /* reconnect timer */
+	struct event *renew;               /* lease renewal timer */
+	struct event *expire;              /* lease expiry timer */
+	struct event *sigs[2];             /* SIGTERM, SIGINT */
+	struct job *jobs;                  /* running here */
+	int nrunning;                      /* entries in jobs */
+	struct client *remote;             /* clients of jobs running elsewhere */
+	int nstreams, nwaits;              /* open clients */
+	bool stopping;                     /* SIGTERM seen */
+	struct buf out;                    /* scratch for SSE text */
+	struct metrics m;                  /* figures for /metrics */
+};
+
+/* An SQL operation on the pool: its own arena and context, ended with op_end. */
+struct op {
+	struct arena *a;
+	struct ctx c;
+};
+
+static void op_begin(struct op *o, struct agentd *d, const char *rid)
+{
+	o->a = arena_new(8192);
+	ctx_init(&o->c, o->a, d->pool, rid);
+}
+
+static void op_end(struct op *o)
+{
+	db_done(&o->c);
+	arena_free(o->a);
+	o->a = NULL;
+}
+
+/* ------------------------------------------------------------------------------ helpers */
+
+static void iso_now(char out[40])
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 40 - n, ".%06ld", ts.tv_nsec / 1000);
+}
+
+static struct json_object *jstr(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+/* A number as JSON writes it short ("0.1", not "0.10000000000000001"). */
+static struct json_object *jnum(double v)
+{
+	char t[32];
+	snprintf(t, sizeof(t), "%.6g", v);
+	return json_object_new_double_s(v, t);
+}
+
+static char *json_dup(struct json_object *o)
+{
+	return strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							    JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/* Code points in n bytes of UTF-8. */
+static int64_t utf8_chars(const char *s, size_t n)
+{
+	int64_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += ((unsigned char)s[i] & 0xC0) != 0x80;
+	return k;
+}
+
+/* Bytes of the first max code points of s (n bytes). */
+static size_t utf8_prefix(const char *s, size_t n, int64_t max)
+{
+	int64_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (((unsigned char)s[i] & 0xC0) != 0x80) {
+			if (k == max)
+				return i;
+			k++;
+		}
+	}
+	return n;
+}
+
+static int64_t count_words(const char *s, size_t n, bool *in_word)
+{
+	int64_t w = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool sp = s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r';
+		if (!sp && !*in_word)
+			w++;
+		*in_word = !sp;
+	}
+	return w;
+}
+
+static const char *provider_title(enum llm_provider p)
+{
+	static const char *const t[LLM__MAX] = {"OpenAI", "Anthropic", "Google Gemini"};
+	return p < LLM__MAX ? t[p] : "The provider";
+}
+
+/* HTTP status of a provider outcome (API.md 5.6). */
+static int status_of(enum llm_status st)
+{
+	switch (st) {
+	case LLM_E_AUTH:
+		return 401;
+	case LLM_E_QUOTA:
+		return 429;
+	case LLM_E_UNREACHABLE:
+	case LLM_E_TIMEOUT:
+	case LLM_E_SERVER:
+	case LLM_E_PROTOCOL:
+		return 502;
+	default:
+		return 500;
+	}
+}
+
+/* ------------------------------------------------------------------------------ clients */
+
+static void client_poll_now(struct client *cl);
+static void job_end(struct job *j, bool ok, int status, const char *detail, const char *etype);
+static void claim_more(struct agentd *d);
+
+static void list_add(struct client **head, struct client *c)
+{
+	c->prev = NULL;
+	c->next = *head;
+	if (*head)
+		(*head)->prev = c;
+	*head = c;
+}
+
+static void list_del(struct client **head, struct client *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (*head == c)
+		*head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void client_unlink(struct client *cl)
+{
+	if (cl->job)
+		list_del(&cl->job->clients, cl);
+	else
+		list_del(&cl->d->remote, cl);
+	cl->job = NULL;
+}
+
+static void client_free(struct client *cl)
+{
+	if (cl->hb)
+		event_free(cl->hb);
+	if (cl->poll)
+		event_free(cl->poll);
+	if (cl->kind == CL_STREAM)
+		cl->d->nstreams--;
+	else
+		cl->d->nwaits--;
+	free(cl);
+}
+
+/* Ends a client: the stream's last chunk, or nothing more for a wait (answered already). */
+static void client_close(struct client *cl)
+{
+	client_unlink(cl);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(cl->req);
+	if (evcon)
+		evhttp_connection_set_closecb(evcon, NULL, NULL);
+	if (cl->kind == CL_STREAM) {
+		if (cl->started)
+			evhttp_send_reply_end(cl->req);
+		else
+			evhttp_send_reply(cl->req, 503, "Service Unavailable", NULL);
+	}
+	client_free(cl);
+}
+
+/* The peer went away: libevent detached the request from its connection; ending it frees
+ * it. The job goes on. */
+static void client_on_close(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	struct client *cl = arg;
+	client_unlink(cl);
+	if (cl->kind == CL_STREAM && cl->started)
+		evhttp_send_reply_end(cl->req);
+	else
+		evhttp_send_reply(cl->req, 499, "Client Closed Request", NULL);
+	client_free(cl);
+}
+
+static void reply_json(struct evhttp_request *req, int status, const char *body)
+{
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add(b, body, strlen(body));
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "application/json");
+	evhttp_send_reply(req, status, http_reason(status), b);
+	evbuffer_free(b);
+}
+
+static void reply_detail(struct evhttp_request *req, int status, const char *detail)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "detail", json_object_new_string(detail));
+	reply_json(req, status, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+/* Answers a wait and ends it. */
+static void client_answer(struct client *cl, int status, const char *body_json)
+{
+	client_unlink(cl);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(cl->req);
+	if (evcon)
+		evhttp_connection_set_closecb(evcon, NULL, NULL);
+	reply_json(cl->req, status, body_json);
+	client_free(cl);
+}
+
+static void client_answer_detail(struct client *cl, int status, const char *detail)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "detail", json_object_new_string(detail));
+	client_answer(cl, status, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+/* The stored result in the shape the wait asked for: an AgentResponse from a multi-agent
+ * result when shape=agent. Returns malloc text. */
+static char *shape_result(const char *result, enum shape shape)
+{
+	struct json_object *r = jx_parse(result, strlen(result), 64);
+	if (!r)
+		return strdup(result);
+	if (shape == SHAPE_AGENT && jx_has(r, "primary_agent")) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "agent_type", jstr(jx_get_str(r, "primary_agent")));
+		json_object_object_add(o, "response", jstr(jx_get_str(r, "response")));
+		struct json_object *md = jx_get(r, "metadata");
+		json_object_object_add(o, "metadata",
+				       md ? json_object_get(md) : json_object_new_object());
+		json_object_object_add(o, "timestamp", jstr(jx_get_str(r, "timestamp")));
+		char *s = json_dup(o);
+		json_object_put(o);
+		json_object_put(r);
+		return s;
+	}
+	json_object_put(r);
+	return strdup(result);
+}
+
+static void client_start_stream(struct client *cl)
+{
+	if (cl->started)
+		return;
+	struct evkeyvalq *h = evhttp_request_get_output_headers(cl->req);
+	evhttp_add_header(h, "Content-Type", "text/event-stream");
+	evhttp_add_header(h, "Cache-Control", "no-cache");
+	evhttp_add_header(h, "X-Accel-Buffering", "no");
+	evhttp_send_reply_start(cl->req, 200, "OK");
+	cl->started = true;
+}
+
+static void client_write(struct client *cl, const char *text, size_t n)
+{
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add(b, text, n);
+	evhttp_send_reply_chunk(cl->req, b);
+	evbuffer_free(b);
+}
+
+/* Sends one event (run:seq); a complete event ends the stream. Returns true when the client
+ * was closed. */
+static bool client_send(struct client *cl, int run, const struct jev *ev)
+{
+	struct agentd *d = cl->d;
+	client_start_stream(cl);
+	cl->run = run;
+	cl->seq = ev->seq;
+	const char *data = cl->dataform ? ev->dataform : ev->named;
+	if (data) {
+		char id[48];
+		snprintf(id, sizeof(id), "%d:%lld", run, (long long)ev->seq);
+		buf_reset(&d->out);
+		sse_write_event(&d->out, id, cl->dataform ? NULL : ev->name, data, strlen(data));
+		client_write(cl, d->out.p, d->out.len);
+	}
+	if (strcmp(ev->name, "complete") == 0) {
+		client_close(cl);
+		return true;
+	}
+	return false;
+}
+
+/* The data-only form of an event (API.md 1.9), or NULL when that form has no such event. */
+static char *dataform_of(const char *name, struct json_object *data)
+{
+	struct json_object *o = json_object_new_object();
+	if (strcmp(name, "agent_chunk") == 0) {
+		json_object_object_add(o, "type", json_object_new_string("chunk"));
+		json_object_object_add(o, "content", jstr(jx_get_str(data, "chunk")));
+		json_object_object_add(o, "word_count",
+				       json_object_new_int64(jx_get_int(data, "word_count", 0)));
+	} else if (strcmp(name, "complete") == 0) {
+		json_object_object_add(o, "type", json_object_new_string("complete"));
+		const char *t = jx_get_str(data, "content");
+		json_object_object_add(o, "content", jstr(t ? t : jx_get_str(data, "response")));
+		json_object_object_add(o, "word_count",
+				       json_object_new_int64(jx_get_int(data, "word_count", 0)));
+		json_object_object_add(o, "agent", jstr(jx_get_str(data, "agent")));
+		struct json_object *md = jx_get(data, "metadata");
+		if (md && jx_has(md, "error"))
+			json_object_object_add(o, "error", jstr(jx_get_str(md, "error")));
+	} else if (strcmp(name, "error") == 0) {
+		json_object_object_add(o, "type", json_object_new_string("error"));
+		json_object_object_add(o, "error", jstr(jx_get_str(data, "error")));
+	} else if (strcmp(name, "agent_reset") == 0) {
+		json_object_object_add(o, "type", json_object_new_string("reset"));
+		json_object_object_add(o, "attempt",
+				       json_object_new_int64(jx_get_int(data, "attempt", 0)));
+	} else {
+		json_object_put(o);
+		return NULL;
+	}
+	char *s = json_dup(o);
+	json_object_put(o);
+	return s;
+}
+
+/* Sends an event that is not one of the job's (agent_reset, a synthesised end). */
+static bool client_send_adhoc(struct client *cl, int run, int64_t seq, const char *name,
+			      struct json_object *data)
+{
+	char ts[40];
+	iso_now(ts);
+	json_object_object_add(data, "timestamp", json_object_new_string(ts));
+	struct jev ev = {.seq = seq, .name = name, .named = json_dup(data)};
+	ev.dataform = dataform_of(name, data);
+	json_object_put(data);
+	bool closed = client_send(cl, run, &ev);
+	free(ev.named);
+	free(ev.dataform);
+	return closed;
+}
+
+static void client_reset(struct client *cl, int run)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "attempt", json_object_new_int(run));
+	json_object_object_add(o, "message",
+			       json_object_new_string("The job was restarted; its events follow "
+						      "from the start of the new attempt"));
+	client_send_adhoc(cl, run, 0, "agent_reset", o);
+}
+
+static void client_on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct client *cl = arg;
+	client_start_stream(cl);
+	static const char ping[] = ": ping\n\n";
+	client_write(cl, ping, sizeof(ping) - 1);
+}
+
+/* Attaches cl to a job running here and catches it up from memory. */
+static void client_attach(struct client *cl, struct job *j)
+{
+	if (cl->poll)
+		evtimer_del(cl->poll);
+	client_unlink(cl);
+	cl->job = j;
+	list_add(&j->clients, cl);
+	if (cl->kind != CL_STREAM)
+		return;
+	int64_t from = 0;
+	if (cl->run == j->run) {
+		from = cl->seq;
+	} else if (cl->run > 0) {
+		client_reset(cl, j->run);
+		from = 0;
+	}
+	client_start_stream(cl);
+	for (size_t i = 0; i < j->nevs; i++)
+		if (j->evs[i].seq > from && client_send(cl, j->run, &j->evs[i]))
+			return;
+}
+
+/* Moves the job's clients to database polling (the job stopped here without an end). */
+static void clients_to_remote(struct job *j)
+{
+	while (j->clients) {
+		struct client *cl = j->clients;
+		client_unlink(cl);
+		list_add(&cl->d->remote, cl);
+		struct timeval tv = {0, POLL_MS * 1000};
+		evtimer_add(cl->poll, &tv);
+	}
+}
+
+static void client_on_poll(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	client_poll_now(arg);
+}
+
+/* ------------------------------------------------------------------------------ jobs */
+
+static struct job *job_find(struct agentd *d, const char *id)
+{
+	for (struct job *j = d->jobs; j; j = j->next)
+		if (strcmp(j->id, id) == 0)
+			return j;
+	return NULL;
+}
+
+/* Adds an event to the run; sends it to the attached streams when send. Consumes data. */
+static void job_add_event(struct job *j, const char *name, struct json_object *data, bool send)
+{
+	char ts[40];
+	iso_now(ts);
+	json_object_object_add(data, "timestamp", json_object_new_string(ts));
+	if (j->nevs == j->cap) {
+		size_t cap = j->cap ? j->cap * 2 : 64;
+		struct jev *e = realloc(j->evs, cap * sizeof(*e));
+		if (!e)
+			abort();
+		j->evs = e;
+		j->cap = cap;
+	}
+	struct jev *ev = &j->evs[j->nevs++];
+	ev->seq = j->next_seq++;
+	ev->name = name;
+	ev->chunk = strcmp(name, "agent_chunk") == 0;
+	ev->named = json_dup(data);
+	ev->dataform = dataform_of(name, data);
+	json_object_put(data);
+	if (!ev->chunk && !evtimer_pending(j->flush, NULL)) {
+		struct timeval tv = {0, FLUSH_MS * 1000};
+		evtimer_add(j->flush, &tv);
+	}
+	if (!send)
+		return;
+	size_t idx = j->nevs - 1;
+	for (struct client *cl = j->clients, *next; cl; cl = next) {
+		next = cl->next;
+		if (cl->kind == CL_STREAM)
+			client_send(cl, j->run, &j->evs[idx]);
+	}
+}
+
+static void job_emit(struct job *j, const char *name, struct json_object *data)
+{
+	job_add_event(j, name, data, true);
+}
+
+/* Stores the events not stored yet (agent_chunk excepted). RC_OK or the error. */
+static int job_flush(struct job *j, struct ctx *c)
+{
+	if (j->nflushed == j->nevs)
+		return RC_OK;
+	struct buf b;
+	buf_init(&b, NULL);
+	buf_putc(&b, '[');
+	size_t n = 0;
+	for (size_t i = j->nflushed; i < j->nevs; i++) {
+		const struct jev *ev = &j->evs[i];
+		if (ev->chunk)
+			continue;
+		buf_printf(&b, "%s{\"seq\":%lld,\"event\":", n ? "," : "", (long long)ev->seq);
+		buf_json_str(&b, ev->name);
+		buf_puts(&b, ",\"data\":");
+		buf_puts(&b, ev->named);
+		buf_putc(&b, '}');
+		n++;
+	}
+	buf_putc(&b, ']');
+	int rc = RC_OK;
+	if (n)
+		rc = jobs_add_events(c, j->id, j->d->owner, j->run, b.p);
+	buf_free(&b);
+	if (rc == RC_OK)
+		j->nflushed = j->nevs;
+	return rc;
+}
+
+static void job_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct job *j = arg;
+	struct op o;
+	op_begin(&o, j->d, j->id);
+	if (job_flush(j, &o.c) != RC_OK)
+		log_msg(LL_WARN, j->id, "events not stored yet: %s", o.c.detail);
+	op_end(&o);
+}
+
+static void arun_abort(struct arun *ar)
+{
+	if (ar->call) {
+		evcurl_remove(ar->j->d->ec, llm_call_easy(ar->call));
+		llm_call_free(ar->call);
+		ar->call = NULL;
+	}
+	if (ar->retry)
+		evtimer_del(ar->retry);
+}
+
+static void arun_clear(struct arun *ar)
+{
+	arun_abort(ar);
+	if (ar->retry)
+		event_free(ar->retry);
+	ar->retry = NULL;
+	free(ar->text);
+	ar->text = NULL;
+}
+
+static void job_abort_calls(struct job *j)
+{
+	for (int i = 0; i < AGENT_MAX_SUPPORTING; i++)
+		if (j->sup[i].used)
+			arun_abort(&j->sup[i]);
+	if (j->prim.used)
+		arun_abort(&j->prim);
+}
+
+/* Frees a job that has no client left. */
+static void job_free(struct job *j)
+{
+	struct agentd *d = j->d;
+	if (j->prev)
+		j->prev->next = j->next;
+	else if (d->jobs == j)
+		d->jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	d->nrunning--;
+	for (int i = 0; i < AGENT_MAX_SUPPORTING; i++)
+		arun_clear(&j->sup[i]);
+	arun_clear(&j->prim);
+	for (size_t i = 0; i < j->nevs; i++) {
+		free(j->evs[i].named);
+		free(j->evs[i].dataform);
+	}
+	free(j->evs);
+	if (j->flush)
+		event_free(j->flush);
+	json_object_put(j->request);
+	json_object_put(j->interactions);
+	buf_free(&j->sent);
+	db_done(&j->c);
+	arena_free(j->a); /* wipes the key */
+	free(j);
+}
+
+/* ------------------------------------------------------------------------------ provider calls */
+
+static void arun_on_retry(evutil_socket_t fd, short what, void *arg);
+static void arun_finish(struct arun *ar, const struct llm_result *res);
+static void job_start_primary(struct job *j);
+
+static int arun_on_token(void *u, const char *tok, size_t n)
+{
+	struct arun *ar = u;
+	struct job *j = ar->j;
+	if (j->cancelled || j->ending)
+		return 1;
+	if (!ar->primary || j->kind == JK_AGENT)
+		return 0;
+	bool stop = false;
+	if (j->kind == JK_PHASE) {
+		int64_t left = j->cap_chars - j->sent_chars;
+		size_t take = utf8_prefix(tok, n, left);
+		if (take < n) {
+			n = take;
+			stop = true;
+			j->capped = true;
+		}
+		j->sent_chars += utf8_chars(tok, n);
+		bool in_word = j->sent.len && j->sent.p[j->sent.len - 1] != ' ' &&
+			       j->sent.p[j->sent.len - 1] != '\n';
+		j->words += count_words(tok, n, &in_word);
+		buf_append(&j->sent, tok, n);
+	}
+	if (n) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "agent", json_object_new_string(ar->def->key));
+		json_object_object_add(o, "chunk", json_object_new_string_len(tok, (int)n));
+		if (j->kind == JK_PHASE)
+			json_object_object_add(o, "word_count", json_object_new_int64(j->words));
+		job_emit(j, "agent_chunk", o);
+	}
+	return stop ? 1 : 0;
+}
+
+static void arun_on_done(void *u, const struct llm_result *res)
+{
+	struct arun *ar = u;
+	ar->call = NULL; /* freed by the caller (agentd_on_transfer) */
+	arun_finish(ar, res);
+}
+
+/* Starts (or restarts) the agent's call; a failure to build it finishes it from the loop. */
+static void arun_start(struct arun *ar)
+{
+	struct job *j = ar->j;
+	const struct app_config *cfg = j->d->cfg;
+	struct llm_msg one = {"user", ar->prompt};
+	struct llm_request rq = {
+		.provider = j->choice.provider,
+		.base_url = j->choice.base_url,
+		.api_key = j->choice.api_key,
+		.model = ar->model,
+		.system = ar->system,
+		.msgs = ar->msgs ? ar->msgs : &one,
+		.nmsgs = ar->msgs ? ar->nmsgs : 1,
+		.max_tokens = ar->def->max_tokens,
+		.temperature = -1,
+		.stream = j->kind != JK_AGENT,
+		.connect_timeout_ms = cfg->agent_connect_timeout_ms,
+		.first_token_timeout_ms = cfg->agent_first_token_timeout_ms,
+		.idle_timeout_ms = cfg->agent_idle_timeout_ms,
+		.total_timeout_ms = cfg->agent_total_timeout_ms,
+	};
+	if (!ar->start_us)
+		ar->start_us = now_us();
+	ar->call = llm_call_new(&rq, arun_on_token, arun_on_done, ar);
+	if (ar->call && evcurl_add(j->d->ec, llm_call_easy(ar->call)) == 0)
+		return;
+	llm_call_free(ar->call);
+	ar->call = NULL;
+	ar->start_failed = true;
+	event_active(ar->retry, EV_TIMEOUT, 0);
+}
+
+static void arun_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct arun *ar = arg;
+	if (ar->start_failed) {
+		struct llm_result r = {.status = LLM_E_BADREQ, .retry_after_ms = -1,
+				       .first_token_us = -1, .input_tokens = -1,
+				       .output_tokens = -1};
+		snprintf(r.detail, sizeof(r.detail), "the provider call could not be prepared");
+		arun_finish(ar, &r);
+		return;
+	}
+	arun_start(ar);
+}
+
+/* The evcurl done callback: one provider call ended. */
+static void agentd_on_transfer(void *u, CURL *easy, CURLcode cc)
+{
+	(void)u;
+	struct llm_call *call = NULL;
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&call);
+	if (!call)
+		return;
+	llm_call_done(call, cc); /* runs arun_on_done */
+	llm_call_free(call);
+}
+
+static void record_call(struct arun *ar, const struct llm_result *res)
+{
+	struct job *j = ar->j;
+	struct metrics *m = &j->d->m;
+	enum llm_provider p = j->choice.provider;
+	if (p >= LLM__MAX)
+		return;
+	m->calls[p][res->status < LLM__SMAX ? res->status : LLM_E_PROTOCOL]++;
+	int cls = res->http_status >= 100 && res->http_status < 600 ? res->http_status / 100 : 0;
+	m->http_status[p][cls]++;
+	hist_add(&m->latency[p], res->total_us);
+	if (res->first_token_us >= 0)
+		hist_add(&m->first_token[p], res->first_token_us);
+	log_msg(LL_INFO, j->id,
+		"provider call agent=%s provider=%s model=%s status=%s http_status=%d "
+		"first_token_ms=%lld total_ms=%lld input_tokens=%lld output_tokens=%lld retry=%d",
+		ar->def->key, llm_provider_name(p), ar->model, llm_status_str(res->status),
+		res->http_status,
+		(long long)(res->first_token_us >= 0 ? res->first_token_us / 1000 : -1),
+		(long long)(res->total_us / 1000), (long long)res->input_tokens,
+		(long long)res->output_tokens, ar->retries);
+}
+
+static struct json_object *arun_metadata(const struct arun *ar)
+{
+	struct job *j = ar->j;
+	struct json_object *md = json_object_new_object();
+	json_object_object_add(md, "provider",
+			       json_object_new_string(llm_provider_name(j->choice.provider)));
+	json_object_object_add(md, "model", jstr(ar->model));
+	json_object_object_add(md, "processing_time",
+			       jnum((double)(ar->total_us / 1000) / 1000.0));
+	struct json_object *t = json_object_new_object();
+	int64_t in = ar->in_tok > 0 ? ar->in_tok : 0, out = ar->out_tok > 0 ? ar->out_tok : 0;
+	json_object_object_add(t, "input", json_object_new_int64(in));
+	json_object_object_add(t, "output", json_object_new_int64(out));
+	json_object_object_add(t, "total", json_object_new_int64(in + out));
+	json_object_object_add(md, "tokens", t);
+	json_object_object_add(md, "cache_hit", json_object_new_boolean(false));
+	return md;
+}
+
+static void emit_interaction(struct arun *ar)
+{
+	struct job *j = ar->j;
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "from_agent",
+			       json_object_new_string(ar->primary ? "coordinator"
+								  : j->plan.primary->key));
+	json_object_object_add(o, "to_agent", json_object_new_string(ar->def->key));
+	json_object_object_add(o, "query", jstr(j->query));
+	json_object_object_add(o, "response", jstr(ar->text));
+	json_object_object_add(o, "metadata", arun_metadata(ar));
+	json_object_array_add(j->interactions, json_object_get(o));
+	job_emit(j, "interaction", o);
+}
+
+static void emit_agent_complete(struct arun *ar)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "agent", json_object_new_string(ar->def->key));
+	json_object_object_add(o, "response", jstr(ar->text));
+	json_object_object_add(o, "metadata", arun_metadata(ar));
+	json_object_object_add(o, "system_prompt", jstr(ar->system));
+	json_object_object_add(o, "user_prompt", NULL);
+	json_object_object_add(o, "system_context", NULL);
+	json_object_object_add(o, "rag_context", NULL);
+	job_emit(ar->j, "agent_complete", o);
+}
+
+/* The message of a failed call (API.md 5.6): never provider text, never the key. */
+static const char *error_detail(struct job *j, enum llm_status st)
+{
+	struct arena *a = j->a;
+	const char *prov = provider_title(j->choice.provider);
+	switch (status_of(st)) {
+	case 401:
+		return arena_printf(a, "%s rejected the API key. Please verify the key in "
+				       "Settings \u2192 Providers.", prov);
+	case 429: {
+		static const char *const api[LLM__MAX] = {"openai", "claude", "gemini"};
+		struct buf others;
+		buf_init(&others, a);
+		struct json_object *conf = ai_configured(&j->c, j->d->cfg);
+		db_done(&j->c);
+		ctx_clear(&j->c);
+		for (size_t i = 0; conf && i < json_object_array_length(conf); i++) {
+			const char *n = json_object_get_string(json_object_array_get_idx(conf, i));
+			if (n && strcmp(n, api[j->choice.provider]) != 0)
+				buf_printf(&others, "%s%s", others.len ? ", " : "", n);
+		}
+		json_object_put(conf);
+		if (others.len)
+			return arena_printf(a, "%s rate limit or quota exceeded. Try again later, "
+					       "or use another configured provider: %s.",
+					    prov, others.p);
+		return arena_printf(a, "%s rate limit or quota exceeded. Try again later; no other "
+				       "provider is configured (Settings \u2192 Providers).",
+				    prov);
+	}
+	case 502:
+		return "Unable to reach the configured LLM provider. Please try again later.";
+	default:
+		return "Internal server error";
+	}
+}
+
+static void arun_finish(struct arun *ar, const struct llm_result *res)
+{
+	struct job *j = ar->j;
+	struct agentd *d = j->d;
+	record_call(ar, res);
+	bool ok = res->status == LLM_OK || (res->status == LLM_E_CANCELLED && j->capped);
+	if (j->cancelled || j->ending)
+		return;
+	if (!ok && llm_retryable(res) && ar->retries < d->cfg->agent_max_retries) {
+		int64_t ms = llm_backoff_ms(ar->retries, RETRY_BASE_MS, RETRY_CAP_MS,
+					    res->retry_after_ms);
+		ar->retries++;
+		if (j->choice.provider < LLM__MAX)
+			d->m.call_retries[j->choice.provider]++;
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+		evtimer_add(ar->retry, &tv);
+		return;
+	}
+	ar->finished = true;
+	ar->ok = ok;
+	ar->status = res->status;
+	ar->total_us = now_us() - ar->start_us;
+	ar->in_tok = res->input_tokens;
+	ar->out_tok = res->output_tokens;
+	free(ar->text);
+	ar->text = ok ? strndup(res->text ? res->text : "", res->text_len) : NULL;
+	if (!ok) {
+		const char *detail = error_detail(j, res->status);
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "error", json_object_new_string(detail));
+		json_object_object_add(o, "agent", json_object_new_string(ar->def->key));
+		json_object_object_add(o, "error_type",
+				       json_object_new_string(llm_status_str(res->status)));
+		json_object_object_add(o, "status", json_object_new_int(status_of(res->status)));
+		job_emit(j, "error", o);
+		if (ar->primary) {
+			job_end(j, false, status_of(res->status), detail,
+				llm_status_str(res->status));
+			return;
+		}
+	} else {
+		emit_agent_complete(ar);
+		emit_interaction(ar);
+	}
+	if (ar->primary) {
+		job_end(j, true, 200, NULL, NULL);
+		return;
+	}
+	if (--j->sup_left == 0)
+		job_start_primary(j);
+}
+
+/* ------------------------------------------------------------------------------ running a job */
+
+static void arun_init(struct job *j, struct arun *ar, const struct agent_def *def, bool primary,
+		      const char *tier)
+{
+	ar->j = j;
+	ar->def = def;
+	ar->primary = primary;
+	ar->used = true;
+	ar->system = def->system_prompt;
+	ar->model = ai_model(j->d->cfg, j->choice.provider, tier ? tier : def->tier);
+	ar->retry = evtimer_new(j->d->base, arun_on_retry, ar);
+}
+
+static void emit_agent_start(struct arun *ar)
+{
+	struct job *j = ar->j;
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "agent", json_object_new_string(ar->def->key));
+	const char *q = j->query ? j->query : "";
+	size_t n = utf8_prefix(q, strlen(q), QUERY_PREVIEW_CHARS);
+	json_object_object_add(o, "query", json_object_new_string_len(q, (int)n));
+	job_emit(j, "agent_start", o);
+}
+
+static void emit_progress(struct job *j, double p, const char *msg)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "progress", jnum(p));
+	json_object_object_add(o, "message", json_object_new_string(msg));
+	job_emit(j, "progress", o);
+}
+
+static void job_start_primary(struct job *j)
+{
+	struct arun *ar = &j->prim;
+	if (j->kind == JK_MULTI) {
+		struct buf b;
+		buf_init(&b, j->a);
+		buf_puts(&b, j->query);
+		int n = 0;
+		for (int i = 0; i < j->plan.nsupporting; i++) {
+			const struct arun *s = &j->sup[i];
+			if (!s->ok || !s->text)
+				continue;
+			buf_printf(&b, "%s### %s\n%s", n++ ? "\n\n" : "\n\nInsights from the other "
+								     "agents:\n\n",
+				   s->def->name, s->text);
+		}
+		ar->prompt = b.p;
+		emit_progress(j, 0.5, "Consulting the primary agent...");
+	}
+	emit_agent_start(ar);
+	arun_start(ar);
+}
+
+/* Sets up the agents of the job from its request; false after job_end (a refused request). */
+static bool job_prepare(struct job *j)
+{
+	struct json_object *rq = j->request;
+	struct json_object *ctxo = jx_get(rq, "context");
+	if (j->kind == JK_MULTI) {
+		j->query = arena_strdup(j->a, jx_get_str(rq, "query"));
+		if (!j->query || !*j->query) {
+			job_end(j, false, 400, "query is required", "badreq");
+			return false;
+		}
+		const char *sup[AGENT_MAX_SUPPORTING * 2];
+		size_t n = 0;
+		struct json_object *sa = jx_get(rq, "supporting_agents");
+		for (size_t i = 0; sa && json_object_is_type(sa, json_type_array) &&
+				   i < json_object_array_length(sa) && n < AGENT_MAX_SUPPORTING * 2;
+		     i++) {
+			const char *k = json_object_get_string(json_object_array_get_idx(sa, i));
+			if (k)
+				sup[n++] = k;
+		}
+		agent_plan_for(&j->plan, j->query, ctxo ? jx_get_str(ctxo, "phase_name") : NULL,
+			       jx_get_str(rq, "primary_agent"), sa ? sup : NULL, n);
+		if (!j->plan.primary) {
+			job_end(j, false, 400, "Unknown agent type", "badreq");
+			return false;
+		}
+		for (int i = 0; i < j->plan.nsupporting; i++) {
+			struct arun *ar = &j->sup[i];
+			arun_init(j, ar, j->plan.supporting[i], false, NULL);
+			ar->prompt = j->query;
+		}
+		arun_init(j, &j->prim, j->plan.primary, true, NULL);
+		return true;
+	}
+	if (j->kind == JK_PHASE) {
+		const char *phase = jx_get_str(rq, "phase_name");
+		const char *len = jx_get_str(rq, "response_length");
+		bool verbose = len && strcmp(len, "verbose") == 0;
+		bool big = phase && (strcasestr(phase, "requirement") || strcasestr(phase, "prd") ||
+				     strcasestr(phase, "development"));
+		j->cap_chars = big ? (verbose ? 50000 : 10000) : (verbose ? 8000 : 2000);
+		j->plan.primary = agent_for_phase_help(phase);
+		if (!j->plan.primary) {
+			job_end(j, false, 400, "Unknown agent type", "badreq");
+			return false;
+		}
+		const char *field = jx_get_str(rq, "current_field");
+		const char *prompt = jx_get_str(rq, "current_prompt");
+		const char *input = jx_get_str(rq, "user_input");
+		const char *summary = jx_get_str(rq, "conversation_summary");
+		j->query = arena_printf(j->a, "%s%s%s%s%s%s%s",
+					prompt ? prompt : "Help me fill in this field.",
+					input && *input ? "\n\nWhat I have so far: " : "",
+					input && *input ? input : "",
+					summary && *summary ? "\n\nConversation so far: " : "",
+					summary && *summary ? summary : "",
+					field ? "\n\nField: " : "", field ? field : "");
+		arun_init(j, &j->prim, j->plan.primary, true, verbose ? NULL : "fast");
+		j->prim.prompt = j->query;
+		j->prim.system = arena_printf(
+			j->a, "%s\nYou help the user fill in the form of the %s phase. Answer in "
+			      "plain text, at most %d words.",
+			j->plan.primary->system_prompt, phase ? phase : "current",
+			verbose ? 1500 : 500);
+		return true;
+	}
+	/* JK_AGENT: one agent, the conversation as sent */
+	j->plan.primary = agent_find(jx_get_str(rq, "agent_type"));
+	if (!j->plan.primary) {
+		job_end(j, false, 400, "Unknown agent type", "badreq");
+		return false;
+	}
+	arun_init(j, &j->prim, j->plan.primary, true, NULL);
+	struct json_object *msgs = jx_get(rq, "messages");
+	size_t nm = msgs && json_object_is_type(msgs, json_type_array)
+			    ? json_object_array_length(msgs)
+			    : 0;
+	struct llm_msg *m = arena_calloc(j->a, (nm + 1) * sizeof(*m));
+	size_t k = 0;
+	struct buf sys;
+	buf_init(&sys, j->a);
+	buf_puts(&sys, j->plan.primary->system_prompt);
+	for (size_t i = 0; i < nm; i++) {
+		struct json_object *e = json_object_array_get_idx(msgs, i);
+		const char *role = jx_get_str(e, "role"), *content = jx_get_str(e, "content");
+		if (!role || !content)
+			continue;
+		if (strcmp(role, "system") == 0) {
+			buf_printf(&sys, "\n%s", content);
+		} else {
+			m[k].role = strcmp(role, "assistant") == 0 ? "assistant" : "user";
+			m[k].content = arena_strdup(j->a, content);
+			j->query = m[k].content;
+			k++;
+		}
+	}
+	if (k == 0) {
+		job_end(j, false, 400, "messages must hold at least one user message", "badreq");
+		return false;
+	}
+	j->prim.msgs = m;
+	j->prim.nmsgs = k;
+	j->prim.system = sys.p;
+	return true;
+}
+
+/* Runs a claimed job: clients waiting for it attach, provider and key are chosen for its
+ * owner, the supporting agents start together (or the single agent). */
+static void job_run(struct job *j)
+{
+	struct agentd *d = j->d;
+	for (struct client *cl = d->remote, *next; cl; cl = next) {
+		next = cl->next;
+		if (strcmp(cl->job_id, j->id) == 0)
+			client_attach(cl, j);
+	}
+	log_msg(LL_INFO, j->id, "job start kind=%s run=%d attempts=%d user=%s",
+		job_kind_names[j->kind], j->run, j->attempts, j->who.user_id);
+	if (ai_choose(&j->c, d->cfg, LLM__MAX, &j->choice) != RC_OK) {
+		db_done(&j->c);
+		int st = j->c.rc == RC_BADREQ ? 400 : 503;
+		const char *detail = arena_strdup(j->a, j->c.detail);
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "error", json_object_new_string(detail));
+		json_object_object_add(o, "agent", NULL);
+		json_object_object_add(o, "status", json_object_new_int(st));
+		job_emit(j, "error", o);
+		job_end(j, false, st, detail, st == 400 ? "no_provider" : "unavailable");
+		return;
+	}
+	db_done(&j->c);
+	if (!job_prepare(j))
+		return;
+	emit_progress(j, 0.1, "Starting multi-agent processing...");
+	if (j->kind == JK_MULTI && j->plan.nsupporting > 0) {
+		j->sup_left = j->plan.nsupporting;
+		for (int i = 0; i < j->plan.nsupporting; i++)
+			emit_agent_start(&j->sup[i]);
+		for (int i = 0; i < j->plan.nsupporting; i++)
+			arun_start(&j->sup[i]);
+		return;
+	}
+	job_start_primary(j);
+}
+
+/* A job from the row of a claim (copied). */
+static struct job *job_new(struct agentd *d, PGresult *res)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j)
+		abort();
+	j->d = d;
+	snprintf(j->id, sizeof(j->id), "%s", db_get(res, 0, "id"));
+	snprintf(j->who.user_id, sizeof(j->who.user_id), "%s", db_get(res, 0, "user_id"));
+	snprintf(j->who.tenant_id, sizeof(j->who.tenant_id), "%s", db_get(res, 0, "tenant_id"));
+	const char *pid = db_get(res, 0, "product_id");
+	snprintf(j->product_id, sizeof(j->product_id), "%s", pid ? pid : "");
+	const char *kind = db_get(res, 0, "kind");
+	j->kind = JK_MULTI;
+	for (int k = 0; k < JK__MAX; k++)
+		if (kind && strcmp(kind, job_kind_names[k]) == 0)
+			j->kind = k;
+	const char *rq = db_get(res, 0, "request");
+	j->request = rq ? jx_parse(rq, strlen(rq), 64) : NULL;
+	if (!j->request)
+		j->request = json_object_new_object();
+	j->attempts = (int)strtol(db_get(res, 0, "attempts"), NULL, 10);
+	int max_run = (int)strtol(db_get(res, 0, "max_run"), NULL, 10);
+	j->run = j->attempts > max_run ? j->attempts : max_run + 1;
+	j->next_seq = strtoll(db_get(res, 0, "max_seq"), NULL, 10) + 1;
+	j->a = arena_new(16384);
+	ctx_init(&j->c, j->a, d->pool, j->id);
+	j->c.who = &j->who;
+	j->interactions = json_object_new_array();
+	j->flush = evtimer_new(d->base, job_on_flush, j);
+	buf_init(&j->sent, NULL);
+	j->start_us = now_us();
+	j->next = d->jobs;
+	if (d->jobs)
+		d->jobs->prev = j;
+	d->jobs = j;
+	d->nrunning++;
+	d->m.jobs_claimed++;
+	if (j->run > 1)
+		d->m.jobs_retried++;
+	return j;
+}
+
+/* The text of a capped phase answer: cut at a paragraph or sentence end in its last 20 %, or a
+ * word end in its last 10 %, then the suffix (API.md 1.9). */
+static char *truncate_answer(const char *t, size_t n)
+{
+	size_t cut = n;
+	for (size_t i = n; i > n - n / 5 && i > 1; i--)
+		if (t[i - 1] == '\n' && t[i - 2] == '\n') {
+			cut = i - 2;
+			goto done;
+		}
+	for (size_t i = n; i > n - n / 5 && i > 1; i--)
+		if ((t[i - 2] == '.' || t[i - 2] == '!' || t[i - 2] == '?') && t[i - 1] == ' ') {
+			cut = i - 1;
+			goto done;
+		}
+	for (size_t i = n; i > n - n / 10 && i > 0; i--)
+		if (t[i - 1] == ' ') {
+			cut = i - 1;
+			goto done;
+		}
+done:;
+	size_t sl = strlen(TRUNCATED_SUFFIX);
+	char *s = malloc(cut + sl + 1);
+	if (!s)
+		abort();
+	memcpy(s, t, cut);
+	memcpy(s + cut, TRUNCATED_SUFFIX, sl + 1);
+	return s;
+}
+
+/* The result JSON of a finished job (API.md 1.7, 5.5). Returns a new object. */
+static struct json_object *job_result(struct job *j, const char *answer)
+{
+	struct json_object *rq = j->request;
+	char ts[40];
+	iso_now(ts);
+	struct json_object *r = json_object_new_object();
+	struct json_object *md = arun_metadata(&j->prim);
+	if (j->kind == JK_AGENT) {
+		json_object_object_add(r, "agent_type", json_object_new_string(j->prim.def->key));
+		json_object_object_add(r, "response", jstr(answer));
+		json_object_object_add(md, "has_context", json_object_new_boolean(
+								  jx_get(rq, "context") != NULL));
+		json_object_object_add(md, "message_count",
+				       json_object_new_int((int)j->prim.nmsgs));
+		json_object_object_add(r, "metadata", md);
+		json_object_object_add(r, "timestamp", json_object_new_string(ts));
+		return r;
+	}
+	if (j->kind == JK_PHASE) {
+		json_object_object_add(r, "content", jstr(answer));
+		json_object_object_add(r, "word_count", json_object_new_int64(j->words));
+		json_object_object_add(r, "agent", json_object_new_string(j->prim.def->key));
+		json_object_object_add(r, "truncated", json_object_new_boolean(j->capped));
+		json_object_object_add(r, "metadata", md);
+		json_object_object_add(r, "timestamp", json_object_new_string(ts));
+		return r;
+	}
+	const char *mode = jx_get_str(rq, "coordination_mode");
+	struct json_object *sup = json_object_new_array();
+	for (int i = 0; i < j->plan.nsupporting; i++)
+		json_object_array_add(sup, json_object_new_string(j->plan.supporting[i]->key));
+	json_object_object_add(md, "mode", json_object_new_string(mode ? mode : "collaborative"));
+	json_object_object_add(md, "primary_agent", json_object_new_string(j->prim.def->key));
+	json_object_object_add(md, "supporting_agents", sup);
+	json_object_object_add(md, "user_id", json_object_new_string(j->who.user_id));
+	json_object_object_add(md, "product_id", j->product_id[0] ? jstr(j->product_id) : NULL);
+	json_object_object_add(r, "primary_agent", json_object_new_string(j->prim.def->key));
+	json_object_object_add(r, "response", jstr(answer));
+	json_object_object_add(r, "agent_interactions", json_object_get(j->interactions));
+	json_object_object_add(r, "coordination_mode",
+			       json_object_new_string(mode ? mode : "collaborative"));
+	json_object_object_add(r, "metadata", md);
+	json_object_object_add(r, "timestamp", json_object_new_string(ts));
+	return r;
+}
+
+/* interaction_metadata of the saved agent row (API.md 5.5). */
+static char *save_metadata(struct job *j, struct json_object *result)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "primary_agent", json_object_new_string(j->prim.def->key));
+	json_object_object_add(o, "coordination_mode",
+			       json_object_get(jx_get(result, "coordination_mode")));
+	json_object_object_add(o, "agent_interactions", json_object_get(j->interactions));
+	struct json_object *pm = json_object_new_object(), *am = json_object_new_object();
+	double total_s = 0;
+	int64_t tokens = 0;
+	int n = 0;
+	const struct arun *all[AGENT_MAX_SUPPORTING + 1];
+	for (int i = 0; i < j->plan.nsupporting; i++)
+		all[n++] = &j->sup[i];
+	all[n++] = &j->prim;
+	for (int i = 0; i < n; i++) {
+		const struct arun *ar = all[i];
+		int64_t t = (ar->in_tok > 0 ? ar->in_tok : 0) + (ar->out_tok > 0 ? ar->out_tok : 0);
+		double s = (double)(ar->total_us / 1000) / 1000.0;
+		total_s += s;
+		tokens += t;
+		struct json_object *e = json_object_new_object();
+		json_object_object_add(e, "processing_time", jnum(s));
+		json_object_object_add(e, "tokens", json_object_new_int64(t));
+		json_object_object_add(e, "cache_hits", json_object_new_int(0));
+		json_object_object_add(e, "cache_misses", json_object_new_int(1));
+		json_object_object_add(e, "count", json_object_new_int(1));
+		json_object_object_add(am, ar->def->key, e);
+	}
+	json_object_object_add(pm, "total_processing_time", jnum(total_s));
+	json_object_object_add(pm, "total_tokens", json_object_new_int64(tokens));
+	json_object_object_add(pm, "total_cache_hits", json_object_new_int(0));
+	json_object_object_add(pm, "total_cache_misses", json_object_new_int(n));
+	json_object_object_add(pm, "agent_metrics", am);
+	json_object_object_add(o, "performance_metrics", pm);
+	char *s = json_dup(o);
+	json_object_put(o);
+	return s;
+}
+
+/*
+ * Ends a job exactly once: its complete event, the remaining events and the row's final state
+ * in one transaction (with the conversation rows of a multi-agent answer), then the complete
+ * event to the streams and the answer to the waits. When the row is no longer ours (the lease
+ * was lost, or the database failed) nothing is sent as final: the clients follow the job
+ * through the database, where whoever finishes it will have stored its end.
+ */
+static void job_end(struct job *j, bool ok, int status, const char *detail, const char *etype)
+{
+	struct agentd *d = j->d;
+	if (j->ending)
+		return;
+	j->ending = true;
+	job_abort_calls(j);
+	evtimer_del(j->flush);
+
+	char *answer = NULL;
+	if (ok) {
+		const char *t = j->prim.text ? j->prim.text : "";
+		if (j->kind == JK_PHASE && j->capped)
+			answer = truncate_answer(j->sent.p ? j->sent.p : "", j->sent.len);
+		else
+			answer = strdup(t);
+	}
+	struct json_object *result = ok ? job_result(j, answer) : NULL;
+	char *result_text = result ? json_dup(result) : NULL;
+
+	/* the complete event (API.md 5.7): the primary agent's answer only */
+	struct json_object *ce = json_object_new_object();
+	json_object_object_add(ce, "response", jstr(answer ? answer : ""));
+	json_object_object_add(ce, "interactions", json_object_get(j->interactions));
+	struct json_object *md = json_object_new_object();
+	if (ok) {
+		json_object_object_add(md, "mode", json_object_get(jx_get(result, "coordination_mode")));
+		json_object_object_add(md, "primary_agent", json_object_new_string(j->prim.def->key));
+		struct json_object *sup = json_object_new_array();
+		for (int i = 0; i < j->plan.nsupporting; i++)
+			json_object_array_add(sup,
+					       json_object_new_string(j->plan.supporting[i]->key));
+		json_object_object_add(md, "supporting_agents", sup);
+	} else {
+		json_object_object_add(md, "error", jstr(detail));
+		json_object_object_add(md, "error_type", jstr(etype));
+		json_object_object_add(md, "partial", json_object_new_boolean(true));
+		json_object_object_add(md, "status", json_object_new_int(status));
+	}
+	json_object_object_add(ce, "metadata", md);
+	if (j->prim.def)
+		json_object_object_add(ce, "agent", json_object_new_string(j->prim.def->key));
+	if (j->kind == JK_PHASE) {
+		json_object_object_add(ce, "content", jstr(answer ? answer : ""));
+		json_object_object_add(ce, "word_count", json_object_new_int64(j->words));
+	}
+	job_add_event(j, "complete", ce, false);
+
+	bool done = false;
+	struct op o;
+	op_begin(&o, d, j->id);
+	if (j->cancelled) {
+		/* the row says cancelled already: only the events are stored */
+		done = job_flush(j, &o.c) == RC_OK;
+	} else if (db_begin(&o.c) == RC_OK && job_flush(j, &o.c) == RC_OK &&
+		   (ok ? jobs_complete(&o.c, j->id, d->owner, result_text, &done)
+		       : jobs_fail(&o.c, j->id, d->owner, detail, &done)) == RC_OK) {
+		if (done && ok && j->kind == JK_MULTI) {
+			struct json_object *ctxo = jx_get(j->request, "context");
+			const char *sid = ctxo ? jx_get_str(ctxo, "session_id") : NULL;
+			char title[64] = "New Conversation";
+			if (j->product_id[0])
+				snprintf(title, sizeof(title), "Product %.8s...", j->product_id);
+			char *meta = save_metadata(j, result);
+			jobs_save_conversation(&o.c, j->id, j->who.tenant_id, j->who.user_id,
+					       j->product_id[0] ? j->product_id : NULL,
+					       sid && jx_is_uuid(sid) ? sid : NULL, title, j->query,
+					       j->prim.def->key, answer, meta);
+			free(meta);
+		}
+		if (db_commit(&o.c) != RC_OK)
+			done = false;
+	} else {
+		log_msg(LL_WARN, j->id, "job end not stored: %s", o.c.detail);
+		done = false;
+	}
+	op_end(&o);
+
+	int64_t ms = (now_us() - j->start_us) / 1000;
+	const char *state = j->cancelled ? "cancelled" : ok ? "completed" : "failed";
+	if (!done && !j->cancelled) {
+		log_msg(LL_WARN, j->id,
+			"job end state=lost kind=%s run=%d duration_ms=%lld (the row is no longer "
+			"ours; clients follow it in the database)",
+			job_kind_names[j->kind], j->run, (long long)ms);
+		clients_to_remote(j);
+	} else {
+		log_msg(LL_INFO, j->id, "job end state=%s kind=%s run=%d attempts=%d duration_ms=%lld",
+			state, job_kind_names[j->kind], j->run, j->attempts, (long long)ms);
+		if (j->cancelled)
+			d->m.jobs_cancelled++;
+		else if (ok)
+			d->m.jobs_completed++;
+		else
+			d->m.jobs_failed++;
+		const struct jev *last = &j->evs[j->nevs - 1];
+		char *shaped[3] = {NULL, NULL, NULL};
+		while (j->clients) {
+			struct client *cl = j->clients;
+			if (cl->kind == CL_STREAM) {
+				client_send(cl, j->run, last);
+			} else if (j->cancelled) {
+				client_answer_detail(cl, 409, "Job was cancelled");
+			} else if (!ok) {
+				client_answer_detail(cl, status, detail);
+			} else {
+				if (!shaped[cl->shape])
+					shaped[cl->shape] = shape_result(result_text, cl->shape);
+				client_answer(cl, 200, shaped[cl->shape]);
+			}
+		}
+		for (int i = 0; i < 3; i++)
+			free(shaped[i]);
+	}
+	json_object_put(result);
+	free(result_text);
+	free(answer);
+	job_free(j);
+	claim_more(d);
+}
+
+/* A cancel (NOTIFY agent_jobs_cancel): provider calls stop, the streams get the end. */
+static void job_cancel(struct job *j)
+{
+	if (j->ending)
+		return;
+	j->cancelled = true;
+	job_abort_calls(j);
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "error", json_object_new_string("Job was cancelled"));
+	json_object_object_add(o, "agent", j->prim.def ? jstr(j->prim.def->key) : NULL);
+	json_object_object_add(o, "error_type", json_object_new_string("cancelled"));
+	job_emit(j, "error", o);
+	job_end(j, false, 409, "Job was cancelled", "cancelled");
+}
+
+/* The lease is gone (renewal did not return the job): stop, keep nothing. */
+static void job_lost(struct job *j)
+{
+	log_msg(LL_WARN, j->id, "lease lost: stopping the job here");
+	j->ending = true;
+	job_abort_calls(j);
+	evtimer_del(j->flush);
+	clients_to_remote(j);
+	job_free(j);
+}
+
+/* ------------------------------------------------------------------------------ claiming */
+
+static void claim_more(struct agentd *d)
+{
+	while (!d->stopping && d->nrunning < d->cfg->agent_max_concurrent) {
+		struct op o;
+		op_begin(&o, d, "claim");
+		PGresult *res = jobs_claim(&o.c, d->owner, d->cfg->agent_job_lease_s, NULL);
+		struct job *j = res && PQntuples(res) == 1 ? job_new(d, res) : NULL;
+		if (!res)
+			log_msg(LL_WARN, NULL, "claim failed: %s", o.c.detail);
+		op_end(&o);
+		if (!j)
+			return;
+		job_run(j);
+	}
+}
+
+/* Claims job_id for a client that asked for it (affinity). The job, or NULL. */
+static struct job *claim_one(struct agentd *d, const char *job_id)
+{
+	if (d->stopping || d->nrunning >= d->cfg->agent_max_concurrent)
+		return NULL;
+	struct op o;
+	op_begin(&o, d, job_id);
+	PGresult *res = jobs_claim(&o.c, d->owner, d->cfg->agent_job_lease_s, job_id);
+	struct job *j = res && PQntuples(res) == 1 ? job_new(d, res) : NULL;
+	op_end(&o);
+	return j;
+}
+
+static void on_renew(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct agentd *d = arg;
+	if (!d->jobs)
+		return;
+	struct op o;
+	op_begin(&o, d, "lease");
+	PGresult *res = jobs_renew(&o.c, d->owner, d->cfg->agent_job_lease_s);
+	if (!res) {
+		log_msg(LL_WARN, NULL, "lease renewal failed: %s", o.c.detail);
+		op_end(&o);
+		return;
+	}
+	for (struct job *j = d->jobs, *next; j; j = next) {
+		next = j->next;
+		bool held = false;
+		for (int i = 0; i < PQntuples(res) && !held; i++)
+			held = strcmp(PQgetvalue(res, i, 0), j->id) == 0;
+		if (!held && !j->ending)
+			job_lost(j);
+	}
+	op_end(&o);
+}
+
+static void on_expire(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct agentd *d = arg;
+	struct op o;
+	op_begin(&o, d, "lease");
+	PGresult *res = jobs_fail_expired(&o.c);
+	for (int i = 0; res && i < PQntuples(res); i++) {
+		log_msg(LL_WARN, PQgetvalue(res, i, 0),
+			"job end state=failed (lease expired with no attempt left)");
+		d->m.jobs_failed++;
+	}
+	op_end(&o);
+	claim_more(d); /* jobs whose lease ran out are claimable now */
+}
+
+/* ------------------------------------------------------------------------------ LISTEN */
+
+static void listen_connect(struct agentd *d);
+
+static void listen_drop(struct agentd *d)
+{
+	if (d->lev) {
+		event_free(d->lev);
+		d->lev = NULL;
+	}
+	PQfinish(d->lconn);
+	d->lconn = NULL;
+	struct timeval tv = {1, 0};
+	evtimer_add(d->lretry, &tv);
+}
+
+static void on_notify(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct agentd *d = arg;
+	if (!PQconsumeInput(d->lconn)) {
+		log_msg(LL_WARN, NULL, "LISTEN connection lost; reconnecting");
+		listen_drop(d);
+		return;
+	}
+	bool claim = false;
+	PGnotify *n;
+	while ((n = PQnotifies(d->lconn)) != NULL) {
+		if (strcmp(n->relname, "agent_jobs_cancel") == 0) {
+			struct job *j = job_find(d, n->extra);
+			if (j)
+				job_cancel(j);
+		} else {
+			claim = true;
+		}
+		PQfreemem(n);
+	}
+	if (claim)
+		claim_more(d);
+}
+
+static void on_listen_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	listen_connect(arg);
+}
+
+/* The LISTEN connection; on failure retried every second. Connecting and the LISTEN
+ * statement block briefly (local database); afterwards the connection is only read when
+ * its socket is readable. */
+static void listen_connect(struct agentd *d)
+{
+	const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
+	const char *vals[] = {d->srv->database_url, "ideaforge-agentd-listen", "3", NULL};
+	d->lconn = PQconnectdbParams(keys, vals, 1);
+	if (!d->lconn || PQstatus(d->lconn) != CONNECTION_OK) {
+		log_msg(LL_WARN, NULL, "LISTEN connection failed; retrying in 1 s");
+		listen_drop(d);
+		return;
+	}
+	PGresult *r = PQexec(d->lconn, "LISTEN agent_jobs; LISTEN agent_jobs_cancel");
+	bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (!ok || PQsetnonblocking(d->lconn, 1) != 0) {
+		listen_drop(d);
+		return;
+	}
+	d->lev = event_new(d->base, PQsocket(d->lconn), EV_READ | EV_PERSIST, on_notify, d);
+	event_add(d->lev, NULL);
+	claim_more(d); /* what was queued while we did not listen */
+}
+
+/* ------------------------------------------------------------------------------ remote polling */
+
+/* A client of a job that does not run here: claims it when it is claimable (affinity), else
+ * sends what the database has and polls again. */
+static void client_poll_now(struct client *cl)
+{
+	struct agentd *d = cl->d;
+	if (!d->stopping) {
+		struct job *j = job_find(d, cl->job_id);
+		if (j) {
+			client_attach(cl, j);
+			return;
+		}
+	}
+	struct op o;
+	op_begin(&o, d, cl->job_id);
+	PGresult *row = jobs_get(&o.c, cl->job_id);
+	if (!row) {
+		op_end(&o);
+		goto again;
+	}
+	if (PQntuples(row) == 0) {
+		op_end(&o);
+		if (cl->kind == CL_WAIT) {
+			client_answer_detail(cl, 404, "Job not found");
+		} else if (!cl->started) {
+			client_unlink(cl);
+			evhttp_connection_set_closecb(evhttp_request_get_connection(cl->req), NULL,
+						      NULL);
+			reply_detail(cl->req, 404, "Job not found");
+			client_free(cl);
+		} else {
+			client_close(cl);
+		}
+		return;
+	}
+	if (cl->kind == CL_STREAM)
+		client_start_stream(cl);
+	const char *state = db_get(row, 0, "state");
+	bool claimable = strcmp(db_get(row, 0, "claimable"), "t") == 0;
+	if (claimable && !d->stopping) {
+		op_end(&o);
+		struct job *j = claim_one(d, cl->job_id);
+		if (j) {
+			job_run(j); /* attaches cl */
+			return;
+		}
+		goto again;
+	}
+	bool final = strcmp(state, "completed") == 0 || strcmp(state, "failed") == 0 ||
+		     strcmp(state, "cancelled") == 0;
+	if (cl->kind == CL_WAIT) {
+		if (!final) {
+			op_end(&o);
+			goto again;
+		}
+		if (strcmp(state, "completed") == 0) {
+			const char *res = db_get(row, 0, "result");
+			char *s = shape_result(res ? res : "{}", cl->shape);
+			op_end(&o);
+			client_answer(cl, 200, s);
+			free(s);
+		} else if (strcmp(state, "cancelled") == 0) {
+			op_end(&o);
+			client_answer_detail(cl, 409, "Job was cancelled");
+		} else {
+			const char *err = db_get(row, 0, "error");
+			char *detail = strdup(err ? err : "Internal server error");
+			const char *ce = jobs_last_event(&o.c, cl->job_id, "complete");
+			struct json_object *c = ce ? jx_parse(ce, strlen(ce), 32) : NULL;
+			struct json_object *md = c ? jx_get(c, "metadata") : NULL;
+			int st = md ? (int)jx_get_int(md, "status", 500) : 500;
+			json_object_put(c);
+			op_end(&o);
+			client_answer_detail(cl, st >= 400 && st < 600 ? st : 500, detail);
+			free(detail);
+		}
+		return;
+	}
+	int run = (int)strtol(db_get(row, 0, "max_run"), NULL, 10);
+	if (run > 0) {
+		client_start_stream(cl);
+		if (cl->run != run) {
+			if (cl->run > 0)
+				client_reset(cl, run);
+			cl->run = run;
+			cl->seq = 0;
+		}
+		PGresult *evs = jobs_events(&o.c, cl->job_id, run, cl->seq);
+		for (int i = 0; evs && i < PQntuples(evs); i++) {
+			const char *name = PQgetvalue(evs, i, 2), *data = PQgetvalue(evs, i, 3);
+			struct json_object *dj = jx_parse(data, strlen(data), 64);
+			struct jev ev = {.seq = strtoll(PQgetvalue(evs, i, 0), NULL, 10),
+					 .name = name, .named = (char *)data};
+			ev.dataform = dj ? dataform_of(name, dj) : NULL;
+			json_object_put(dj);
+			bool closed = client_send(cl, run, &ev);
+			free(ev.dataform);
+			if (closed) {
+				op_end(&o);
+				return;
+			}
+		}
+	}
+	if (final) {
+		/* ended without a stored complete event (expired, cancelled before it ran) */
+		const char *err = db_get(row, 0, "error");
+		struct json_object *e = json_object_new_object();
+		json_object_object_add(e, "error", jstr(err ? err : "Job was cancelled"));
+		json_object_object_add(e, "agent", NULL);
+		int r = cl->run > 0 ? cl->run : 1;
+		int64_t s = cl->seq;
+		op_end(&o);
+		if (client_send_adhoc(cl, r, s + 1, "error", e))
+			return;
+		struct json_object *c = json_object_new_object(), *md = json_object_new_object();
+		json_object_object_add(md, "error", jstr(err ? err : "Job was cancelled"));
+		json_object_object_add(md, "partial", json_object_new_boolean(true));
+		json_object_object_add(c, "response", json_object_new_string(""));
+		json_object_object_add(c, "metadata", md);
+		client_send_adhoc(cl, r, s + 2, "complete", c);
+		return;
+	}
+	op_end(&o);
+again:;
+	struct timeval tv = {0, POLL_MS * 1000};
+	evtimer_add(cl->poll, &tv);
+}
+
+/* ------------------------------------------------------------------------------ HTTP */
+
+static void rss_bytes(int64_t *rss)
+{
+	*rss = -1;
+	FILE *f = fopen("/proc/self/statm", "re");
+	long long size, res;
+	if (f && fscanf(f, "%lld %lld", &size, &res) == 2)
+		*rss = res * sysconf(_SC_PAGESIZE);
+	if (f)
+		fclose(f);
+}
+
+static void serve_status(struct agentd *d, struct evhttp_request *req)
+{
+	int64_t rss;
+	rss_bytes(&rss);
+	struct op o;
+	op_begin(&o, d, "status");
+	int64_t queued = jobs_pending(&o.c);
+	op_end(&o);
+	struct json_object *s = json_object_new_object();
+	json_object_object_add(s, "service", json_object_new_string("ideaforge-agentd"));
+	json_object_object_add(s, "version", json_object_new_string(PACKAGE_VERSION));
+	json_object_object_add(s, "owner", json_object_new_string(d->owner));
+	json_object_object_add(s, "uptime_s",
+			       json_object_new_int64((now_us() - d->started_us) / 1000000));
+	json_object_object_add(s, "stopping", json_object_new_boolean(d->stopping));
+	json_object_object_add(s, "jobs_queued", json_object_new_int64(queued));
+	json_object_object_add(s, "jobs_running", json_object_new_int(d->nrunning));
+	json_object_object_add(s, "max_concurrent",
+			       json_object_new_int64(d->cfg->agent_max_concurrent));
+	json_object_object_add(s, "jobs_completed", json_object_new_int64((int64_t)d->m.jobs_completed));
+	json_object_object_add(s, "jobs_failed", json_object_new_int64((int64_t)d->m.jobs_failed));
+	json_object_object_add(s, "jobs_retried", json_object_new_int64((int64_t)d->m.jobs_retried));
+	json_object_object_add(s, "jobs_cancelled",
+			       json_object_new_int64((int64_t)d->m.jobs_cancelled));
+	json_object_object_add(s, "streams_open", json_object_new_int(d->nstreams));
+	json_object_object_add(s, "waits_open", json_object_new_int(d->nwaits));
+	json_object_object_add(s, "provider_calls_in_flight", json_object_new_int(evcurl_active(d->ec)));
+	json_object_object_add(s, "rss_bytes", json_object_new_int64(rss));
+	struct json_object *jobs = json_object_new_array();
+	for (struct job *j = d->jobs; j; j = j->next) {
+		struct json_object *e = json_object_new_object();
+		json_object_object_add(e, "id", json_object_new_string(j->id));
+		json_object_object_add(e, "kind", json_object_new_string(job_kind_names[j->kind]));
+		json_object_object_add(e, "run", json_object_new_int(j->run));
+		json_object_object_add(e, "events", json_object_new_int64((int64_t)j->nevs));
+		json_object_array_add(jobs, e);
+	}
+	json_object_object_add(s, "jobs", jobs);
+	reply_json(req, 200, json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN));
+	json_object_put(s);
+}
+
+static void hist_write(struct buf *b, const char *name, const char *prov, const struct hist *h)
+{
+	uint64_t cum = 0;
+	for (size_t i = 0; i < NBOUNDS; i++) {
+		cum += h->le[i];
+		buf_printf(b, "%s_bucket{provider=\"%s\",le=\"%g\"} %llu\n", name, prov,
+			   (double)hist_bounds_ms[i] / 1000.0, (unsigned long long)cum);
+	}
+	cum += h->le[NBOUNDS];
+	buf_printf(b, "%s_bucket{provider=\"%s\",le=\"+Inf\"} %llu\n", name, prov,
+		   (unsigned long long)cum);
+	buf_printf(b, "%s_sum{provider=\"%s\"} %.6f\n%s_count{provider=\"%s\"} %llu\n", name, prov,
+		   h->sum_s, name, prov, (unsigned long long)h->count);
+}
+
+static void serve_metrics(struct agentd *d, struct evhttp_request *req)
+{
+	int64_t rss;
+	rss_bytes(&rss);
+	struct op o;
+	op_begin(&o, d, "metrics");
+	int64_t queued = jobs_pending(&o.c);
+	op_end(&o);
+	const struct metrics *m = &d->m;
+	struct buf b;
+	buf_init(&b, NULL);
+	buf_printf(&b,
+		   "# HELP ideaforge_agentd_jobs_queued Jobs waiting in the queue (all agentds).\n"
+		   "# TYPE ideaforge_agentd_jobs_queued gauge\nideaforge_agentd_jobs_queued %lld\n"
+		   "# HELP ideaforge_agentd_jobs_running Jobs running in this agentd.\n"
+		   "# TYPE ideaforge_agentd_jobs_running gauge\nideaforge_agentd_jobs_running %d\n"
+		   "# HELP ideaforge_agentd_jobs_total Job runs of this agentd by outcome.\n"
+		   "# TYPE ideaforge_agentd_jobs_total counter\n"
+		   "ideaforge_agentd_jobs_total{outcome=\"claimed\"} %llu\n"
+		   "ideaforge_agentd_jobs_total{outcome=\"done\"} %llu\n"
+		   "ideaforge_agentd_jobs_total{outcome=\"failed\"} %llu\n"
+		   "ideaforge_agentd_jobs_total{outcome=\"retried\"} %llu\n"
+		   "ideaforge_agentd_jobs_total{outcome=\"cancelled\"} %llu\n"
+		   "ideaforge_agentd_jobs_total{outcome=\"handed_back\"} %llu\n"
+		   "# HELP ideaforge_agentd_streams_open Event streams open.\n"
+		   "# TYPE ideaforge_agentd_streams_open gauge\nideaforge_agentd_streams_open %d\n"
+		   "# HELP ideaforge_agentd_waits_open Result waits open.\n"
+		   "# TYPE ideaforge_agentd_waits_open gauge\nideaforge_agentd_waits_open %d\n"
+		   "# HELP ideaforge_agentd_rss_bytes Resident memory.\n"
+		   "# TYPE ideaforge_agentd_rss_bytes gauge\nideaforge_agentd_rss_bytes %lld\n",
+		   (long long)queued, d->nrunning, (unsigned long long)m->jobs_claimed,
+		   (unsigned long long)m->jobs_completed, (unsigned long long)m->jobs_failed,
+		   (unsigned long long)m->jobs_retried, (unsigned long long)m->jobs_cancelled,
+		   (unsigned long long)m->jobs_handed_back, d->nstreams, d->nwaits,
+		   (long long)rss);
+	buf_puts(&b, "# HELP ideaforge_agentd_provider_calls_total Provider calls by outcome.\n"
+		     "# TYPE ideaforge_agentd_provider_calls_total counter\n");
+	for (int p = 0; p < LLM__MAX; p++)
+		for (int s = 0; s < LLM__SMAX; s++)
+			if (m->calls[p][s])
+				buf_printf(&b,
+					   "ideaforge_agentd_provider_calls_total{provider=\"%s\","
+					   "status=\"%s\"} %llu\n",
+					   llm_provider_name(p), llm_status_str(s),
+					   (unsigned long long)m->calls[p][s]);
+	buf_puts(&b, "# HELP ideaforge_agentd_provider_errors_total Failed provider calls by HTTP "
+		     "status class (0: no answer).\n"
+		     "# TYPE ideaforge_agentd_provider_errors_total counter\n");
+	for (int p = 0; p < LLM__MAX; p++)
+		for (int c = 0; c < 6; c++)
+			if (c != 2 && m->http_status[p][c])
+				buf_printf(&b,
+					   "ideaforge_agentd_provider_errors_total{provider=\"%s\","
+					   "http_status=\"%s\"} %llu\n",
+					   llm_provider_name(p),
+					   (const char *[]){"none", "1xx", "2xx", "3xx", "4xx", "5xx"}[c],
+					   (unsigned long long)m->http_status[p][c]);
+	buf_puts(&b, "# HELP ideaforge_agentd_provider_retries_total Provider calls retried.\n"
+		     "# TYPE ideaforge_agentd_provider_retries_total counter\n");
+	for (int p = 0; p < LLM__MAX; p++)
+		buf_printf(&b, "ideaforge_agentd_provider_retries_total{provider=\"%s\"} %llu\n",
+			   llm_provider_name(p), (unsigned long long)m->call_retries[p]);
+	buf_puts(&b, "# HELP ideaforge_agentd_provider_latency_seconds Provider call duration.\n"
+		     "# TYPE ideaforge_agentd_provider_latency_seconds histogram\n");
+	for (int p = 0; p < LLM__MAX; p++)
+		hist_write(&b, "ideaforge_agentd_provider_latency_seconds", llm_provider_name(p),
+			   &m->latency[p]);
+	buf_puts(&b, "# HELP ideaforge_agentd_first_token_seconds Provider call start to first "
+		     "token.\n# TYPE ideaforge_agentd_first_token_seconds histogram\n");
+	for (int p = 0; p < LLM__MAX; p++)
+		hist_write(&b, "ideaforge_agentd_first_token_seconds", llm_provider_name(p),
+			   &m->first_token[p]);
+	struct evbuffer *eb = evbuffer_new();
+	evbuffer_add(eb, b.p, b.len);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; version=0.0.4");
+	evhttp_send_reply(req, 200, "OK", eb);
+	evbuffer_free(eb);
+	buf_free(&b);
+}
+
+/* "run:seq" of Last-Event-ID; 0:0 when absent or malformed. */
+static void parse_last_id(const char *s, int *run, int64_t *seq)
+{
+	*run = 0;
+	*seq = 0;
+	if (!s)
+		return;
+	char *end;
+	long r = strtol(s, &end, 10);
+	if (*end != ':' || r <= 0)
+		return;
+	long long q = strtoll(end + 1, &end, 10);
+	if (*end || q < 0)
+		return;
+	*run = (int)r;
+	*seq = q;
+}
+
+static void serve_job(struct agentd *d, struct evhttp_request *req, const char *id,
+		      enum client_kind kind, struct evkeyvalq *q)
+{
+	if (d->stopping) {
+		reply_detail(req, 503, "The AI service is restarting; please retry");
+		return;
+	}
+	struct client *cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		reply_detail(req, 503, "Out of memory");
+		return;
+	}
+	cl->d = d;
+	cl->kind = kind;
+	cl->req = req;
+	snprintf(cl->job_id, sizeof(cl->job_id), "%s", id);
+	const char *format = evhttp_find_header(q, "format");
+	cl->dataform = format && strcmp(format, "data") == 0;
+	const char *shape = evhttp_find_header(q, "shape");
+	cl->shape = !shape                           ? SHAPE_KIND
+		    : strcmp(shape, "agent") == 0       ? SHAPE_AGENT
+		    : strcmp(shape, "multi_agent") == 0 ? SHAPE_MULTI
+							: SHAPE_KIND;
+	parse_last_id(evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID"),
+		      &cl->run, &cl->seq);
+	cl->poll = evtimer_new(d->base, client_on_poll, cl);
+	if (kind == CL_STREAM) {
+		d->nstreams++;
+		cl->hb = event_new(d->base, -1, EV_PERSIST, client_on_heartbeat, cl);
+		struct timeval tv = {d->cfg->agent_heartbeat_s, 0};
+		evtimer_add(cl->hb, &tv);
+	} else {
+		d->nwaits++;
+	}
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), client_on_close, cl);
+	list_add(&d->remote, cl);
+	client_poll_now(cl);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct agentd *d = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = evhttp_uri_get_path(uri);
+	if (!path)
+		path = "/";
+	if (strncmp(path, "/_agentd/", 9) == 0)
+		path += 8;
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		reply_detail(req, 405, "Method Not Allowed");
+		return;
+	}
+	if (strcmp(path, "/status") == 0) {
+		serve_status(d, req);
+		return;
+	}
+	if (strcmp(path, "/metrics") == 0) {
+		serve_metrics(d, req);
+		return;
+	}
+	char id[40];
+	char what[16];
+	int n = 0;
+	if (sscanf(path, "/jobs/%36[0-9a-fA-F-]/%15[a-z]%n", id, what, &n) == 2 &&
+	    path[n] == '\0' && jx_is_uuid(id) &&
+	    (strcmp(what, "events") == 0 || strcmp(what, "wait") == 0)) {
+		struct evkeyvalq q;
+		const char *qs = evhttp_uri_get_query(uri);
+		evhttp_parse_query_str(qs ? qs : "", &q); /* initialises q */
+		serve_job(d, req, id, strcmp(what, "events") == 0 ? CL_STREAM : CL_WAIT, &q);
+		evhttp_clear_headers(&q);
+		return;
+	}
+	reply_detail(req, 404, "Not Found");
+}
+
+/* Binds agentd_listen: unix:/path (mode socket_mode, so nginx's group can connect) or
+ * host:port. Returns 0, or -1 with err. */
+static int http_listen(struct agentd *d, char *err, size_t errlen)
+{
+	const char *l = d->cfg->agentd_listen;
+	if (strncmp(l, "unix:", 5) == 0) {
+		const char *path = l + 5;
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		if (strlen(path) >= sizeof(sa.sun_path)) {
+			snprintf(err, errlen, "agentd_listen '%s': path too long", l);
+			return -1;
+		}
+		memcpy(sa.sun_path, path, strlen(path) + 1);
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0) {
+			snprintf(err, errlen, "socket: %s", strerror(errno));
+			return -1;
+		}
+		unlink(path);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    chmod(path, (mode_t)d->srv->socket_mode) < 0 ||
+		    listen(fd, (int)d->srv->listen_backlog) < 0) {
+			snprintf(err, errlen, "agentd_listen '%s': %s", l, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (!evhttp_accept_socket_with_handle(d->http, fd)) {
+			snprintf(err, errlen, "agentd_listen '%s': evhttp refused the socket", l);
+			close(fd);
+			return -1;
+		}
+		return 0;
+	}
+	char host[256];
+	const char *colon = strrchr(l, ':');
+	if (!colon || colon == l || (size_t)(colon - l) >= sizeof(host)) {
+		snprintf(err, errlen, "agentd_listen '%s': expected unix:/path or host:port", l);
+		return -1;
+	}
+	memcpy(host, l, (size_t)(colon - l));
+	host[colon - l] = '\0';
+	if (!evhttp_bind_socket_with_handle(d->http, host, (ev_uint16_t)atoi(colon + 1))) {
+		snprintf(err, errlen, "agentd_listen '%s': cannot bind", l);
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------ stop */
+
+/* SIGTERM/SIGINT: claim nothing more, stop the provider calls, hand the running jobs back
+ * (their events so far stay stored; NOTIFY wakes the other agentds), end every request. */
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	struct agentd *d = arg;
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	sysd_notify("STOPPING=1");
+	log_msg(LL_INFO, NULL, "signal %d: handing %d running job(s) back and stopping",
+		(int)sig, d->nrunning);
+	while (d->jobs) {
+		struct job *j = d->jobs;
+		j->ending = true;
+		job_abort_calls(j);
+		evtimer_del(j->flush);
+		struct op o;
+		op_begin(&o, d, j->id);
+		if (job_flush(j, &o.c) != RC_OK || jobs_handback(&o.c, j->id, d->owner) != RC_OK)
+			log_msg(LL_WARN, j->id, "hand back failed (the lease will expire): %s",
+				o.c.detail);
+		else
+			log_msg(LL_INFO, j->id, "job end state=pending (handed back) run=%d", j->run);
+		op_end(&o);
+		d->m.jobs_handed_back++;
+		while (j->clients) {
+			struct client *cl = j->clients;
+			if (cl->kind == CL_STREAM)
+				client_close(cl);
+			else
+				client_answer_detail(cl, 503,
+						     "The AI service is restarting; please retry");
+		}
+		job_free(j);
+	}
+	while (d->remote) {
+		struct client *cl = d->remote;
+		if (cl->kind == CL_STREAM)
+			client_close(cl);
+		else
+			client_answer_detail(cl, 503, "The AI service is restarting; please retry");
+	}
+	event_base_loopexit(d->base, NULL);
+}
+
+/* ------------------------------------------------------------------------------ main */
+
+static void usage(void)
+{
+	puts("usage: ideaforge-agentd [--config FILE] [--KEY=VALUE ...]\n"
+	     "       ideaforge-agentd --print-config [--config FILE] [--KEY=VALUE ...]\n"
+	     "       ideaforge-agentd --version\n"
+	     "\n"
+	     "AI engine of IdeaForge: claims agent jobs from PostgreSQL, calls the LLM providers\n"
+	     "and serves each job's event stream on agentd_listen (behind nginx). It reads the\n"
+	     "same configuration as ideaforge-api: the file, IDEAFORGE_<KEY> variables, flags.\n"
+	     "Signals: TERM/INT hand running jobs back to the queue and exit.");
+}
+
+int main(int argc, char **argv)
+{
+	bool print = false;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage();
+			return 0;
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("ideaforge-agentd %s\n", PACKAGE_VERSION);
+			return 0;
+		}
+		if (strcmp(argv[i], "--print-config") == 0) {
+			print = true;
+			for (int j = i; j < argc - 1; j++)
+				argv[j] = argv[j + 1];
+			argc--;
+			i--;
+		}
+	}
+	struct srv_config *srv = NULL;
+	void *appv = NULL;
+	char err[512];
+	if (app_config_load(argc, argv, &srv, &appv, err, sizeof(err)) < 0 ||
+	    srv_config_validate(srv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ideaforge-agentd: %s\n", err);
+		return 2;
+	}
+	const struct app_config *cfg = appv;
+	if (!cfg->agentd_listen || !*cfg->agentd_listen) {
+		fprintf(stderr, "ideaforge-agentd: invalid value '' for key 'agentd_listen'\n");
+		app_config_free(srv, appv);
+		return 2;
+	}
+	if (print) {
+		app_config_dump(srv, cfg);
+		app_config_free(srv, appv);
+		return 0;
+	}
+	log_set_level((enum log_level)srv->log_level);
+	if (ai_init(cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ideaforge-agentd: %s\n", err);
+		app_config_free(srv, appv);
+		return 2;
+	}
+	keys_init(cfg); /* without a master key users' stored keys are not used (logged) */
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "ideaforge-agentd: curl_global_init failed\n");
+		return 1;
+	}
+	int rc = 1;
+	struct agentd *d = calloc(1, sizeof(*d));
+	if (!d)
+		goto out;
+	d->srv = srv;
+	d->cfg = cfg;
+	d->started_us = now_us();
+	buf_init(&d->out, NULL);
+	char host[64] = "localhost";
+	gethostname(host, sizeof(host) - 1);
+	snprintf(d->owner, sizeof(d->owner), "%s:%d:%lld", host, (int)getpid(),
+		 (long long)(wall_us() / 1000000));
+	struct db_pool_opts po = {
+		.conninfo = srv->database_url,
+		.size = 2,
+		.overflow = 4,
+		.timeout_ms = srv->db_pool_timeout_s * 1000,
+		.recycle_s = srv->db_pool_recycle_s,
+		.pre_ping = srv->db_pool_pre_ping,
+		.statement_timeout_ms = srv->db_statement_timeout_ms,
+		.lock_timeout_ms = srv->db_lock_timeout_ms,
+		.application_name = "ideaforge-agentd",
+	};
+	d->pool = db_pool_new(&po);
+	d->base = event_base_new();
+	if (!d->pool || !d->base)
+		goto out;
+	d->ec = evcurl_new(d->base, agentd_on_transfer, d);
+	d->http = evhttp_new(d->base);
+	if (!d->ec || !d->http)
+		goto out;
+	evhttp_set_gencb(d->http, on_request, d);
+	evhttp_set_timeout(d->http, 3600);
+	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	if (http_listen(d, err, sizeof(err)) < 0) {
+		log_msg(LL_ERROR, NULL, "%s", err);
+		goto out;
+	}
+	d->sigs[0] = evsignal_new(d->base, SIGTERM, on_signal, d);
+	d->sigs[1] = evsignal_new(d->base, SIGINT, on_signal, d);
+	evsignal_add(d->sigs[0], NULL);
+	evsignal_add(d->sigs[1], NULL);
+	int64_t lease_ms = d->cfg->agent_job_lease_s * 1000;
+	struct timeval renew = {lease_ms / 3 / 1000, (lease_ms / 3 % 1000) * 1000};
+	struct timeval expire = {lease_ms / 2 / 1000, (lease_ms / 2 % 1000) * 1000};
+	d->renew = event_new(d->base, -1, EV_PERSIST, on_renew, d);
+	d->expire = event_new(d->base, -1, EV_PERSIST, on_expire, d);
+	d->lretry = evtimer_new(d->base, on_listen_retry, d);
+	evtimer_add(d->renew, &renew);
+	evtimer_add(d->expire, &expire);
+	log_msg(LL_INFO, NULL, "ideaforge-agentd %s listening on %s as %s (max %lld jobs)",
+		PACKAGE_VERSION, cfg->agentd_listen, d->owner,
+		(long long)cfg->agent_max_concurrent);
+	listen_connect(d); /* LISTEN, then the first claim */
+	sysd_notify("READY=1");
+	event_base_dispatch(d->base);
+	rc = 0;
+out:
+	if (d) {
+		if (d->http)
+			evhttp_free(d->http);
+		for (int i = 0; i < 2; i++)
+			if (d->sigs[i])
+				event_free(d->sigs[i]);
+		if (d->renew)
+			event_free(d->renew);
+		if (d->expire)
+			event_free(d->expire);
+		if (d->lretry)
+			event_free(d->lretry);
+		if (d->lev)
+			event_free(d->lev);
+		PQfinish(d->lconn);
+		evcurl_free(d->ec);
+		db_pool_free(d->pool);
+		if (d->base)
+			event_base_free(d->base);
+		buf_free(&d->out);
+		free(d);
+	}
+	curl_global_cleanup();
+	app_config_free(srv, appv);
+	log_msg(rc ? LL_ERROR : LL_INFO, NULL, "ideaforge-agentd exiting with status %d", rc);
+	return rc;
+}

@@ -1,0 +1,221 @@
+/* jobs.c - SQL of the agent job queue (see jobs.h). */
+#include "jobs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/db.h"
+#include "../lib/log.h"
+
+/* What a claim returns: the row, and where the job's stored events end, so that a new run
+ * numbers its events after them and after every earlier run (see agentd.c, "runs"). */
+#define CLAIM_SET                                                                                 \
+	"UPDATE agent_jobs SET state = 'processing', lease_owner = $1, "                          \
+	"lease_until = now() + make_interval(secs => $2::double precision), "                    \
+	"attempts = attempts + 1, started_at = coalesce(started_at, now()), updated_at = now(), " \
+	"progress = 0.1, message = 'Starting multi-agent processing...' "
+#define CLAIM_RETURNING                                                                           \
+	" RETURNING id, tenant_id, user_id, product_id, kind, request, attempts, "               \
+	"(SELECT coalesce(max(e.seq), 0) FROM agent_job_events e WHERE e.job_id = agent_jobs.id) " \
+	"AS max_seq, "                                                                            \
+	"(SELECT coalesce(max(e.attempt), 0) FROM agent_job_events e "                          \
+	"WHERE e.job_id = agent_jobs.id) AS max_run"
+#define CLAIMABLE                                                                                 \
+	"(state = 'pending' OR (state = 'processing' AND lease_until < now())) "                  \
+	"AND attempts < max_attempts"
+
+PGresult *jobs_claim(struct ctx *c, const char *owner, int64_t lease_s, const char *job_id)
+{
+	char lease[24];
+	snprintf(lease, sizeof(lease), "%lld", (long long)lease_s);
+	if (job_id) {
+		const char *p[] = {owner, lease, job_id};
+		return db_exec(c,
+			       CLAIM_SET "WHERE id = (SELECT id FROM agent_jobs WHERE id = $3 AND "
+			       CLAIMABLE " FOR UPDATE SKIP LOCKED)" CLAIM_RETURNING,
+			       3, p);
+	}
+	const char *p[] = {owner, lease};
+	return db_exec(c,
+		       CLAIM_SET "WHERE id = (SELECT id FROM agent_jobs WHERE " CLAIMABLE
+		       " ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1)" CLAIM_RETURNING,
+		       2, p);
+}
+
+PGresult *jobs_renew(struct ctx *c, const char *owner, int64_t lease_s)
+{
+	char lease[24];
+	snprintf(lease, sizeof(lease), "%lld", (long long)lease_s);
+	const char *p[] = {owner, lease};
+	return db_exec(c,
+		       "UPDATE agent_jobs SET lease_until = now() + "
+		       "make_interval(secs => $2::double precision) "
+		       "WHERE lease_owner = $1 AND state = 'processing' RETURNING id",
+		       2, p);
+}
+
+PGresult *jobs_fail_expired(struct ctx *c)
+{
+	return db_exec(c,
+		       "UPDATE agent_jobs SET state = 'failed', lease_owner = NULL, "
+		       "lease_until = NULL, updated_at = now(), completed_at = now(), "
+		       "error = 'The job was interrupted ' || attempts || ' times (its agent "
+		       "service stopped); giving up', "
+		       "message = 'Job failed: interrupted too many times' "
+		       "WHERE state = 'processing' AND lease_until < now() "
+		       "AND attempts >= max_attempts RETURNING id",
+		       0, NULL);
+}
+
+int jobs_add_events(struct ctx *c, const char *job_id, const char *owner, int run,
+		    const char *events_json)
+{
+	char r[16];
+	snprintf(r, sizeof(r), "%d", run);
+	const char *p[] = {job_id, owner, r, events_json};
+	if (!db_exec(c,
+		     "INSERT INTO agent_job_events (job_id, seq, attempt, event, data) "
+		     "SELECT $1, (x->>'seq')::bigint, $3::integer, x->>'event', x->'data' "
+		     "FROM jsonb_array_elements($4::jsonb) AS x "
+		     "WHERE EXISTS (SELECT 1 FROM agent_jobs WHERE id = $1 AND lease_owner = $2)",
+		     4, p))
+		return c->rc;
+	return RC_OK;
+}
+
+int jobs_complete(struct ctx *c, const char *job_id, const char *owner, const char *result,
+		  bool *done)
+{
+	const char *p[] = {job_id, owner, result};
+	PGresult *res = db_exec(c,
+				"UPDATE agent_jobs SET state = 'completed', result = $3::jsonb, "
+				"progress = 1, message = 'Job completed', completed_at = now(), "
+				"updated_at = now(), lease_until = NULL "
+				"WHERE id = $1 AND lease_owner = $2 AND state = 'processing'",
+				3, p);
+	if (!res)
+		return c->rc;
+	*done = strcmp(PQcmdTuples(res), "1") == 0;
+	return RC_OK;
+}
+
+int jobs_fail(struct ctx *c, const char *job_id, const char *owner, const char *error,
+	      bool *done)
+{
+	const char *p[] = {job_id, owner, error};
+	PGresult *res = db_exec(c,
+				"UPDATE agent_jobs SET state = 'failed', error = $3, "
+				"message = 'Job failed: ' || $3, completed_at = now(), "
+				"updated_at = now(), lease_until = NULL "
+				"WHERE id = $1 AND lease_owner = $2 AND state = 'processing'",
+				3, p);
+	if (!res)
+		return c->rc;
+	*done = strcmp(PQcmdTuples(res), "1") == 0;
+	return RC_OK;
+}
+
+int jobs_handback(struct ctx *c, const char *job_id, const char *owner)
+{
+	const char *p[] = {job_id, owner};
+	if (!db_exec(c,
+		     "UPDATE agent_jobs SET state = 'pending', lease_owner = NULL, "
+		     "lease_until = NULL, attempts = greatest(attempts - 1, 0), progress = 0, "
+		     "message = 'Job queued for processing', updated_at = now() "
+		     "WHERE id = $1 AND lease_owner = $2 AND state = 'processing'",
+		     2, p))
+		return c->rc;
+	return RC_OK;
+}
+
+PGresult *jobs_get(struct ctx *c, const char *job_id)
+{
+	const char *p[] = {job_id};
+	return db_exec(c,
+		       "SELECT state, kind, attempts, max_attempts, result, error, "
+		       "(" CLAIMABLE ") AS claimable, "
+		       "(SELECT coalesce(max(e.attempt), 0) FROM agent_job_events e "
+		       "WHERE e.job_id = agent_jobs.id) AS max_run "
+		       "FROM agent_jobs WHERE id = $1",
+		       1, p);
+}
+
+PGresult *jobs_events(struct ctx *c, const char *job_id, int run, int64_t after_seq)
+{
+	char r[16], s[24];
+	snprintf(r, sizeof(r), "%d", run);
+	snprintf(s, sizeof(s), "%lld", (long long)after_seq);
+	const char *p[] = {job_id, r, s};
+	return db_exec(c,
+		       "SELECT seq, attempt, event, data FROM agent_job_events "
+		       "WHERE job_id = $1 AND seq > $3::bigint AND attempt = CASE WHEN $2::integer > 0 "
+		       "THEN $2::integer ELSE (SELECT max(attempt) FROM agent_job_events "
+		       "WHERE job_id = $1) END ORDER BY seq",
+		       3, p);
+}
+
+const char *jobs_last_event(struct ctx *c, const char *job_id, const char *event)
+{
+	const char *p[] = {job_id, event};
+	return db_value(c, NULL,
+			"SELECT data FROM agent_job_events WHERE job_id = $1 AND event = $2 "
+			"ORDER BY seq DESC LIMIT 1",
+			2, p);
+}
+
+int jobs_save_conversation(struct ctx *c, const char *job_id, const char *tenant_id,
+			   const char *user_id, const char *product_id, const char *session_id,
+			   const char *title, const char *query, const char *agent,
+			   const char *response, const char *metadata)
+{
+	if (!db_exec(c, "SAVEPOINT save_conversation", 0, NULL))
+		return c->rc;
+	/* One statement: find or create the session, then the two rows (the agent's a
+	 * microsecond after the user's, so the transcript orders them), then mark the job. */
+	const char *p[] = {product_id, user_id, tenant_id, session_id, title,
+			   query,      agent,   response,  metadata,   job_id};
+	PGresult *res = db_exec(
+		c,
+		"WITH s AS ("
+		"  SELECT id FROM ("
+		"    SELECT id, 0 AS pri, updated_at FROM conversation_sessions"
+		"    WHERE id = $4::uuid AND user_id = $2 AND tenant_id = $3"
+		"    UNION ALL"
+		"    SELECT id, 1, updated_at FROM conversation_sessions"
+		"    WHERE user_id = $2 AND tenant_id = $3"
+		"    AND product_id IS NOT DISTINCT FROM $1::uuid"
+		"  ) x ORDER BY pri, updated_at DESC LIMIT 1"
+		"), n AS ("
+		"  INSERT INTO conversation_sessions (user_id, product_id, tenant_id, title)"
+		"  SELECT $2, $1::uuid, $3, $5 WHERE NOT EXISTS (SELECT 1 FROM s) RETURNING id"
+		"), sid AS (SELECT id FROM s UNION ALL SELECT id FROM n"
+		"), u AS ("
+		"  INSERT INTO conversation_history (session_id, product_id, tenant_id, message_type,"
+		"    content, created_at)"
+		"  SELECT id, $1::uuid, $3, 'user', $6, now() FROM sid RETURNING id"
+		"), a AS ("
+		"  INSERT INTO conversation_history (session_id, product_id, tenant_id, message_type,"
+		"    agent_name, agent_role, content, interaction_metadata, created_at)"
+		"  SELECT id, $1::uuid, $3, 'agent', $7, $7, $8, $9::jsonb,"
+		"    now() + interval '1 microsecond' FROM sid RETURNING id"
+		"), t AS (UPDATE conversation_sessions SET updated_at = now()"
+		"  WHERE id IN (SELECT id FROM s) RETURNING id"
+		") UPDATE agent_jobs SET saved = true WHERE id = $10",
+		10, p);
+	if (!res) {
+		log_msg(LL_WARN, c->rid, "conversation not saved: %s", c->detail);
+		PGresult *r2 = PQexec(db_pg(c->db), "ROLLBACK TO SAVEPOINT save_conversation");
+		PQclear(r2);
+		return c->rc;
+	}
+	db_exec(c, "RELEASE SAVEPOINT save_conversation", 0, NULL);
+	return RC_OK;
+}
+
+int64_t jobs_pending(struct ctx *c)
+{
+	const char *v = db_value(c, NULL,
+				 "SELECT count(*) FROM agent_jobs WHERE state = 'pending'", 0, NULL);
+	return v ? strtoll(v, NULL, 10) : -1;
+}
