@@ -54,6 +54,7 @@
 #include "ai.h"
 #include "config.h"
 #include "jobs.h"
+#include "kb.h"
 #include "keys.h"
 
 #define POLL_MS 200                 /* a job running elsewhere: its stored events, polled */
@@ -178,6 +179,8 @@ struct job {
 	int sup_left;                              /* supporting calls not finished */
 	struct arun prim;                          /* the answering agent */
 	const char *query;                         /* the question (job arena) */
+	const char *kb_text;                       /* knowledge excerpts for the prompts, or NULL */
+	struct json_object *kb_sources;            /* [{id, title, rank}] of the excerpts, or NULL */
 	struct json_object *interactions;          /* interaction events' data, for the result */
 	struct jev *evs;                           /* this run's events */
 	size_t nevs, cap;                          /* used, allocated */
@@ -767,6 +770,7 @@ static void job_free(struct job *j)
 		event_free(j->flush);
 	json_object_put(j->request);
 	json_object_put(j->interactions);
+	json_object_put(j->kb_sources);
 	buf_free(&j->sent);
 	db_done(&j->c);
 	arena_free(j->a); /* wipes the key */
@@ -778,6 +782,7 @@ static void job_free(struct job *j)
 static void arun_on_retry(evutil_socket_t fd, short what, void *arg);
 static void arun_finish(struct arun *ar, const struct llm_result *res);
 static void job_start_primary(struct job *j);
+static const char *with_knowledge(struct job *j, const char *question);
 
 static int arun_on_token(void *u, const char *tok, size_t n)
 {
@@ -920,6 +925,9 @@ static struct json_object *arun_metadata(const struct arun *ar)
 	json_object_object_add(t, "total", json_object_new_int64(in + out));
 	json_object_object_add(md, "tokens", t);
 	json_object_object_add(md, "cache_hit", json_object_new_boolean(false));
+	/* the knowledge articles the agent was given (the rag step): ids and titles */
+	json_object_object_add(md, "context_sources",
+			       j->kb_sources ? json_object_get(j->kb_sources) : json_object_new_array());
 	return md;
 }
 
@@ -947,7 +955,7 @@ static void emit_agent_complete(struct arun *ar)
 	json_object_object_add(o, "system_prompt", jstr(ar->system));
 	json_object_object_add(o, "user_prompt", NULL);
 	json_object_object_add(o, "system_context", NULL);
-	json_object_object_add(o, "rag_context", NULL);
+	json_object_object_add(o, "rag_context", ar->j->kb_text ? jstr(ar->j->kb_text) : NULL);
 	job_emit(ar->j, "agent_complete", o);
 }
 
@@ -1070,6 +1078,8 @@ static void emit_progress(struct job *j, double p, const char *msg)
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "progress", jnum(p));
 	json_object_object_add(o, "message", json_object_new_string(msg));
+	/* the job a client reconnects to (GET /api/streaming/jobs/{job_id}/events) */
+	json_object_object_add(o, "job_id", json_object_new_string(j->id));
 	job_emit(j, "progress", o);
 }
 
@@ -1079,7 +1089,7 @@ static void job_start_primary(struct job *j)
 	if (j->kind == JK_MULTI) {
 		struct buf b;
 		buf_init(&b, j->a);
-		buf_puts(&b, j->query);
+		buf_puts(&b, with_knowledge(j, j->query));
 		int n = 0;
 		for (int i = 0; i < j->plan.nsupporting; i++) {
 			const struct arun *s = &j->sup[i];
@@ -1203,6 +1213,57 @@ static bool job_prepare(struct job *j)
 	return true;
 }
 
+/* The product's knowledge for the question (the rag step, API.md 5.3): the top articles by
+ * full-text rank, within what the owner may view, as prompt text with their titles, and
+ * their ids and titles for the events' metadata. Nothing when the job has no product or the
+ * product has no matching article; a retrieval error is logged and the job goes on. */
+#define KB_TOP 5
+#define KB_EXCERPT_CHARS 1500
+
+static void job_retrieve(struct job *j)
+{
+	if (!j->product_id[0] || !j->query)
+		return;
+	struct json_object *arts = kb_retrieve(&j->c, j->product_id, j->query, KB_TOP);
+	if (!arts) {
+		log_msg(LL_WARN, j->id, "knowledge retrieval failed: %s", j->c.detail);
+		ctx_clear(&j->c);
+		return;
+	}
+	size_t n = json_object_array_length(arts);
+	if (n == 0)
+		return;
+	struct buf b;
+	buf_init(&b, j->a);
+	j->kb_sources = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *a = json_object_array_get_idx(arts, i);
+		const char *title = jx_get_str(a, "title"), *content = jx_get_str(a, "content");
+		size_t len = content ? strlen(content) : 0;
+		size_t cut = utf8_prefix(content ? content : "", len, KB_EXCERPT_CHARS);
+		buf_printf(&b, "\n[%s]\n%.*s%s\n", title ? title : "untitled", (int)cut,
+			   content ? content : "", cut < len ? " ..." : "");
+		struct json_object *src = json_object_new_object();
+		json_object_object_add(src, "id", jstr(jx_get_str(a, "id")));
+		json_object_object_add(src, "title", jstr(title));
+		struct json_object *rank = jx_get(a, "rank");
+		json_object_object_add(src, "rank", rank ? json_object_get(rank) : NULL);
+		json_object_array_add(j->kb_sources, src);
+	}
+	j->kb_text = b.p;
+}
+
+/* The question as an agent receives it: with the knowledge excerpts when there are some. */
+static const char *with_knowledge(struct job *j, const char *question)
+{
+	if (!j->kb_text)
+		return question;
+	return arena_printf(j->a,
+			    "%s\n\nKnowledge-base excerpts of this product (cite them by their "
+			    "title in brackets when you use them):\n%s",
+			    question, j->kb_text);
+}
+
 /* Runs a claimed job: clients waiting for it attach, provider and key are chosen for its
  * owner, the supporting agents start together (or the single agent). */
 static void job_run(struct job *j)
@@ -1227,9 +1288,15 @@ static void job_run(struct job *j)
 		job_end(j, false, st, detail, st == 400 ? "no_provider" : "unavailable");
 		return;
 	}
-	db_done(&j->c);
-	if (!job_prepare(j))
+	if (!job_prepare(j)) {
+		db_done(&j->c);
 		return;
+	}
+	job_retrieve(j);
+	db_done(&j->c);
+	for (int i = 0; i < j->plan.nsupporting; i++)
+		if (j->sup[i].prompt)
+			j->sup[i].prompt = with_knowledge(j, j->sup[i].prompt);
 	emit_progress(j, 0.1, "Starting multi-agent processing...");
 	if (j->kind == JK_MULTI && j->plan.nsupporting > 0) {
 		j->sup_left = j->plan.nsupporting;

@@ -17,12 +17,12 @@
 
 #include "../lib/arena.h"
 #include "../lib/mp.h"
+#include "kb.h"
 #include "products.h"
 
 #define TITLE_MAX_BYTES 500
 #define CONTENT_MAX_BYTES (1u << 20)    /* an article typed or pasted: 1 MiB */
 #define UPLOAD_MAX_BYTES (5u << 20)     /* an uploaded file: 5 MiB */
-#define SEARCH_MAX_BYTES 500
 #define MP_MAX_PARTS 16
 
 static const char *const article_sources[] = {"manual", "jira", "confluence", "github",
@@ -39,50 +39,6 @@ const struct jx_field article_fields[] = {
 
 /* ---------------------------------------------------------------- SQL */
 
-#define ART_COLS "a.id, a.product_id, a.title, a.content, a.source, a.metadata, a.created_at"
-#define ART_JSON                                                                              \
-	"json_build_object('id', a.id, 'product_id', a.product_id, 'title', a.title, "            \
-	"'content', a.content, 'source', a.source, 'metadata', a.metadata, "                      \
-	"'created_at', a.created_at)"
-
-/* Articles of one product / of every product the caller can view ($1 tenant, $2 user). */
-#define F_PRODUCT(P) "a.tenant_id = $1 AND a.product_id = " P
-#define F_VISIBLE                                                                             \
-	"a.tenant_id = $1 AND EXISTS (SELECT 1 FROM products p WHERE p.id = a.product_id AND "    \
-	SQL_CAN_VIEW("p", "$2") ")"
-#define ACCESS(P)                                                                             \
-	"EXISTS (SELECT 1 FROM products p WHERE p.id = " P " AND p.tenant_id = $1 AND "           \
-	SQL_CAN_VIEW("p", "$2") ")"
-
-/* The substring fallback reads the title and this many leading characters of each article
- * (PostgreSQL detoasts only that slice), so its cost per article is bounded whatever the
- * article's size: a search never scans megabytes of content. */
-#define SUBSTRING_SCAN_CHARS "4096"
-
-/* Ranked matches (tier 0, by ts_rank) then substring-only matches (tier 1). Q: the query
- * text, PAT: the escaped ILIKE pattern. A query without lexemes (stop words, punctuation) is
- * the NULL tsquery, which matches nothing: websearch_to_tsquery is not even called for it, so
- * it raises no "only stop words" NOTICE (the CASE is folded when the statement is planned). */
-#define TSQ(Q)                                                                                \
-	"(CASE WHEN to_tsvector('english', " Q ") = ''::tsvector THEN NULL::tsquery "            \
-	"ELSE websearch_to_tsquery('english', " Q ") END)"
-#define SEARCH(F, Q, PAT)                                                                     \
-	"SELECT " ART_COLS ", ts_rank(a.search_vector, " TSQ(Q) ") AS rank, 0 AS tier "          \
-	"FROM knowledge_articles a WHERE " F " AND a.search_vector @@ " TSQ(Q) " "               \
-	"UNION ALL SELECT " ART_COLS ", 0, 1 FROM knowledge_articles a WHERE " F " "             \
-	"AND (a.search_vector @@ " TSQ(Q) ") IS NOT TRUE "                                       \
-	"AND (a.title ILIKE " PAT " OR left(a.content, " SUBSTRING_SCAN_CHARS ") ILIKE " PAT ")"
-#define SEARCH_ORDER "ORDER BY tier, rank DESC, created_at DESC, id"
-
-#define LIST_PLAIN(F)                                                                         \
-	"SELECT json_build_object('articles', coalesce(json_agg(" ART_JSON                        \
-	" ORDER BY a.created_at DESC, a.id), '[]'::json)) FROM (SELECT " ART_COLS                 \
-	" FROM knowledge_articles a WHERE " F " ORDER BY a.created_at DESC, a.id LIMIT $3) a"
-#define LIST_SEARCH(F, Q, PAT)                                                                \
-	"SELECT json_build_object('articles', coalesce(json_agg(" ART_JSON                        \
-	" ORDER BY a.tier, a.rank DESC, a.created_at DESC, a.id), '[]'::json)) FROM (SELECT * "  \
-	"FROM (" SEARCH(F, Q, PAT) ") m " SEARCH_ORDER " LIMIT $3) a"
-
 /* $1 tenant, $2 user, $3 limit, then: */
 static const char sql_list_product[] = /* $4 product */
 	"SELECT CASE WHEN " ACCESS("$4") " THEN (" LIST_PLAIN(F_PRODUCT("$4")) ") END";
@@ -92,28 +48,7 @@ static const char sql_search_product[] = /* $4 product, $5 query, $6 pattern */
 	") END";
 static const char sql_search_visible[] = /* $4 query, $5 pattern */
 	LIST_SEARCH(F_VISIBLE, "$4", "$5");
-static const char sql_retrieve[] = /* $4 product, $5 query, $6 pattern */
-	"SELECT CASE WHEN " ACCESS("$4") " THEN (SELECT coalesce(json_agg(json_build_object("
-	"'id', a.id, 'title', a.title, 'content', a.content, 'source', a.source, "
-	"'rank', a.rank) ORDER BY a.tier, a.rank DESC, a.created_at DESC, a.id), '[]'::json) "
-	"FROM (SELECT * FROM (" SEARCH(F_PRODUCT("$4"), "$5", "$6") ") m " SEARCH_ORDER
-	" LIMIT $3) a) END";
 
-/* '%' + q with \ % _ escaped + '%': a literal substring for ILIKE (default escape '\'). */
-static char *like_pattern(struct arena *a, const char *q)
-{
-	size_t n = strlen(q);
-	char *out = arena_alloc(a, 2 * n + 3), *o = out;
-	*o++ = '%';
-	for (; *q; q++) {
-		if (*q == '\\' || *q == '%' || *q == '_')
-			*o++ = '\\';
-		*o++ = *q;
-	}
-	*o++ = '%';
-	*o = '\0';
-	return out;
-}
 
 /* ---------------------------------------------------------------- articles */
 
@@ -134,7 +69,7 @@ int h_articles_list(struct req *r)
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *json;
 	if (search) {
-		const char *pat = like_pattern(r->a, search);
+		const char *pat = kb_like_pattern(r->a, search);
 		if (product) {
 			const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim, product, search,
 					   pat};
@@ -220,40 +155,6 @@ int h_articles_delete(struct req *r)
 	return res_json_text(r, 200, ok, sizeof(ok) - 1);
 }
 
-struct json_object *kb_retrieve(struct ctx *c, const char *product_id, const char *query, int k)
-{
-	if (!c->who)
-		return ctx_fail(c, RC_UNAUTH, "Not authenticated"), NULL;
-	if (!jx_is_uuid(product_id)) {
-		ctx_fail(c, RC_INVALID, "Invalid product id");
-		return NULL;
-	}
-	if (k < 1)
-		k = 1;
-	if (k > 50)
-		k = 50;
-	if (!query)
-		query = "";
-	if (strlen(query) > SEARCH_MAX_BYTES)
-		query = arena_strndup(c->a, query, SEARCH_MAX_BYTES);
-	char lim[16];
-	snprintf(lim, sizeof(lim), "%d", k);
-	const char *p[] = {c->who->tenant_id, c->who->user_id, lim, product_id, query,
-			   like_pattern(c->a, query)};
-	const char *json = db_value(c, NULL, sql_retrieve, 6, p);
-	if (!json) {
-		if (c->rc == RC_OK)
-			ctx_fail(c, RC_FORBIDDEN, "Access denied to product");
-		return NULL;
-	}
-	struct json_object *arr = jx_parse(json, strlen(json), 8);
-	if (!arr) {
-		ctx_fail(c, RC_INTERNAL, "kb_retrieve: unparsable JSON from the database");
-		return NULL;
-	}
-	jx_arena_own(c->a, arr);
-	return arr;
-}
 
 /* ---------------------------------------------------------------- upload */
 

@@ -114,15 +114,6 @@ int h_articles_create(struct req *r);  /* POST /api/db/knowledge-articles */
 int h_articles_delete(struct req *r);  /* DELETE /api/db/knowledge-articles/{id} */
 int h_documents_upload(struct req *r); /* POST /api/documents/upload (multipart/form-data) */
 
-/*
- * Retrieval for the agents: the k (1..50) knowledge articles of product_id that best match
- * query, best first, ranked by PostgreSQL full-text search (then substring matches), limited
- * to what c->who may view. Returns a JSON array [{id, title, content, source, rank}]
- * owned by c's arena (do not put it), or NULL with c->rc set: RC_FORBIDDEN without view
- * access, RC_INVALID for a malformed id, a database error otherwise. An empty array is a
- * success.
- */
-struct json_object *kb_retrieve(struct ctx *c, const char *product_id, const char *query, int k);
 
 /* --- conversations (app/h_conversations.c, API.md 1.6) ----------------------------------- */
 

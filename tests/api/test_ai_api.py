@@ -40,11 +40,28 @@ def give_key(user, provider="openai", key=USER_KEY):
 @pytest.fixture(scope="module")
 def ai(world):
     """The world of product_helpers, each user with a stored OpenAI key (so that ai_choose
-    finds a provider), and a product of the owner shared with viewer/editor/admin."""
+    finds a provider), and a product of the owner shared with viewer/editor/admin. The
+    stack's ideaforge-agentd is stopped meanwhile: these tests look at the job rows the API
+    writes (pending), which a running agentd would take and run (tests/api/test_agentd.py and
+    test_ai_e2e.py test that part)."""
+    from test_agentd import agentd_pid, agentd_start, agentd_stop
+    running = agentd_pid() is not None
+    if running:
+        agentd_stop()
     for u in world.users.values():
         give_key(u)
     world.product = world.new_product()
-    return world
+    yield world
+    if running and agentd_pid() is None:
+        agentd_start()
+
+
+@pytest.fixture
+def no_server_provider():
+    """The API without a server-wide provider (the test stack's config points at the fake
+    provider with a server key): only users' own keys count."""
+    with api_config(openai_api_key="", openai_base_url="https://api.openai.com/v1"):
+        yield
 
 
 def finish_open_jobs(w):
@@ -170,7 +187,8 @@ def fcgi(method, path, token=None, body=None):
     ("/api/phase-form-help/stream", None),
     ("/api/agno/initialize", None),
 ])
-def test_ai_routes_answer_400_no_provider_configured_with_the_default_config(ai, path, body):
+def test_ai_routes_answer_400_no_provider_configured_with_the_default_config(ai, path, body,
+                                                                            no_server_provider):
     nokey = User(ai.tenant_a, "nokey")
     if path == "/api/phase-form-help/stream":
         body = {"product_id": ai.product, "phase_id": "ideation", "phase_name": "Ideation",
@@ -187,7 +205,7 @@ def test_ai_routes_answer_400_no_provider_configured_with_the_default_config(ai,
     assert st["can_initialize"] is False and st["message"].startswith(NO_PROVIDER)
 
 
-def test_server_key_file_serves_users_without_a_key_of_their_own(ai):
+def test_server_key_file_serves_users_without_a_key_of_their_own(ai, no_server_provider):
     nokey = User(ai.tenant_a, "nokey")
     with tempfile.NamedTemporaryFile("w", dir=RUN_DIR, suffix=".key", delete=False) as f:
         f.write("sk-server-Key0123456789abcdef\n")
@@ -616,7 +634,7 @@ def stored_providers(user):
                                   "WHERE user_id = $1", user.id)}
 
 
-def test_configure_stores_sealed_keys_per_user_and_deletes_lovable(ai):
+def test_configure_stores_sealed_keys_per_user_and_deletes_lovable(ai, no_server_provider):
     u = User(ai.tenant_a, "configure")
     give_key(u, "lovable", "lovable-key-123456")
     secrets = {"openaiKey": "sk-openai-Secret0123456789", "claudeKey": "sk-ant-Secret0123456789",
@@ -655,7 +673,7 @@ def test_configure_ai_gateway_needs_id_and_secret(ai):
     assert "gw-Secret0123" not in meta
 
 
-def test_agno_status_is_per_user(ai):
+def test_agno_status_is_per_user(ai, no_server_provider):
     a, b = User(ai.tenant_a, "agno-a"), User(ai.tenant_a, "agno-b")
     assert a.http.post("/api/providers/configure",
                        json={"openaiKey": "sk-a-0123456789"}).status_code == 200
