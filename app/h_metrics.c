@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agentd_client.h"
 #include "ops.h"
 #include "../lib/arena.h"
 #include "../lib/metrics.h"
@@ -43,11 +44,31 @@ static json_object *dp2(double v)
 
 #define JADD(o, k, v) json_object_object_add((o), (k), (v))
 
+/* agentd's own status document under "agentd" ({"up": false} when it does not answer). */
+static void add_agentd_status(struct req *r, json_object *o)
+{
+	struct buf b;
+	buf_init(&b, r->a);
+	json_object *a = NULL;
+	if (agentd_fetch(app_cfg(r)->agentd_listen, "/status", &b) == 0)
+		a = jx_parse(b.p, b.len, 16);
+	if (!a || !json_object_is_type(a, json_type_object)) {
+		json_object_put(a);
+		a = json_object_new_object();
+		json_object_object_add(a, "up", json_object_new_boolean(0));
+	} else {
+		json_object_object_add(a, "up", json_object_new_boolean(1));
+	}
+	json_object_object_add(o, "agentd", a);
+}
+
 int h_status(struct req *r)
 {
 	metrics_sample(r->w);
 	res_header(r, "Cache-Control", "no-store");
-	return res_json(r, 200, metrics_status(r, req_query(r, "full") != NULL));
+	json_object *o = metrics_status(r, req_query(r, "full") != NULL);
+	add_agentd_status(r, o);
+	return res_json(r, 200, o);
 }
 
 int h_metrics(struct req *r)
@@ -56,6 +77,15 @@ int h_metrics(struct req *r)
 	struct buf b;
 	buf_init(&b, r->a);
 	metrics_prometheus(r, &b, &ops_opts);
+	/* the AI engine's families follow, so one scrape covers both tiers of this machine */
+	buf_puts(&b, "# HELP ideaforge_agentd_up 1 when ideaforge-agentd answered this scrape.\n"
+		     "# TYPE ideaforge_agentd_up gauge\n");
+	size_t mark = b.len;
+	buf_puts(&b, "ideaforge_agentd_up 1\n");
+	if (agentd_fetch(app_cfg(r)->agentd_listen, "/metrics", &b) != 0) {
+		b.len = mark;
+		buf_puts(&b, "ideaforge_agentd_up 0\n");
+	}
 	res_header(r, "Cache-Control", "no-store");
 	return res_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
 }
