@@ -31,13 +31,11 @@ static inline const struct app_config *app_cfg(struct req *r)
  * datetime.utcnow().isoformat() (app/h_health.c). New reference. */
 json_object *app_now_iso(void);
 
-/* Middleware (app/mw.c): rate limit, then authentication for ROUTE_AUTH routes. */
+/* Middleware (app/mw.c), the srv_app before hook: rate limit, the in-flight cap, then
+ * authentication for ROUTE_AUTH routes. RC_OK to go on (or with r->status set: answered, e.g.
+ * 429), else the failure recorded on r (401 with WWW-Authenticate, or the database's error).
+ * The worker hooks are in app/wstate.h. */
 int app_before(struct req *r);
-int app_worker_init(struct wctx *w);
-/* In the master, before any worker is forked: the state every worker shares (the fallback
- * rate-limit table in shared memory). 0, or -1 when it cannot be made. */
-int app_master_init(void);
-void app_worker_fini(struct wctx *w);
 
 /*
  * Idempotency-Key (app/idem.c; the IETF httpapi idempotency-key draft) for a ROUTE_IDEMPOTENT

@@ -16,19 +16,19 @@ static int h_dummy(struct req *r)
 
 /* The order is deliberate: parameter routes come before the literal ones they must lose to. */
 static const struct route tbl[] = {
-	/* 0 */ {HM_GET, "/api/products/{id}", h_dummy, 0, 0, NULL},
-	/* 1 */ {HM_GET, "/api/products/portfolio", h_dummy, 0, 0, NULL},
-	/* 2 */ {HM_PUT, "/api/products/{id}", h_dummy, 0, 0, NULL},
-	/* 3 */ {HM_DELETE, "/api/products/{id}", h_dummy, 0, 0, NULL},
-	/* 4 */ {HM_GET, "/api/products/{id}/shares/{share_id}", h_dummy, 0, 0, NULL},
-	/* 5 */ {HM_POST, "/api/products", h_dummy, 0, 0, NULL},
-	/* 6 */ {HM_GET, "/api/products", h_dummy, 0, 0, NULL},
-	/* 7 */ {HM_GET, "/", h_dummy, 0, 0, NULL},
-	/* 8 */ {HM_GET, "/api/", h_dummy, 0, 0, NULL},
-	/* 9 */ {HM_HEAD, "/only-head", h_dummy, 0, 0, NULL},
-	/* 10 */ {HM_POST, "/api/{kind}/export", h_dummy, 0, 0, NULL},
-	/* 11 */ {HM_POST, "/api/products/export", h_dummy, 0, 0, NULL},
-	/* 12 */ {HM_GET, "/a/{p1}/{p2}/{p3}/{p4}", h_dummy, 0, 0, NULL},
+	/* 0 */ {HM_GET, "/api/products/{id}", h_dummy, 0, 0, NULL, 0},
+	/* 1 */ {HM_GET, "/api/products/portfolio", h_dummy, 0, 0, NULL, 0},
+	/* 2 */ {HM_PUT, "/api/products/{id}", h_dummy, 0, 0, NULL, 0},
+	/* 3 */ {HM_DELETE, "/api/products/{id}", h_dummy, 0, 0, NULL, 0},
+	/* 4 */ {HM_GET, "/api/products/{id}/shares/{share_id}", h_dummy, 0, 0, NULL, 0},
+	/* 5 */ {HM_POST, "/api/products", h_dummy, 0, 0, NULL, 0},
+	/* 6 */ {HM_GET, "/api/products", h_dummy, 0, 0, NULL, 0},
+	/* 7 */ {HM_GET, "/", h_dummy, 0, 0, NULL, 0},
+	/* 8 */ {HM_GET, "/api/", h_dummy, 0, 0, NULL, 0},
+	/* 9 */ {HM_HEAD, "/only-head", h_dummy, 0, 0, NULL, 0},
+	/* 10 */ {HM_POST, "/api/{kind}/export", h_dummy, 0, 0, NULL, 0},
+	/* 11 */ {HM_POST, "/api/products/export", h_dummy, 0, 0, NULL, 0},
+	/* 12 */ {HM_GET, "/a/{p1}/{p2}/{p3}/{p4}", h_dummy, 0, 0, NULL, 0},
 };
 #define NT (sizeof(tbl) / sizeof(tbl[0]))
 
