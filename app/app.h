@@ -11,8 +11,10 @@
 #include "../lib/srv.h"
 #include "config.h"
 
+/* The version has one source, AC_INIT in configure.ac: configure puts PACKAGE_VERSION in DEFS
+ * (no config.h), so every compile of the programs has it. */
 #ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "1.0.0"
+#error "PACKAGE_VERSION is set by configure (AC_INIT); build through ./configure && make"
 #endif
 
 /* Rate-limit classes of the route table (app/mw.c has the limits). */
