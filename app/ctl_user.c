@@ -21,17 +21,6 @@
 
 #define CTL_PW_MAX 1024 /* bytes of a password read from stdin */
 
-/* Number of UTF-8 characters (code points) in s. */
-static size_t ctl_utf8_len(const char *s)
-{
-	size_t n = 0;
-
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if ((*p & 0xC0) != 0x80)
-			n++;
-	return n;
-}
-
 /* Reads one line (the password) from stdin into buf. On a terminal, without
  * --password-stdin, prompts twice with echo off. 0, or -1 with a message. */
 static int ctl_read_password(const struct ctl *c, char *buf, size_t buflen)
@@ -78,7 +67,7 @@ static int ctl_read_password(const struct ctl *c, char *buf, size_t buflen)
 		ctl_err("the two passwords differ");
 		goto out;
 	}
-	if ((int64_t)ctl_utf8_len(buf) < c->password_min_length || buf[0] == '\0') {
+	if ((int64_t)jx_utf8_chars(buf) < c->password_min_length || buf[0] == '\0') {
 		ctl_err("password shorter than %lld characters (password_min_length)",
 			(long long)c->password_min_length);
 		goto out;

@@ -53,16 +53,6 @@ static char *lower(struct req *r, const char *s)
 	return d;
 }
 
-/* Characters (UTF-8 code points) of s, for the minimum password length. */
-static size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if ((*p & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
 static int too_short(struct req *r, const char *field)
 {
 	char msg[96];
@@ -246,7 +236,7 @@ int h_auth_password(struct req *r)
 {
 	const char *cur = jx_get_str(r->json, "current_password");
 	const char *neu = jx_get_str(r->json, "new_password");
-	if ((int64_t)utf8_chars(neu) < app_cfg(r)->password_min_length)
+	if ((int64_t)jx_utf8_chars(neu) < app_cfg(r)->password_min_length)
 		return too_short(r, "new_password");
 	const char *p[] = {r->auth.user_id};
 	PGresult *res =
@@ -331,7 +321,7 @@ int h_auth_register(struct req *r)
 	if (!limits_login_attempt(r, email, &rl))
 		return limits_too_many(r, &rl);
 	limits_login_settle(r, email, false);
-	if ((int64_t)utf8_chars(pw) < app_cfg(r)->password_min_length)
+	if ((int64_t)jx_utf8_chars(pw) < app_cfg(r)->password_min_length)
 		return too_short(r, "password");
 
 	struct pwpool_job job = {.verify = false, .new_pw = pw};
