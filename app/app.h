@@ -11,8 +11,10 @@
 #include "../lib/srv.h"
 #include "config.h"
 
+/* The version has one source, AC_INIT in configure.ac: configure puts PACKAGE_VERSION in DEFS
+ * (no config.h), so every compile of the programs has it. */
 #ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "1.0.0"
+#error "PACKAGE_VERSION is set by configure (AC_INIT); build through ./configure && make"
 #endif
 
 /* Rate-limit classes of the route table (app/mw.c has the limits). */
@@ -36,13 +38,11 @@ json_object *app_now_iso(void);
  * tests/schema-version.sh fails the build when a migration is added without raising it. */
 #define APP_SCHEMA_VERSION 4
 
-/* Middleware (app/mw.c): rate limit, then authentication for ROUTE_AUTH routes. */
+/* Middleware (app/mw.c), the srv_app before hook: rate limit, the in-flight cap, then
+ * authentication for ROUTE_AUTH routes. RC_OK to go on (or with r->status set: answered, e.g.
+ * 429), else the failure recorded on r (401 with WWW-Authenticate, or the database's error).
+ * The worker hooks are in app/wstate.h. */
 int app_before(struct req *r);
-int app_worker_init(struct wctx *w);
-/* In the master, before any worker is forked: the state every worker shares (the fallback
- * rate-limit table in shared memory). 0, or -1 when it cannot be made. */
-int app_master_init(void);
-void app_worker_fini(struct wctx *w);
 
 /*
  * Idempotency-Key (app/idem.c; the IETF httpapi idempotency-key draft) for a ROUTE_IDEMPOTENT

@@ -1,5 +1,5 @@
 /* h_auth.c - the /api/auth routes: login, logout, logout-all, refresh, password, register, me,
- * users (API.md 1.2 and section 3; the session design is in auth.h and lib/sess.h).
+ * users (API.md 1.2 and section 3; the session design is in session.h and lib/sess.h).
  *
  * Passwords (OWASP Password Storage Cheat Sheet): argon2id with the configured parameters, a
  * legacy bcrypt hash verified once and replaced, an unknown email costing one dummy argon2id
@@ -18,7 +18,10 @@
 #include "../lib/arena.h"
 #include "../lib/auth.h"
 #include "auth.h"
+#include "limits.h"
 #include "ops.h"
+#include "pwpool.h"
+#include "session.h"
 
 const struct jx_field auth_login_fields[] = {
 	{"email", JX_EMAIL, JX_REQUIRED, 0, NULL},
@@ -50,16 +53,6 @@ static char *lower(struct req *r, const char *s)
 	return d;
 }
 
-/* Characters (UTF-8 code points) of s, for the minimum password length. */
-static size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if ((*p & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
 static int too_short(struct req *r, const char *field)
 {
 	char msg[96];
@@ -86,7 +79,7 @@ static int session_response(struct req *r, int status, const char *user_id, cons
 	put_str(o, "tenant_name", tenant_name ? tenant_name : "Default Tenant");
 	put_str(o, "token", token);
 	put_str(o, "expires_at", expires_at);
-	auth_set_cookie(r, token);
+	session_set_cookie(r, token);
 	return res_json(r, status, o);
 }
 
@@ -113,8 +106,8 @@ int h_auth_login(struct req *r)
 	const char *email = lower(r, jx_get_str(r->json, "email"));
 	const char *pw = jx_get_str(r->json, "password");
 	struct rl_result rl;
-	if (!auth_login_attempt(r, email, &rl))
-		return auth_too_many(r, &rl);
+	if (!limits_login_attempt(r, email, &rl))
+		return limits_too_many(r, &rl);
 
 	const char *p[] = {email};
 	PGresult *res = db_exec(&r->c,
@@ -124,17 +117,17 @@ int h_auth_login(struct req *r)
 				" WHERE u.email = $1",
 				1, p);
 	if (!res) {
-		auth_login_settle(r, email, true); /* not a failure of the client's */
+		limits_login_settle(r, email, true); /* not a failure of the client's */
 		return r->rc;
 	}
 	db_done(&r->c); /* no connection held while hashing */
 	bool found = PQntuples(res) == 1;
 	const char *hash = found ? db_get(res, 0, "password_hash") : NULL;
 	/* an unknown email (or no password) costs a dummy verification: same time */
-	struct auth_pw_job job = {.verify = true, .hash = hash, .pw = pw, .rehash = true};
-	auth_pw_run(r, &job);
+	struct pwpool_job job = {.verify = true, .hash = hash, .pw = pw, .rehash = true};
+	pwpool_run(r, &job);
 	int v = job.result;
-	auth_login_settle(r, email, v == PW_OK);
+	limits_login_settle(r, email, v == PW_OK);
 
 	if (v != PW_OK) {
 		if (v == PW_ERROR)
@@ -151,7 +144,7 @@ int h_auth_login(struct req *r)
 		store_rehash(r, uid, hash, job.fresh);
 	const char *tok, *exp;
 	const char *tid = db_get(res, 0, "tenant_id");
-	int rc = auth_session_create(r, uid, tid, true, &tok, &exp);
+	int rc = session_create(r, uid, tid, true, &tok, &exp);
 	if (rc != RC_OK)
 		return rc;
 	ops_count(r, OPS_LOGIN_OK);
@@ -162,7 +155,7 @@ int h_auth_login(struct req *r)
 
 int h_auth_logout(struct req *r)
 {
-	const char *tok = auth_token(r);
+	const char *tok = session_token(r);
 	if (tok) {
 		/* the token's own signature decides which session it may end; an expired token may
 		 * still end its session */
@@ -177,10 +170,10 @@ int h_auth_logout(struct req *r)
 				     " WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
 				     2, p))
 				return r->rc;
-			auth_revoke_cached(r, c.sub, c.jti);
+			session_revoke_cached(r, c.sub, c.jti);
 		}
 	}
-	auth_clear_cookie(r);
+	session_clear_cookie(r);
 	const char body[] = "{\"message\":\"Logged out successfully\"}";
 	return res_json_text(r, 200, body, sizeof(body) - 1);
 }
@@ -194,8 +187,8 @@ int h_auth_logout_all(struct req *r)
 				1, p);
 	if (!res)
 		return r->rc;
-	auth_revoke_cached(r, r->auth.user_id, r->auth.sid);
-	auth_clear_cookie(r);
+	session_revoke_cached(r, r->auth.user_id, r->auth.sid);
+	session_clear_cookie(r);
 	struct json_object *o = json_object_new_object();
 	put_str(o, "message", "Logged out of all sessions");
 	json_object_object_add(o, "sessions_revoked",
@@ -227,13 +220,13 @@ int h_auth_refresh(struct req *r)
 	if (strcmp(PQcmdTuples(old), "1") != 0)
 		return req_fail(r, RC_UNAUTH, "Invalid or expired token");
 	const char *tok, *exp;
-	rc = auth_session_create(r, r->auth.user_id, r->auth.tenant_id, false, &tok, &exp);
+	rc = session_create(r, r->auth.user_id, r->auth.tenant_id, false, &tok, &exp);
 	if (rc != RC_OK)
 		return rc;
 	rc = db_commit(&r->c);
 	if (rc != RC_OK)
 		return rc;
-	auth_revoke_cached(r, r->auth.user_id, r->auth.sid);
+	session_revoke_cached(r, r->auth.user_id, r->auth.sid);
 	return session_response(r, 200, r->auth.user_id, db_get(u, 0, "email"),
 				db_get(u, 0, "full_name"), r->auth.tenant_id, db_get(u, 0, "name"),
 				tok, exp);
@@ -243,7 +236,7 @@ int h_auth_password(struct req *r)
 {
 	const char *cur = jx_get_str(r->json, "current_password");
 	const char *neu = jx_get_str(r->json, "new_password");
-	if ((int64_t)utf8_chars(neu) < app_cfg(r)->password_min_length)
+	if ((int64_t)jx_utf8_chars(neu) < app_cfg(r)->password_min_length)
 		return too_short(r, "new_password");
 	const char *p[] = {r->auth.user_id};
 	PGresult *res =
@@ -256,12 +249,12 @@ int h_auth_password(struct req *r)
 	const char *email = db_get(res, 0, "email");
 	const char *hash = db_get(res, 0, "password_hash");
 	struct rl_result rl;
-	if (!auth_login_attempt(r, email, &rl))
-		return auth_too_many(r, &rl);
+	if (!limits_login_attempt(r, email, &rl))
+		return limits_too_many(r, &rl);
 
-	struct auth_pw_job job = {.verify = true, .hash = hash, .pw = cur, .new_pw = neu};
-	auth_pw_run(r, &job);
-	auth_login_settle(r, email, job.result == PW_OK);
+	struct pwpool_job job = {.verify = true, .hash = hash, .pw = cur, .new_pw = neu};
+	pwpool_run(r, &job);
+	limits_login_settle(r, email, job.result == PW_OK);
 	if (job.result != PW_OK) {
 		return req_fail(r, RC_BADREQ, "Current password is incorrect");
 	}
@@ -286,7 +279,7 @@ int h_auth_password(struct req *r)
 	rc = db_commit(&r->c);
 	if (rc != RC_OK)
 		return rc;
-	auth_revoke_cached(r, r->auth.user_id, NULL);
+	session_revoke_cached(r, r->auth.user_id, NULL);
 	log_msg(LL_INFO, r->rid, "password changed user=%s", r->auth.user_id);
 	struct json_object *o = json_object_new_object();
 	put_str(o, "message", "Password changed");
@@ -325,14 +318,14 @@ int h_auth_register(struct req *r)
 	const char *name = jx_get_str(r->json, "full_name");
 	/* every registration spends a unit of the failure budget (settled as spent) */
 	struct rl_result rl;
-	if (!auth_login_attempt(r, email, &rl))
-		return auth_too_many(r, &rl);
-	auth_login_settle(r, email, false);
-	if ((int64_t)utf8_chars(pw) < app_cfg(r)->password_min_length)
+	if (!limits_login_attempt(r, email, &rl))
+		return limits_too_many(r, &rl);
+	limits_login_settle(r, email, false);
+	if ((int64_t)jx_utf8_chars(pw) < app_cfg(r)->password_min_length)
 		return too_short(r, "password");
 
-	struct auth_pw_job job = {.verify = false, .new_pw = pw};
-	auth_pw_run(r, &job);
+	struct pwpool_job job = {.verify = false, .new_pw = pw};
+	pwpool_run(r, &job);
 	if (!job.fresh[0])
 		return req_fail(r, RC_INTERNAL, "password hashing failed");
 	const char *hash = job.fresh;
@@ -360,7 +353,7 @@ int h_auth_register(struct req *r)
 	const char *uid = db_get(res, 0, "id");
 	const char *tid = db_get(res, 0, "tenant_id");
 	const char *tok, *exp;
-	rc = auth_session_create(r, uid, tid, true, &tok, &exp);
+	rc = session_create(r, uid, tid, true, &tok, &exp);
 	if (rc != RC_OK)
 		return rc;
 	rc = db_commit(&r->c);
@@ -376,14 +369,14 @@ int h_auth_register(struct req *r)
  * but not the document (evicted, or just invalidated by a profile change). */
 int h_auth_me(struct req *r)
 {
-	const struct auth_ctx *x = r->auth.ext;
+	const struct session_info *x = r->auth.ext;
 	if (x && x->me_json)
 		return res_json_text(r, 200, x->me_json, x->me_len);
 	const char *p[] = {r->auth.user_id};
 	bool found = false;
 	const char *json =
 		db_value(&r->c, &found,
-			 "SELECT " AUTH_ME_JSON
+			 "SELECT " SESSION_ME_JSON
 			 " FROM user_profiles u LEFT JOIN tenants t ON t.id = u.tenant_id"
 			 " WHERE u.id = $1 AND u.is_active",
 			 1, p);
@@ -392,7 +385,7 @@ int h_auth_me(struct req *r)
 	if (!found)
 		return req_fail(r, RC_UNAUTH, "User not found or inactive");
 	size_t len = strlen(json);
-	auth_cache_me(r, json, len);
+	session_cache_me(r, json, len);
 	return res_json_text(r, 200, json, len);
 }
 

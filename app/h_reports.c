@@ -609,11 +609,11 @@ static const char *export_filename(struct arena *a, const char *name, const char
 	return b.p;
 }
 
-static void export_render(struct doc *d, struct arena *a, const struct report *rep,
-			  bool include_metadata, bool override_missing)
+/* The title (and the HTML head) and, with include_metadata, the status/owner/completion list. */
+static void render_title(struct doc *d, struct arena *a, const struct report *rep,
+			 bool include_metadata)
 {
 	const char *name = jx_get_str(rep->product, "name");
-	const char *desc = jx_get_str(rep->product, "description");
 	const char *title = arena_printf(a, "Product Requirements Document: %s", name);
 	if (d->html) {
 		buf_puts(&d->b, html_head);
@@ -621,94 +621,112 @@ static void export_render(struct doc *d, struct arena *a, const struct report *r
 		buf_puts(&d->b, html_style);
 	}
 	d_heading(d, 1, title);
-	if (include_metadata) {
-		d_list_begin(d, "meta");
-		d_item(d, "Status", jx_get_str(rep->product, "status"));
-		const char *owner = jx_get_str(rep->product, "owner_name");
-		const char *email = jx_get_str(rep->product, "owner_email");
-		d_item(d, "Owner",
-		       str_has_text(owner) ? arena_printf(a, "%s (%s)", owner, email) : email);
-		d_item(d, "Completion",
-		       arena_printf(a, "%s%% (%d of %d phases completed)", score_text(a, rep),
-				    rep->completed, rep->nphases));
-		d_item(d, "Generated", jx_get_str(rep->root, "today"));
-		d_list_end(d);
-	}
+	if (!include_metadata)
+		return;
+	d_list_begin(d, "meta");
+	d_item(d, "Status", jx_get_str(rep->product, "status"));
+	const char *owner = jx_get_str(rep->product, "owner_name");
+	const char *email = jx_get_str(rep->product, "owner_email");
+	d_item(d, "Owner", str_has_text(owner) ? arena_printf(a, "%s (%s)", owner, email) : email);
+	d_item(d, "Completion",
+	       arena_printf(a, "%s%% (%d of %d phases completed)", score_text(a, rep),
+			    rep->completed, rep->nphases));
+	d_item(d, "Generated", jx_get_str(rep->root, "today"));
+	d_list_end(d);
+}
+
+static void render_overview(struct doc *d, const struct report *rep)
+{
+	const char *desc = jx_get_str(rep->product, "description");
 	d_heading(d, 2, "Product Overview");
 	if (str_has_text(desc))
 		d_text(d, desc);
 	else
 		d_note(d, "missing", "No description provided.");
+}
 
-	for (int i = 0; i < rep->nphases; i++) {
-		const struct phase_eval *e = &rep->ph[i];
-		d_heading(d, 2, arena_printf(a, "%d. %s", e->order, e->name));
-		d_note(d, "status", arena_printf(a, "Phase status: %s", e->status));
-		size_t nreq = e->required ? json_object_array_length(e->required) : 0;
-		for (size_t k = 0; k < nreq; k++) {
-			const char *f =
-				json_object_get_string(json_object_array_get_idx(e->required, k));
-			if (!f)
-				continue;
-			struct json_object *v = jx_get(e->form, f);
-			if (strcmp(f, "design_mockups") == 0 && !filled(v) &&
-			    jx_get_bool(rep->root, "has_mockups", false)) {
-				d_heading(d, 3, field_label(a, f));
-				d_note(d, "status", "See Design Prototypes below.");
-			} else {
-				d_field(d, a, f, v);
-			}
-		}
-		if (e->form && json_object_is_type(e->form, json_type_object)) {
-			json_object_object_foreach(e->form, key, val)
-			{
-				bool required = false;
-				for (size_t k = 0; k < nreq && !required; k++) {
-					const char *f = json_object_get_string(
-						json_object_array_get_idx(e->required, k));
-					required = f && strcmp(f, key) == 0;
-				}
-				if (!required)
-					d_field(d, a, key, val);
-			}
-		}
-		if (str_has_text(e->generated)) {
-			d_heading(d, 3, "Generated Content");
-			d_text(d, e->generated);
+/* Whether key is one of the phase's required fields. */
+static bool is_required(const struct phase_eval *e, const char *key)
+{
+	size_t nreq = e->required ? json_object_array_length(e->required) : 0;
+	for (size_t k = 0; k < nreq; k++) {
+		const char *f = json_object_get_string(json_object_array_get_idx(e->required, k));
+		if (f && strcmp(f, key) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* One phase: its heading and status, the required fields in their order (a missing
+ * design_mockups points to the prototypes when there are some), the other fields of its form,
+ * then its generated content. */
+static void render_phase(struct doc *d, struct arena *a, const struct report *rep,
+			 const struct phase_eval *e)
+{
+	d_heading(d, 2, arena_printf(a, "%d. %s", e->order, e->name));
+	d_note(d, "status", arena_printf(a, "Phase status: %s", e->status));
+	size_t nreq = e->required ? json_object_array_length(e->required) : 0;
+	for (size_t k = 0; k < nreq; k++) {
+		const char *f = json_object_get_string(json_object_array_get_idx(e->required, k));
+		if (!f)
+			continue;
+		struct json_object *v = jx_get(e->form, f);
+		if (strcmp(f, "design_mockups") == 0 && !filled(v) &&
+		    jx_get_bool(rep->root, "has_mockups", false)) {
+			d_heading(d, 3, field_label(a, f));
+			d_note(d, "status", "See Design Prototypes below.");
+		} else {
+			d_field(d, a, f, v);
 		}
 	}
+	if (e->form && json_object_is_type(e->form, json_type_object)) {
+		json_object_object_foreach(e->form, key, val)
+		{
+			if (!is_required(e, key))
+				d_field(d, a, key, val);
+		}
+	}
+	if (str_has_text(e->generated)) {
+		d_heading(d, 3, "Generated Content");
+		d_text(d, e->generated);
+	}
+}
 
+static void render_prototypes(struct doc *d, struct arena *a, const struct report *rep)
+{
 	struct json_object *mockups = jx_get(rep->root, "mockups");
 	size_t nm = mockups ? json_object_array_length(mockups) : 0;
-	if (nm) {
-		d_heading(d, 2, "Design Prototypes");
-		for (size_t i = 0; i < nm; i++) {
-			struct json_object *m = json_object_array_get_idx(mockups, i);
-			d_heading(d, 3,
-				  arena_printf(a, "Prototype %zu (%s, %s)", i + 1,
-					       jx_get_str(m, "provider"),
-					       jx_get_str(m, "project_status")));
-			d_list_begin(d, "prototype");
-			d_link_item(d, "Project", jx_get_str(m, "project_url"));
-			d_link_item(d, "Thumbnail", jx_get_str(m, "thumbnail_url"));
-			const char *prompt = jx_get_str(m, "prompt");
-			if (str_has_text(prompt))
-				d_item(d, "Prompt", prompt);
-			d_list_end(d);
-		}
-	}
-
-	if (rep->nmissing && !override_missing) {
-		d_heading(d, 2, "Open Items");
-		d_list_begin(d, "open-items");
-		struct json_object *missing = missing_sections(a, rep);
-		for (size_t i = 0; i < json_object_array_length(missing); i++)
-			d_item(d, NULL,
-			       json_object_get_string(json_object_array_get_idx(missing, i)));
-		json_object_put(missing);
+	if (!nm)
+		return;
+	d_heading(d, 2, "Design Prototypes");
+	for (size_t i = 0; i < nm; i++) {
+		struct json_object *m = json_object_array_get_idx(mockups, i);
+		d_heading(d, 3,
+			  arena_printf(a, "Prototype %zu (%s, %s)", i + 1, jx_get_str(m, "provider"),
+				       jx_get_str(m, "project_status")));
+		d_list_begin(d, "prototype");
+		d_link_item(d, "Project", jx_get_str(m, "project_url"));
+		d_link_item(d, "Thumbnail", jx_get_str(m, "thumbnail_url"));
+		const char *prompt = jx_get_str(m, "prompt");
+		if (str_has_text(prompt))
+			d_item(d, "Prompt", prompt);
 		d_list_end(d);
 	}
+}
 
+static void render_open_items(struct doc *d, struct arena *a, const struct report *rep)
+{
+	d_heading(d, 2, "Open Items");
+	d_list_begin(d, "open-items");
+	struct json_object *missing = missing_sections(a, rep);
+	for (size_t i = 0; i < json_object_array_length(missing); i++)
+		d_item(d, NULL, json_object_get_string(json_object_array_get_idx(missing, i)));
+	json_object_put(missing);
+	d_list_end(d);
+}
+
+static void render_transcript(struct doc *d, struct arena *a, const struct report *rep)
+{
 	d_heading(d, 2, "Conversation Transcript");
 	struct json_object *msgs = jx_get(rep->root, "messages");
 	size_t nmsg = msgs ? json_object_array_length(msgs) : 0;
@@ -716,6 +734,20 @@ static void export_render(struct doc *d, struct arena *a, const struct report *r
 		d_note(d, "missing", "No conversation yet.");
 	for (size_t i = 0; i < nmsg; i++)
 		d_message(d, a, json_object_array_get_idx(msgs, i));
+}
+
+/* The whole export document, section by section. */
+static void export_render(struct doc *d, struct arena *a, const struct report *rep,
+			  bool include_metadata, bool override_missing)
+{
+	render_title(d, a, rep, include_metadata);
+	render_overview(d, rep);
+	for (int i = 0; i < rep->nphases; i++)
+		render_phase(d, a, rep, &rep->ph[i]);
+	render_prototypes(d, a, rep);
+	if (rep->nmissing && !override_missing)
+		render_open_items(d, a, rep);
+	render_transcript(d, a, rep);
 	if (d->html)
 		buf_puts(&d->b, "</body>\n</html>\n");
 }

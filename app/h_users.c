@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "auth.h"
+#include "session.h"
 
 #define PREFS_JSON_MAX 65536 /* bytes of the free-form preferences object */
 
@@ -124,7 +125,7 @@ int h_users_profile_put(struct req *r)
 	if (!found)
 		return req_fail(r, RC_NOTFOUND, "User not found");
 	/* the cached /me document of this user is stale now */
-	auth_revoke_cached(r, r->auth.user_id, NULL);
+	session_revoke_cached(r, r->auth.user_id, NULL);
 	return res_json_text(r, 200, json, strlen(json));
 }
 

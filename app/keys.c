@@ -32,31 +32,44 @@ static pthread_mutex_t master_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int master_state; /* 0 not loaded, 1 loaded, -1 missing or invalid */
 static unsigned char master_key[AEAD_KEY_BYTES]; /* written once under master_mu */
 
-/* Reads the key text from path into buf (cap bytes). 0, or -1 with err set. */
+/* One reader for every secret file (secrets_key_file, jwt_secret_file, the provider key
+ * files): the same checks whatever the file holds. */
 int keys_read_file(const char *key, const char *path, char *buf, size_t cap, char *err,
 		   size_t errlen)
 {
+	int rc = -1;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s '%s': %s", key, path, strerror(errno));
-		return -1;
-	}
 	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s '%s': %s", key, path, strerror(errno));
+		goto out;
+	}
 	/* group-readable is the service group (root:ideaforge 0640); others must not read it */
-	if (fstat(fd, &st) == 0 && (st.st_mode & 007))
+	if (st.st_mode & 007)
 		log_msg(LL_WARN, NULL, "%s %s is readable by others (mode %03o); chmod 640 it", key,
 			path, (unsigned)(st.st_mode & 0777));
+	if (st.st_size > (off_t)(cap - 1)) {
+		snprintf(err, errlen, "%s '%s': larger than %zu bytes", key, path, cap - 1);
+		goto out;
+	}
 	ssize_t n = read(fd, buf, cap - 1);
-	close(fd);
 	if (n < 0) {
 		snprintf(err, errlen, "%s '%s': %s", key, path, strerror(errno));
-		return -1;
+		goto out;
 	}
 	buf[n] = '\0';
+	if (strlen(buf) != (size_t)n) {
+		snprintf(err, errlen, "%s '%s': contains a NUL byte", key, path);
+		goto out;
+	}
 	/* a trailing newline (echo > file) is not part of the secret */
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
 		buf[--n] = '\0';
-	return 0;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 /* Loads the master key of c into key. 0, or -1 with err naming the key (or saying none is

@@ -7,7 +7,8 @@
 #include "app.h"
 #include "products.h" /* keys_config_check */
 #include "ai.h"
-#include "auth.h"
+#include "session.h"
+#include "wstate.h"
 
 /* The configuration plus the start-up checks of ideaforge-api alone (ideaforgectl shares the
  * loader but needs no signing secret): without a JWT secret of 32 bytes the master refuses to
@@ -20,7 +21,7 @@ static int load(int argc, char **argv, struct srv_config **srv, void **app, char
 	/* both secrets are required: the server refuses to start rather than run without them */
 	/* the server-wide provider keys are read here, in the master, so every worker forked
 	 * after (and after a reload) has them; an unreadable key file refuses the start */
-	if (auth_config_check(*app, err, errlen) < 0 || keys_config_check(*app, err, errlen) < 0 ||
+	if (session_config_check(*app, err, errlen) < 0 || keys_config_check(*app, err, errlen) < 0 ||
 	    ai_init(*app, err, errlen) < 0) {
 		app_config_free(*srv, *app);
 		*srv = NULL;

@@ -11,18 +11,9 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#define PREFIX_LEN (sizeof(AEAD_PREFIX) - 1)
+#include "jx.h"
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#define PREFIX_LEN (sizeof(AEAD_PREFIX) - 1)
 
 int aead_key_from_hex(const char *hex, unsigned char key[AEAD_KEY_BYTES])
 {
@@ -37,8 +28,8 @@ int aead_key_from_hex(const char *hex, unsigned char key[AEAD_KEY_BYTES])
 	if (n != 2 * AEAD_KEY_BYTES)
 		return -1;
 	for (size_t i = 0; i < AEAD_KEY_BYTES; i++) {
-		int hi = hexval((unsigned char)hex[2 * i]),
-		    lo = hexval((unsigned char)hex[2 * i + 1]);
+		int hi = jx_hexval((unsigned char)hex[2 * i]),
+		    lo = jx_hexval((unsigned char)hex[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			OPENSSL_cleanse(key, AEAD_KEY_BYTES);
 			return -1;

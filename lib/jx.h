@@ -17,6 +17,13 @@ struct json_object *jx_parse(const char *s, size_t len, int max_depth);
  * objects before json-c builds them. Malformed text gives a count too (the parse fails later). */
 size_t jx_nodes(const char *s, size_t len);
 
+/* Characters (UTF-8 code points) of the NUL-terminated s: its bytes that are not continuation
+ * bytes (for limits people count in characters, e.g. a password's minimum length). */
+size_t jx_utf8_chars(const char *s);
+
+/* The value of the hexadecimal digit c (0-9, a-f, A-F), or -1. */
+int jx_hexval(int c);
+
 /* Serialises compactly (no slash escaping). Borrowed from o; valid until o changes. */
 const char *jx_str(struct json_object *o, size_t *len);
 

@@ -199,15 +199,66 @@ static bool route_used(const struct sb_totals *t, int r)
 	return false;
 }
 
-void metrics_prometheus(struct req *r, struct buf *b, const struct metrics_opts *o)
-{
-	struct sb *sb = r->w->sb;
-	const struct srv_app *app = r->w->app;
-	const char *p = o && o->prefix ? o->prefix : "app";
-	struct sb_totals *t = arena_alloc(r->a, sizeof(*t));
-	sb_snapshot(sb, t);
+/* Workers by state and the threads of workers not stopping, busy or idle: the figures the
+ * Prometheus text and the status document share. */
+struct census {
+	int by_state[SBW__MAX]; /* live workers by enum sb_wstate */
+	int busy;               /* busy request threads of starting and running workers */
+	int idle;               /* their other request threads */
+	int idle_workers;       /* starting and running workers without a busy thread */
+};
 
-	/* requests by route and status class, only rows that saw traffic */
+/* Busy request threads of worker w (its ops thread, after them, is not counted). */
+static int worker_busy_threads(struct sb_worker *w)
+{
+	int n = atomic_load(&w->nthreads), busy = 0;
+	for (int j = 0; j < n && j < SB_MAX_THREADS; j++)
+		if (atomic_load(&w->threads[j].state) == SBT_BUSY)
+			busy++;
+	return busy;
+}
+
+/* The live state of slot w (SBW_FREE for a free slot or a state out of range). */
+static int worker_state(struct sb_worker *w)
+{
+	int st = atomic_load(&w->state);
+	return st <= SBW_FREE || st >= SBW__MAX ? SBW_FREE : st;
+}
+
+static void census(struct sb *sb, struct census *c)
+{
+	memset(c, 0, sizeof(*c));
+	for (int i = 0; i < sb->max_workers; i++) {
+		struct sb_worker *w = &sb->workers[i];
+		int st = worker_state(w);
+		if (st == SBW_FREE)
+			continue;
+		c->by_state[st]++;
+		if (st == SBW_STOPPING)
+			continue;
+		int n = atomic_load(&w->nthreads);
+		int busy = worker_busy_threads(w);
+		c->busy += busy;
+		c->idle += (n < SB_MAX_THREADS ? n : SB_MAX_THREADS) - busy;
+		if (!busy)
+			c->idle_workers++;
+	}
+}
+
+/* Responses by status class over every route row. */
+static void responses_by_class(const struct sb_totals *t, uint64_t by_class[SB_CLASSES])
+{
+	for (int k = 0; k < SB_CLASSES; k++)
+		by_class[k] = 0;
+	for (int rt = 0; rt < SB_ROUTES; rt++)
+		for (int k = 0; k < SB_CLASSES; k++)
+			by_class[k] += t->c[SBC_ROUTE(rt) + SBR_STATUS(k)];
+}
+
+/* Requests by route and status class, only rows that saw traffic (the 2xx row always). */
+static void prom_requests(struct buf *b, const char *p, const struct srv_app *app,
+			  const struct sb_totals *t)
+{
 	head(b, p, "http_requests_total", "counter",
 	     "Requests finished, by route (method and pattern) and status class.");
 	for (int rt = 0; rt < SB_ROUTES; rt++) {
@@ -223,6 +274,12 @@ void metrics_prometheus(struct req *r, struct buf *b, const struct metrics_opts 
 				   (unsigned long long)row[SBR_STATUS(k)]);
 		}
 	}
+}
+
+/* The latency histogram of each route with traffic: cumulative buckets, sum and count. */
+static void prom_durations(struct buf *b, const char *p, const struct srv_app *app,
+			   const struct sb_totals *t)
+{
 	head(b, p, "http_request_duration_seconds", "histogram",
 	     "Time from accepting a request to finishing its response, by route.");
 	for (int rt = 0; rt < SB_ROUTES; rt++) {
@@ -248,10 +305,13 @@ void metrics_prometheus(struct req *r, struct buf *b, const struct metrics_opts 
 		route_labels(b, app, rt);
 		buf_printf(b, "} %llu\n", (unsigned long long)cum);
 	}
-	uint64_t by_class[SB_CLASSES] = {0};
-	for (int rt = 0; rt < SB_ROUTES; rt++)
-		for (int k = 0; k < SB_CLASSES; k++)
-			by_class[k] += t->c[SBC_ROUTE(rt) + SBR_STATUS(k)];
+}
+
+/* Responses by class over all routes, slow requests, 429s. */
+static void prom_responses(struct buf *b, const char *p, const struct sb_totals *t)
+{
+	uint64_t by_class[SB_CLASSES];
+	responses_by_class(t, by_class);
 	head(b, p, "http_responses_total", "counter", "Responses by status class, all routes.");
 	for (int k = 0; k < SB_CLASSES; k++)
 		buf_printf(b, "%s_http_responses_total{code=\"%s\"} %llu\n", p, class_names[k],
@@ -260,28 +320,16 @@ void metrics_prometheus(struct req *r, struct buf *b, const struct metrics_opts 
 	    "Requests slower than slow_request_ms (each also logged).", (double)t->c[SBC_SLOW]);
 	one(b, p, "rate_limit_rejections_total", "counter", "Requests refused with 429.",
 	    (double)t->c[SBC_RATE_LIMITED]);
+}
 
-	/* workers and threads */
-	int by_state[SBW__MAX] = {0}, busy = 0, idle = 0;
-	for (int i = 0; i < sb->max_workers; i++) {
-		struct sb_worker *w = &sb->workers[i];
-		int st = atomic_load(&w->state);
-		if (st <= SBW_FREE || st >= SBW__MAX)
-			continue;
-		by_state[st]++;
-		if (st == SBW_STOPPING)
-			continue;
-		int n = atomic_load(&w->nthreads);
-		for (int j = 0; j < n && j < SB_MAX_THREADS; j++) {
-			if (atomic_load(&w->threads[j].state) == SBT_BUSY)
-				busy++;
-			else
-				idle++;
-		}
-	}
+/* Workers by state, the process manager's figures, threads. */
+static void prom_workers(struct buf *b, const char *p, struct sb *sb)
+{
+	struct census c;
+	census(sb, &c);
 	head(b, p, "workers", "gauge", "Worker processes by state.");
 	for (int s = SBW_STARTING; s < SBW__MAX; s++)
-		buf_printf(b, "%s_workers{state=\"%s\"} %d\n", p, sb_wstate_names[s], by_state[s]);
+		buf_printf(b, "%s_workers{state=\"%s\"} %d\n", p, sb_wstate_names[s], c.by_state[s]);
 	const struct sb_pm *pm = &sb->pm;
 	one(b, p, "workers_min", "gauge", "Fewest workers the process manager keeps.",
 	    atomic_load(&pm->workers_min));
@@ -304,47 +352,50 @@ void metrics_prometheus(struct req *r, struct buf *b, const struct metrics_opts 
 	    "1 while respawns are throttled because workers crash in a loop.",
 	    atomic_load(&pm->throttled));
 	head(b, p, "threads", "gauge", "Accept threads of running workers by state.");
-	buf_printf(b, "%s_threads{state=\"busy\"} %d\n%s_threads{state=\"idle\"} %d\n", p, busy, p,
-		   idle);
+	buf_printf(b, "%s_threads{state=\"busy\"} %d\n%s_threads{state=\"idle\"} %d\n", p, c.busy,
+		   p, c.idle);
 	one(b, p, "threads_busy_average", "gauge",
 	    "Busy threads averaged over the process manager's last 1-second tick.",
 	    atomic_load(&pm->busy_x100) / 100.0);
+}
 
-	/* database pool */
-	struct metrics_pool mp;
-	metrics_pool_totals(sb, t, &mp);
+/* The database pools and Redis, summed over the workers. */
+static void prom_pool(struct buf *b, const char *p, const struct metrics_pool *mp)
+{
 	head(b, p, "db_pool_connections", "gauge", "Database connections of all worker pools.");
-	buf_printf(b, "%s_db_pool_connections{state=\"in_use\"} %d\n", p, mp.in_use);
-	buf_printf(b, "%s_db_pool_connections{state=\"idle\"} %d\n", p, mp.idle);
-	one(b, p, "db_pool_size", "gauge", "Sum of the configured pool sizes.", mp.size);
+	buf_printf(b, "%s_db_pool_connections{state=\"in_use\"} %d\n", p, mp->in_use);
+	buf_printf(b, "%s_db_pool_connections{state=\"idle\"} %d\n", p, mp->idle);
+	one(b, p, "db_pool_size", "gauge", "Sum of the configured pool sizes.", mp->size);
 	one(b, p, "db_pool_max_connections", "gauge",
 	    "Sum of pool size plus overflow: the most connections this machine opens.",
-	    mp.size + mp.overflow);
-	one(b, p, "db_pool_waiting", "gauge", "Threads waiting for a connection now.", mp.waiting);
+	    mp->size + mp->overflow);
+	one(b, p, "db_pool_waiting", "gauge", "Threads waiting for a connection now.", mp->waiting);
 	one(b, p, "db_pool_checkouts_total", "counter", "Connections handed out.",
-	    (double)mp.checkouts);
+	    (double)mp->checkouts);
 	one(b, p, "db_pool_waits_total", "counter", "Checkouts that had to wait.",
-	    (double)mp.waits);
+	    (double)mp->waits);
 	one(b, p, "db_pool_timeouts_total", "counter", "Checkouts that timed out (answered 503).",
-	    (double)mp.timeouts);
+	    (double)mp->timeouts);
 	one(b, p, "db_connect_errors_total", "counter", "Failed connection attempts.",
-	    (double)mp.connect_errors);
-
-	/* Redis */
+	    (double)mp->connect_errors);
 	one(b, p, "redis_up", "gauge",
 	    "1 when every running worker that has used Redis sees it up, else 0.",
-	    mp.kv_down == 0 ? 1 : 0);
+	    mp->kv_down == 0 ? 1 : 0);
 	head(b, p, "redis_workers", "gauge", "Workers by the Redis state they see.");
-	buf_printf(b, "%s_redis_workers{state=\"up\"} %d\n", p, mp.kv_up);
-	buf_printf(b, "%s_redis_workers{state=\"down\"} %d\n", p, mp.kv_down);
+	buf_printf(b, "%s_redis_workers{state=\"up\"} %d\n", p, mp->kv_up);
+	buf_printf(b, "%s_redis_workers{state=\"down\"} %d\n", p, mp->kv_down);
 	one(b, p, "redis_failures_total", "counter", "Redis commands that failed or timed out.",
-	    (double)mp.kv_failures);
+	    (double)mp->kv_failures);
 	one(b, p, "redis_fallbacks_total", "counter",
 	    "Redis commands not answered (failed, or skipped while Redis was down): callers fell "
 	    "back.",
-	    (double)(mp.kv_failures + mp.kv_skipped));
+	    (double)(mp->kv_failures + mp->kv_skipped));
+}
 
-	/* the application's own counters */
+/* The application's own counters, by the names it gave. */
+static void prom_app(struct buf *b, const char *p, const struct metrics_opts *o,
+		     const struct sb_totals *t)
+{
 	for (int k = 0; o && k < o->napp && k < SB_APP_COUNTERS; k++) {
 		if (!o->app[k].name)
 			continue;
@@ -353,8 +404,11 @@ void metrics_prometheus(struct req *r, struct buf *b, const struct metrics_opts 
 		one(b, p, name, "counter", o->app[k].help ? o->app[k].help : o->app[k].name,
 		    (double)t->c[SBC_APP + k]);
 	}
+}
 
-	/* the process */
+/* Memory, start time and version of the server. */
+static void prom_process(struct buf *b, const char *p, struct sb *sb, const struct srv_app *app)
+{
 	uint64_t rss, pss;
 	metrics_memory(sb, &rss, &pss);
 	one(b, p, "resident_memory_bytes", "gauge",
@@ -364,11 +418,30 @@ void metrics_prometheus(struct req *r, struct buf *b, const struct metrics_opts 
 	    "Proportional set size (PSS) of the master and all workers: shared pages split.",
 	    (double)pss);
 	one(b, p, "start_time_seconds", "gauge", "Start of the master, unix time.",
-	    (double)(atomic_load(&pm->start_wall_us) / 1000000));
+	    (double)(atomic_load(&sb->pm.start_wall_us) / 1000000));
 	head(b, p, "build_info", "gauge", "Version of the running server.");
 	buf_printf(b, "%s_build_info{version=", p);
 	label(b, app->version);
 	buf_puts(b, "} 1\n");
+}
+
+void metrics_prometheus(struct req *r, struct buf *b, const struct metrics_opts *o)
+{
+	struct sb *sb = r->w->sb;
+	const struct srv_app *app = r->w->app;
+	const char *p = o && o->prefix ? o->prefix : "app";
+	struct sb_totals *t = arena_alloc(r->a, sizeof(*t));
+	sb_snapshot(sb, t);
+	struct metrics_pool mp;
+	metrics_pool_totals(sb, t, &mp);
+
+	prom_requests(b, p, app, t);
+	prom_durations(b, p, app, t);
+	prom_responses(b, p, t);
+	prom_workers(b, p, sb);
+	prom_pool(b, p, &mp);
+	prom_app(b, p, o, t);
+	prom_process(b, p, sb, app);
 }
 
 /* --- status -------------------------------------------------------------------------------- */
@@ -408,16 +481,11 @@ static json_object *thread_json(const struct srv_app *app, struct sb_thread *th,
 	return to;
 }
 
-json_object *metrics_status(struct req *r, bool full)
+/* The header of the status document: pool, version, the master, request counters. */
+static void status_head(json_object *o, struct sb *sb, const struct srv_app *app,
+			const struct sb_totals *t, int64_t now)
 {
-	struct sb *sb = r->w->sb;
-	const struct srv_app *app = r->w->app;
 	const struct sb_pm *pm = &sb->pm;
-	struct sb_totals *t = arena_alloc(r->a, sizeof(*t));
-	sb_snapshot(sb, t);
-	int64_t now = now_us();
-
-	json_object *o = json_object_new_object();
 	JADD(o, "pool", json_object_new_string(app->name));
 	JADD(o, "version", json_object_new_string(app->version));
 	int mode = atomic_load(&pm->mode);
@@ -430,72 +498,62 @@ json_object *metrics_status(struct req *r, bool full)
 	JADD(o, "accepted_requests", jint((int64_t)t->c[SBC_REQUESTS]));
 	JADD(o, "slow_requests", jint((int64_t)t->c[SBC_SLOW]));
 	JADD(o, "rate_limited", jint((int64_t)t->c[SBC_RATE_LIMITED]));
-	uint64_t by_class[SB_CLASSES] = {0};
-	for (int rt = 0; rt < SB_ROUTES; rt++)
-		for (int k = 0; k < SB_CLASSES; k++)
-			by_class[k] += t->c[SBC_ROUTE(rt) + SBR_STATUS(k)];
+	uint64_t by_class[SB_CLASSES];
+	responses_by_class(t, by_class);
 	json_object *resp = json_object_new_object();
 	for (int k = 0; k < SB_CLASSES; k++)
 		JADD(resp, class_names[k], jint((int64_t)by_class[k]));
 	JADD(o, "responses", resp);
+}
 
-	int by_state[SBW__MAX] = {0}, busy = 0, idle = 0, idle_workers = 0;
-	json_object *procs = full ? json_object_new_array() : NULL;
-	for (int i = 0; i < sb->max_workers; i++) {
-		struct sb_worker *w = &sb->workers[i];
-		int st = atomic_load(&w->state);
-		if (st <= SBW_FREE || st >= SBW__MAX)
-			continue;
-		by_state[st]++;
-		int n = atomic_load(&w->nthreads), wbusy = 0;
-		json_object *threads = full ? json_object_new_array() : NULL;
-		for (int j = 0; j < n && j < SB_MAX_THREADS; j++) {
-			struct sb_thread *th = &w->threads[j];
-			int ts = atomic_load(&th->state);
-			if (ts == SBT_BUSY)
-				wbusy++;
-			if (!threads)
-				continue;
-			json_object_array_add(threads, thread_json(app, th, j, now));
-		}
-		/* the ops socket's thread (health, status, metrics), after the request threads */
-		json_object *ops = full && r->w->cfg->ops_listen && *r->w->cfg->ops_listen &&
-						   n < SB_MAX_THREADS ?
-					   thread_json(app, &w->threads[n], n, now) :
-					   NULL;
-		if (st != SBW_STOPPING) {
-			busy += wbusy;
-			idle += n - wbusy;
-			if (!wbusy)
-				idle_workers++;
-		}
-		if (!procs)
-			continue;
-		json_object *po = json_object_new_object();
-		JADD(po, "slot", jint(i));
-		JADD(po, "pid", jint(atomic_load(&w->pid)));
-		JADD(po, "state", json_object_new_string(sb_wstate_names[st]));
-		JADD(po, "generation", jint(atomic_load(&w->generation)));
-		JADD(po, "uptime_s",
-		     json_object_new_double((now - atomic_load(&w->started_us)) / 1e6));
-		JADD(po, "idle_s",
-		     json_object_new_double(wbusy ? 0.0 :
-						    (now - atomic_load(&w->last_active_us)) / 1e6));
-		JADD(po, "requests", jint((int64_t)atomic_load(&w->requests)));
-		JADD(po, "busy_threads", jint(wbusy));
-		JADD(po, "db_in_use", jint(atomic_load(&w->g.db_in_use)));
-		JADD(po, "db_open", jint(atomic_load(&w->g.db_open)));
-		JADD(po, "threads", threads);
-		if (ops)
-			JADD(po, "ops_thread", ops);
-		json_object_array_add(procs, po);
-	}
+/* One worker of the full view: its figures, its threads and (with an ops socket) the ops
+ * thread after them. */
+static json_object *process_json(struct req *r, int i, int64_t now)
+{
+	const struct srv_app *app = r->w->app;
+	struct sb_worker *w = &r->w->sb->workers[i];
+	int n = atomic_load(&w->nthreads), wbusy = worker_busy_threads(w);
+	json_object *threads = json_object_new_array();
+	for (int j = 0; j < n && j < SB_MAX_THREADS; j++)
+		json_object_array_add(threads, thread_json(app, &w->threads[j], j, now));
+	json_object *po = json_object_new_object();
+	JADD(po, "slot", jint(i));
+	JADD(po, "pid", jint(atomic_load(&w->pid)));
+	JADD(po, "state", json_object_new_string(sb_wstate_names[worker_state(w)]));
+	JADD(po, "generation", jint(atomic_load(&w->generation)));
+	JADD(po, "uptime_s", json_object_new_double((now - atomic_load(&w->started_us)) / 1e6));
+	JADD(po, "idle_s",
+	     json_object_new_double(wbusy ? 0.0 : (now - atomic_load(&w->last_active_us)) / 1e6));
+	JADD(po, "requests", jint((int64_t)atomic_load(&w->requests)));
+	JADD(po, "busy_threads", jint(wbusy));
+	JADD(po, "db_in_use", jint(atomic_load(&w->g.db_in_use)));
+	JADD(po, "db_open", jint(atomic_load(&w->g.db_open)));
+	JADD(po, "threads", threads);
+	/* the ops socket's thread (health, status, metrics), after the request threads */
+	const char *ops_listen = r->w->cfg->ops_listen;
+	if (ops_listen && *ops_listen && n < SB_MAX_THREADS)
+		JADD(po, "ops_thread", thread_json(app, &w->threads[n], n, now));
+	return po;
+}
+
+static json_object *processes_json(struct req *r, int64_t now)
+{
+	struct sb *sb = r->w->sb;
+	json_object *procs = json_object_new_array();
+	for (int i = 0; i < sb->max_workers; i++)
+		if (worker_state(&sb->workers[i]) != SBW_FREE)
+			json_object_array_add(procs, process_json(r, i, now));
+	return procs;
+}
+
+static json_object *workers_json(const struct sb_pm *pm, const struct census *c)
+{
 	json_object *wo = json_object_new_object();
-	JADD(wo, "current", jint(by_state[SBW_STARTING] + by_state[SBW_RUNNING]));
-	JADD(wo, "starting", jint(by_state[SBW_STARTING]));
-	JADD(wo, "running", jint(by_state[SBW_RUNNING]));
-	JADD(wo, "stopping", jint(by_state[SBW_STOPPING]));
-	JADD(wo, "idle", jint(idle_workers));
+	JADD(wo, "current", jint(c->by_state[SBW_STARTING] + c->by_state[SBW_RUNNING]));
+	JADD(wo, "starting", jint(c->by_state[SBW_STARTING]));
+	JADD(wo, "running", jint(c->by_state[SBW_RUNNING]));
+	JADD(wo, "stopping", jint(c->by_state[SBW_STOPPING]));
+	JADD(wo, "idle", jint(c->idle_workers));
 	JADD(wo, "target", jint(atomic_load(&pm->target)));
 	JADD(wo, "min", jint(atomic_load(&pm->workers_min)));
 	JADD(wo, "max", jint(atomic_load(&pm->workers_max)));
@@ -505,47 +563,77 @@ json_object *metrics_status(struct req *r, bool full)
 	JADD(wo, "respawn_throttled", json_object_new_boolean(atomic_load(&pm->throttled)));
 	JADD(wo, "scale_ups", jint((int64_t)atomic_load(&pm->scale_ups)));
 	JADD(wo, "scale_downs", jint((int64_t)atomic_load(&pm->scale_downs)));
-	JADD(o, "workers", wo);
+	return wo;
+}
 
+static json_object *threads_json(const struct sb_pm *pm, const struct census *c)
+{
 	json_object *th = json_object_new_object();
 	JADD(th, "per_worker", jint(atomic_load(&pm->threads)));
-	JADD(th, "total", jint(busy + idle));
-	JADD(th, "busy", jint(busy));
-	JADD(th, "idle", jint(idle));
+	JADD(th, "total", jint(c->busy + c->idle));
+	JADD(th, "busy", jint(c->busy));
+	JADD(th, "idle", jint(c->idle));
 	JADD(th, "busy_average", json_object_new_double(atomic_load(&pm->busy_x100) / 100.0));
-	JADD(o, "threads", th);
+	return th;
+}
 
-	struct metrics_pool mp;
-	metrics_pool_totals(sb, t, &mp);
+static json_object *db_pool_json(const struct metrics_pool *mp)
+{
 	json_object *db = json_object_new_object();
-	JADD(db, "size", jint(mp.size));
-	JADD(db, "overflow", jint(mp.overflow));
-	JADD(db, "max", jint(mp.size + mp.overflow));
-	JADD(db, "open", jint(mp.open));
-	JADD(db, "in_use", jint(mp.in_use));
-	JADD(db, "idle", jint(mp.idle));
-	JADD(db, "waiting", jint(mp.waiting));
-	JADD(db, "checkouts", jint((int64_t)mp.checkouts));
-	JADD(db, "waits", jint((int64_t)mp.waits));
-	JADD(db, "timeouts", jint((int64_t)mp.timeouts));
-	JADD(db, "connect_errors", jint((int64_t)mp.connect_errors));
-	JADD(o, "db_pool", db);
+	JADD(db, "size", jint(mp->size));
+	JADD(db, "overflow", jint(mp->overflow));
+	JADD(db, "max", jint(mp->size + mp->overflow));
+	JADD(db, "open", jint(mp->open));
+	JADD(db, "in_use", jint(mp->in_use));
+	JADD(db, "idle", jint(mp->idle));
+	JADD(db, "waiting", jint(mp->waiting));
+	JADD(db, "checkouts", jint((int64_t)mp->checkouts));
+	JADD(db, "waits", jint((int64_t)mp->waits));
+	JADD(db, "timeouts", jint((int64_t)mp->timeouts));
+	JADD(db, "connect_errors", jint((int64_t)mp->connect_errors));
+	return db;
+}
 
+static json_object *redis_json(const struct metrics_pool *mp)
+{
 	json_object *kv = json_object_new_object();
-	JADD(kv, "up", json_object_new_boolean(mp.kv_down == 0));
-	JADD(kv, "workers_up", jint(mp.kv_up));
-	JADD(kv, "workers_down", jint(mp.kv_down));
-	JADD(kv, "failures", jint((int64_t)mp.kv_failures));
-	JADD(kv, "fallbacks", jint((int64_t)(mp.kv_failures + mp.kv_skipped)));
-	JADD(o, "redis", kv);
+	JADD(kv, "up", json_object_new_boolean(mp->kv_down == 0));
+	JADD(kv, "workers_up", jint(mp->kv_up));
+	JADD(kv, "workers_down", jint(mp->kv_down));
+	JADD(kv, "failures", jint((int64_t)mp->kv_failures));
+	JADD(kv, "fallbacks", jint((int64_t)(mp->kv_failures + mp->kv_skipped)));
+	return kv;
+}
 
+static json_object *memory_json(struct sb *sb)
+{
 	uint64_t rss, pss;
 	metrics_memory(sb, &rss, &pss);
 	json_object *mem = json_object_new_object();
 	JADD(mem, "rss_bytes", jint((int64_t)rss));
 	JADD(mem, "pss_bytes", jint((int64_t)pss));
-	JADD(o, "memory", mem);
-	if (procs)
-		JADD(o, "processes", procs);
+	return mem;
+}
+
+json_object *metrics_status(struct req *r, bool full)
+{
+	struct sb *sb = r->w->sb;
+	struct sb_totals *t = arena_alloc(r->a, sizeof(*t));
+	sb_snapshot(sb, t);
+	int64_t now = now_us();
+	struct census c;
+	census(sb, &c);
+	struct metrics_pool mp;
+	metrics_pool_totals(sb, t, &mp);
+
+	json_object *o = json_object_new_object();
+	status_head(o, sb, r->w->app, t, now);
+	JADD(o, "workers", workers_json(&sb->pm, &c));
+	JADD(o, "threads", threads_json(&sb->pm, &c));
+	JADD(o, "db_pool", db_pool_json(&mp));
+	JADD(o, "redis", redis_json(&mp));
+	JADD(o, "memory", memory_json(sb));
+	if (full)
+		JADD(o, "processes", processes_json(r, now));
 	return o;
 }

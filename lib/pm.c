@@ -566,10 +566,126 @@ static void on_signal(struct pm *pm, int sig, int argc, char **argv)
 	}
 }
 
+/* The master's signals: blocked, then read from a signalfd (set gets them). */
+static int signals_fd(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGCHLD);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGQUIT);
+	sigaddset(set, SIGHUP);
+	sigprocmask(SIG_BLOCK, set, NULL);
+	return signalfd(-1, set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* Waits for a signal, the next busy sample or (watch: ondemand with no worker) a connection on
+ * the listening sockets. Returns poll's count; pf gets the events. */
+static int wait_events(struct pm *pm, bool watch, struct pollfd pf[3])
+{
+	pf[0] = (struct pollfd){.fd = pm->sig_fd, .events = POLLIN};
+	pf[1] = (struct pollfd){.fd = pm->listen_fd, .events = POLLIN};
+	pf[2] = (struct pollfd){.fd = pm->ops_fd, .events = POLLIN};
+	int64_t wait_ms = (pm->next_sample_us - now_us() + 999) / 1000;
+	if (wait_ms < 0)
+		wait_ms = 0;
+	if (wait_ms > PM_SAMPLE_MS)
+		wait_ms = PM_SAMPLE_MS;
+	int n = poll(pf, watch ? (pm->ops_fd >= 0 ? 3 : 2) : 1, (int)wait_ms);
+	if (n < 0 && errno != EINTR) {
+		log_msg(LL_ERROR, NULL, "poll: %s", strerror(errno));
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return n;
+}
+
+/* During shutdown: true once every worker is gone; past the deadline the rest are killed
+ * (and *code becomes 1). */
+static bool shutdown_done(struct pm *pm, int *code)
+{
+	if (live_total(pm) == 0)
+		return true;
+	if (now_us() > pm->shutdown_deadline_us) {
+		for (int i = 0; i < pm->sb->max_workers; i++)
+			if (pm->w[i].pid)
+				kill(pm->w[i].pid, SIGKILL);
+		*code = 1;
+	}
+	return false;
+}
+
+/* One busy/total sample of the current generation's threads, for the next tick's average and
+ * the recent ring. */
+static void sample(struct pm *pm, int64_t now)
+{
+	int b, t;
+	sb_busy(pm->sb, pm->generation, &b, &t);
+	pm->busy_sum += b;
+	pm->total_sum += t;
+	pm->nsamples++;
+	pm->recent_b[pm->recent_i] = b;
+	pm->recent_t[pm->recent_i] = t;
+	pm->recent_i = (pm->recent_i + 1) % PM_RECENT;
+	pm->next_sample_us = now + PM_SAMPLE_MS * 1000;
+}
+
+/* Workers that overstay a stop (reload, scale-down) are killed. */
+static void kill_overstayers(struct pm *pm, int64_t now)
+{
+	for (int i = 0; i < pm->sb->max_workers; i++)
+		if (pm->w[i].pid && pm->w[i].stopping &&
+		    now - pm->w[i].stop_at_us > pm->cfg->graceful_timeout_s * 1000000 + KILL_GRACE_US)
+			kill(pm->w[i].pid, SIGKILL);
+}
+
+/* The master's loop until every worker is gone after a stop. Returns the exit code. */
+static int loop(struct pm *pm, int argc, char **argv)
+{
+	int code = 0;
+	for (;;) {
+		/* ondemand with nobody accepting: wake up when a connection waits */
+		bool watch = pm->cfg->pm == PM_ONDEMAND && !pm->shutting_down && pm->target == 0 &&
+			     live_current(pm) == 0;
+		struct pollfd pf[3];
+		int n = wait_events(pm, watch, pf);
+		if (n > 0 && (pf[0].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			while (read(pm->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				on_signal(pm, (int)si.ssi_signo, argc, argv);
+		}
+		reap(pm);
+		if (pm->shutting_down) {
+			if (shutdown_done(pm, &code))
+				return code;
+			continue;
+		}
+		if (watch && n > 0 &&
+		    ((pf[1].revents | (pm->ops_fd >= 0 ? pf[2].revents : 0)) & POLLIN) &&
+		    pm->target == 0) {
+			pm->target = 1;
+			atomic_fetch_add(&pm->sb->pm.scale_ups, 1);
+			log_msg(LL_INFO, NULL,
+				"ondemand: a connection is waiting, starting a worker");
+		}
+		int64_t now = now_us();
+		if (now >= pm->next_sample_us)
+			sample(pm, now);
+		if (now >= pm->next_tick_us) {
+			tick(pm, now);
+			pm->next_tick_us += PM_TICK_US;
+			if (pm->next_tick_us < now)
+				pm->next_tick_us = now + PM_TICK_US; /* the master was stalled */
+		}
+		kill_overstayers(pm, now);
+		maintain(pm);
+	}
+}
+
 int pm_run(const struct srv_app *app, int argc, char **argv, struct srv_config *cfg, void *app_cfg,
 	   int listen_fd, int ops_fd, struct sb *sb)
 {
-	int code = 0;
+	int code = 1;
 	struct pm pm = {
 		.app = app,
 		.cfg = cfg,
@@ -580,21 +696,12 @@ int pm_run(const struct srv_app *app, int argc, char **argv, struct srv_config *
 		.sig_fd = -1,
 	};
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGQUIT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-
 	int64_t start = now_us();
+	pm.sig_fd = signals_fd(&set);
 	pm.w = calloc((size_t)sb->max_workers, sizeof(*pm.w));
-	pm.sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	pm.target = initial_target(cfg, -1);
 	if (!pm.w || pm.sig_fd < 0 || pm_scaler_init(&pm.sc, cfg, pm.target, start / 1000000) < 0) {
 		log_msg(LL_ERROR, NULL, "process manager setup failed: %s", strerror(errno));
-		code = 1;
 		goto out;
 	}
 	atomic_store(&sb->pm.master_pid, (int)getpid());
@@ -608,76 +715,7 @@ int pm_run(const struct srv_app *app, int argc, char **argv, struct srv_config *
 	log_msg(LL_INFO, NULL, "%s %s: master pid %d, pm = %s, %d workers x %lld threads",
 		app->name, app->version, (int)getpid(), pm_mode_names[cfg->pm], pm.target,
 		(long long)cfg->threads);
-
-	for (;;) {
-		int64_t now = now_us();
-		/* ondemand with nobody accepting: wake up when a connection waits */
-		bool watch = pm.cfg->pm == PM_ONDEMAND && !pm.shutting_down && pm.target == 0 &&
-			     live_current(&pm) == 0;
-		struct pollfd pf[3] = {{.fd = pm.sig_fd, .events = POLLIN},
-				       {.fd = listen_fd, .events = POLLIN},
-				       {.fd = ops_fd, .events = POLLIN}};
-		int64_t wait_ms = (pm.next_sample_us - now + 999) / 1000;
-		if (wait_ms < 0)
-			wait_ms = 0;
-		if (wait_ms > PM_SAMPLE_MS)
-			wait_ms = PM_SAMPLE_MS;
-		int n = poll(pf, watch ? (ops_fd >= 0 ? 3 : 2) : 1, (int)wait_ms);
-		if (n < 0 && errno != EINTR) {
-			log_msg(LL_ERROR, NULL, "poll: %s", strerror(errno));
-			struct timespec ts = {0, 100 * 1000 * 1000};
-			nanosleep(&ts, NULL);
-		}
-		if (n > 0 && (pf[0].revents & POLLIN)) {
-			struct signalfd_siginfo si;
-			while (read(pm.sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-				on_signal(&pm, (int)si.ssi_signo, argc, argv);
-		}
-		reap(&pm);
-		if (pm.shutting_down) {
-			if (live_total(&pm) == 0)
-				break;
-			if (now_us() > pm.shutdown_deadline_us) {
-				for (int i = 0; i < sb->max_workers; i++)
-					if (pm.w[i].pid)
-						kill(pm.w[i].pid, SIGKILL);
-				code = 1;
-			}
-			continue;
-		}
-		if (watch && n > 0 && ((pf[1].revents | (ops_fd >= 0 ? pf[2].revents : 0)) & POLLIN) &&
-		    pm.target == 0) {
-			pm.target = 1;
-			atomic_fetch_add(&sb->pm.scale_ups, 1);
-			log_msg(LL_INFO, NULL,
-				"ondemand: a connection is waiting, starting a worker");
-		}
-		now = now_us();
-		if (now >= pm.next_sample_us) {
-			int b, t;
-			sb_busy(sb, pm.generation, &b, &t);
-			pm.busy_sum += b;
-			pm.total_sum += t;
-			pm.nsamples++;
-			pm.recent_b[pm.recent_i] = b;
-			pm.recent_t[pm.recent_i] = t;
-			pm.recent_i = (pm.recent_i + 1) % PM_RECENT;
-			pm.next_sample_us = now + PM_SAMPLE_MS * 1000;
-		}
-		if (now >= pm.next_tick_us) {
-			tick(&pm, now);
-			pm.next_tick_us += PM_TICK_US;
-			if (pm.next_tick_us < now)
-				pm.next_tick_us = now + PM_TICK_US; /* the master was stalled */
-		}
-		/* workers that overstay a stop (reload, scale-down) are killed */
-		for (int i = 0; i < sb->max_workers; i++)
-			if (pm.w[i].pid && pm.w[i].stopping &&
-			    now - pm.w[i].stop_at_us >
-				    pm.cfg->graceful_timeout_s * 1000000 + KILL_GRACE_US)
-				kill(pm.w[i].pid, SIGKILL);
-		maintain(&pm);
-	}
+	code = loop(&pm, argc, argv);
 	log_msg(LL_INFO, NULL, "stopped");
 out:
 	app->config_free(pm.cfg, pm.app_cfg);

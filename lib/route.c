@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "jx.h"
 
 const char *const http_method_names[HM__MAX + 1] = {
 	[HM_GET] = "GET",       [HM_HEAD] = "HEAD",     [HM_POST] = "POST",
@@ -21,17 +22,6 @@ enum http_method http_method_parse(const char *s)
 	return HM__MAX;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 char *url_decode(struct arena *a, const char *s, size_t n, int plus_space)
 {
 	char *out = arena_alloc(a, n + 1);
@@ -41,7 +31,7 @@ char *url_decode(struct arena *a, const char *s, size_t n, int plus_space)
 		if (c == '%') {
 			if (i + 2 >= n)
 				return NULL;
-			int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+			int h = jx_hexval((unsigned char)s[i + 1]), l = jx_hexval((unsigned char)s[i + 2]);
 			if (h < 0 || l < 0)
 				return NULL;
 			c = (char)(h * 16 + l);

@@ -1,4 +1,4 @@
-/* sysd.c - LISTEN_FDS and NOTIFY_SOCKET, see sd.h. */
+/* sysd.c - LISTEN_FDS and NOTIFY_SOCKET, see sysd.h. */
 #include "sysd.h"
 
 #include <stddef.h>

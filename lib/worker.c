@@ -42,6 +42,63 @@ struct worker {
 	atomic_int running;        /* threads still in their loop */
 };
 
+enum worker_route worker_route_check(const struct srv_app *app, const struct route_match *m,
+				     bool ops)
+{
+	if (m->idx < 0)
+		return m->allow ? WORKER_ROUTE_METHOD : WORKER_ROUTE_NOTFOUND;
+	if (ops && !(app->routes[m->idx].flags & ROUTE_INTERNAL))
+		return WORKER_ROUTE_NOTFOUND;
+	return WORKER_ROUTE_OK;
+}
+
+const char *worker_allow(unsigned allow, char *out, size_t cap)
+{
+	size_t n = 0;
+	if (cap)
+		out[0] = '\0';
+	for (int i = 0; i < HM__MAX; i++) {
+		if (!(allow & (1u << i)))
+			continue;
+		int k = snprintf(out + n, cap - n, "%s%s", n ? ", " : "", http_method_names[i]);
+		if (k < 0 || (size_t)k >= cap - n) {
+			out[n] = '\0'; /* not this one: cut at the last whole method */
+			break;
+		}
+		n += (size_t)k;
+	}
+	return out;
+}
+
+/* Routes a request that was read: the 404/405 answers, else the middleware (which may answer
+ * itself, e.g. a 429), the body and the handler. Returns the enum rc of the request. */
+static int dispatch(struct req *r, struct sb_thread *st)
+{
+	const struct srv_app *app = r->w->app;
+	route_match(app->routes, app->nroutes, r->method, r->path, r->a, &r->m);
+	switch (worker_route_check(app, &r->m, r->t->ops)) {
+	case WORKER_ROUTE_METHOD: {
+		char allow[96];
+		res_header(r, "Allow", worker_allow(r->m.allow, allow, sizeof(allow)));
+		return req_fail(r, RC_METHOD, "Method Not Allowed");
+	}
+	case WORKER_ROUTE_OK: break;
+	default: return req_fail(r, RC_NOTFOUND, "Not Found");
+	}
+	r->route = &app->routes[r->m.idx];
+	atomic_store(&st->route, r->m.idx);
+	int rc = app->before ? app->before(r) : RC_OK;
+	/* a middleware that set a response itself (a 429 with its own body) has answered the
+	 * request: neither body nor handler run */
+	if (rc != RC_OK || r->status != 0)
+		return rc;
+	if (r->route->flags & (ROUTE_JSON | ROUTE_RAW))
+		rc = http_read_body(r);
+	if (rc == RC_OK)
+		rc = r->route->fn(r);
+	return rc;
+}
+
 static void handle(struct tctx *t, FCGX_Request *fr)
 {
 	struct wctx *w = t->w;
@@ -60,40 +117,8 @@ static void handle(struct tctx *t, FCGX_Request *fr)
 	atomic_store(&st->state, SBT_BUSY);
 
 	int rc = http_read(&r);
-	if (rc == RC_OK) {
-		route_match(app->routes, app->nroutes, r.method, r.path, r.a, &r.m);
-		if (r.m.idx < 0) {
-			if (r.m.allow) {
-				char allow[96] = "";
-				size_t n = 0;
-				for (int i = 0; i < HM__MAX; i++)
-					if (r.m.allow & (1u << i))
-						n += (size_t)snprintf(allow + n, sizeof(allow) - n,
-								      "%s%s", n ? ", " : "",
-								      http_method_names[i]);
-				res_header(&r, "Allow", allow);
-				rc = req_fail(&r, RC_METHOD, "Method Not Allowed");
-			} else {
-				rc = req_fail(&r, RC_NOTFOUND, "Not Found");
-			}
-		} else if (t->ops && !(app->routes[r.m.idx].flags & ROUTE_INTERNAL)) {
-			/* the ops socket serves health, status and metrics only */
-			rc = req_fail(&r, RC_NOTFOUND, "Not Found");
-		} else {
-			r.route = &app->routes[r.m.idx];
-			atomic_store(&st->route, r.m.idx);
-			if (app->before)
-				rc = app->before(&r);
-			/* a middleware that set a response itself (a 429 with its own body) has
-			 * answered the request: neither body nor handler run */
-			bool answered = rc == RC_OK && r.status != 0;
-			if (rc == RC_OK && !answered &&
-			    (r.route->flags & (ROUTE_JSON | ROUTE_RAW)))
-				rc = http_read_body(&r);
-			if (rc == RC_OK && !answered)
-				rc = r.route->fn(&r);
-		}
-	}
+	if (rc == RC_OK)
+		rc = dispatch(&r, st);
 	db_done(&r.c);
 	http_finish(&r, (enum rc)rc);
 	/* route x status class, latency bucket, slow (lib/metrics.c): counted before the end of
@@ -184,6 +209,132 @@ out:
 	return NULL;
 }
 
+/* The worker's pool (none without a database_url), its stop eventfd, libfcgi, then the
+ * application's worker_init. Exits the process when any of them fails. */
+static void setup(struct worker *wk)
+{
+	const struct srv_config *cfg = wk->w.cfg;
+	const struct srv_app *app = wk->w.app;
+	struct db_pool_opts po = {
+		.conninfo = cfg->database_url,
+		.size = (int)cfg->db_pool_size,
+		.overflow = (int)cfg->db_max_overflow,
+		.timeout_ms = cfg->db_pool_timeout_s * 1000,
+		.recycle_s = cfg->db_pool_recycle_s,
+		.pre_ping = cfg->db_pool_pre_ping,
+		.statement_timeout_ms = cfg->db_statement_timeout_ms,
+		.lock_timeout_ms = cfg->db_lock_timeout_ms,
+		.application_name = app->name,
+	};
+	/* a server without a database (database_url empty) has no pool: db_* answer 503 */
+	bool want_db = cfg->database_url && *cfg->database_url;
+	wk->w.db = want_db ? db_pool_new(&po) : NULL;
+	wk->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if ((want_db && !wk->w.db) || wk->stop_fd < 0 || FCGX_Init() != 0) {
+		log_msg(LL_ERROR, NULL, "worker init failed");
+		_exit(1);
+	}
+	if (app->worker_init && app->worker_init(&wk->w) != 0) {
+		log_msg(LL_ERROR, NULL, "application worker init failed");
+		_exit(1);
+	}
+}
+
+/* Starts the request threads and the ops thread (the last of wk->nthreads, when nreq is
+ * less); each has its arena and Redis handle. Exits the process when a thread cannot start. */
+static void start_threads(struct worker *wk, int nreq)
+{
+	const struct srv_config *cfg = wk->w.cfg;
+	wk->threads = calloc((size_t)wk->nthreads, sizeof(pthread_t));
+	wk->tctx = calloc((size_t)wk->nthreads, sizeof(struct tctx));
+	if (!wk->threads || !wk->tctx) {
+		log_msg(LL_ERROR, NULL, "worker init failed: out of memory");
+		_exit(1);
+	}
+	atomic_store(&wk->running, wk->nthreads);
+	for (int i = 0; i < wk->nthreads; i++) {
+		struct tctx *t = &wk->tctx[i];
+		t->w = &wk->w;
+		t->idx = i;
+		t->ops = i >= nreq;
+		t->arena = arena_new(16384);
+		t->kv = kv_new(cfg->redis_url, cfg->redis_connect_timeout_ms,
+			       cfg->redis_command_timeout_ms, &wk->kvs);
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		pthread_attr_setstacksize(&at, 256 * 1024);
+		if (pthread_create(&wk->threads[i], &at, thread_main, t) != 0) {
+			log_msg(LL_ERROR, NULL, "cannot start thread %d", i);
+			_exit(1);
+		}
+		pthread_attr_destroy(&at);
+	}
+}
+
+/* Waits for a stop: copies the pool and Redis gauges to the scoreboard twice a second
+ * meanwhile. Returns on TERM, INT or HUP (graceful); exits at once on QUIT. The signals stay
+ * blocked in every thread; only this one collects them. */
+static void wait_for_stop(struct worker *wk)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		metrics_sample(&wk->w);
+		struct timespec tick = {0, 500 * 1000 * 1000};
+		int sig = sigtimedwait(&set, NULL, &tick);
+		if (sig < 0)
+			continue;
+		if (sig == SIGQUIT) {
+			log_msg(LL_WARN, NULL, "worker %d: immediate stop", wk->w.slot);
+			_exit(0);
+		}
+		return;
+	}
+}
+
+/* Wakes the idle threads and gives busy ones graceful_timeout_s to finish their request;
+ * exits the process (code 1) when some are still running after that. */
+static void drain(struct worker *wk)
+{
+	const struct srv_config *cfg = wk->w.cfg;
+	atomic_store(&wk->w.sb->workers[wk->w.slot].state, SBW_STOPPING);
+	uint64_t one = 1;
+	ssize_t wr = write(wk->stop_fd, &one, sizeof(one));
+	(void)wr;
+	int64_t deadline = now_us() + cfg->graceful_timeout_s * 1000000;
+	while (atomic_load(&wk->running) > 0 && now_us() < deadline) {
+		struct timespec ts = {0, 5 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	if (atomic_load(&wk->running) > 0) {
+		log_msg(LL_WARN, NULL, "worker %d: %d requests still running after %llds, exiting",
+			wk->w.slot, atomic_load(&wk->running), (long long)cfg->graceful_timeout_s);
+		_exit(1);
+	}
+	for (int i = 0; i < wk->nthreads; i++)
+		pthread_join(wk->threads[i], NULL);
+}
+
+/* After the threads are gone: the last gauges, the application's worker_fini, then what
+ * setup and start_threads made. */
+static void teardown(struct worker *wk)
+{
+	metrics_sample(&wk->w); /* last pool/Redis counters, folded into the totals on reap */
+	if (wk->w.app->worker_fini)
+		wk->w.app->worker_fini(&wk->w);
+	for (int i = 0; i < wk->nthreads; i++) {
+		kv_free(wk->tctx[i].kv);
+		arena_free(wk->tctx[i].arena);
+	}
+	db_pool_free(wk->w.db);
+	free(wk->threads);
+	free(wk->tctx);
+}
+
 void worker_run(const struct srv_app *app, const struct srv_config *cfg, const void *app_cfg,
 		int listen_fd, int ops_fd, struct sb *sb, int slot)
 {
@@ -194,8 +345,8 @@ void worker_run(const struct srv_app *app, const struct srv_config *cfg, const v
 	/* Large short-lived buffers (big bodies, a library's work areas) must go back to the
 	 * kernel when freed. glibc raises its mmap threshold dynamically after the first such
 	 * free, after which they stay resident in each thread's arena: a fixed threshold keeps
-	 * an idle worker at a few MiB. An application with its own policy (app/mw.c keeps the
-	 * argon2 block in its hashing threads) sets its own in worker_init. */
+	 * an idle worker at a few MiB. An application with its own policy (app/pwpool.c keeps
+	 * the argon2 block in its hashing threads) sets its own in worker_init. */
 	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -214,98 +365,12 @@ void worker_run(const struct srv_app *app, const struct srv_config *cfg, const v
 	int nreq = (int)cfg->threads;
 	wk.nthreads = nreq + (ops_fd >= 0 && nreq < SB_MAX_THREADS ? 1 : 0);
 
-	struct db_pool_opts po = {
-		.conninfo = cfg->database_url,
-		.size = (int)cfg->db_pool_size,
-		.overflow = (int)cfg->db_max_overflow,
-		.timeout_ms = cfg->db_pool_timeout_s * 1000,
-		.recycle_s = cfg->db_pool_recycle_s,
-		.pre_ping = cfg->db_pool_pre_ping,
-		.statement_timeout_ms = cfg->db_statement_timeout_ms,
-		.lock_timeout_ms = cfg->db_lock_timeout_ms,
-		.application_name = app->name,
-	};
-	/* a server without a database (database_url empty) has no pool: db_* answer 503 */
-	bool want_db = cfg->database_url && *cfg->database_url;
-	wk.w.db = want_db ? db_pool_new(&po) : NULL;
-	wk.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if ((want_db && !wk.w.db) || wk.stop_fd < 0 || FCGX_Init() != 0) {
-		log_msg(LL_ERROR, NULL, "worker init failed");
-		_exit(1);
-	}
-	if (app->worker_init && app->worker_init(&wk.w) != 0) {
-		log_msg(LL_ERROR, NULL, "application worker init failed");
-		_exit(1);
-	}
-
-	wk.threads = calloc((size_t)wk.nthreads, sizeof(pthread_t));
-	wk.tctx = calloc((size_t)wk.nthreads, sizeof(struct tctx));
-	atomic_store(&wk.running, wk.nthreads);
-	for (int i = 0; i < wk.nthreads; i++) {
-		struct tctx *t = &wk.tctx[i];
-		t->w = &wk.w;
-		t->idx = i;
-		t->ops = i >= nreq;
-		t->arena = arena_new(16384);
-		t->kv = kv_new(cfg->redis_url, cfg->redis_connect_timeout_ms,
-			       cfg->redis_command_timeout_ms, &wk.kvs);
-		pthread_attr_t at;
-		pthread_attr_init(&at);
-		pthread_attr_setstacksize(&at, 256 * 1024);
-		if (pthread_create(&wk.threads[i], &at, thread_main, t) != 0) {
-			log_msg(LL_ERROR, NULL, "cannot start thread %d", i);
-			_exit(1);
-		}
-		pthread_attr_destroy(&at);
-	}
+	setup(&wk);
+	start_threads(&wk, nreq);
 	atomic_store(&sb->workers[slot].state, SBW_RUNNING);
 	log_msg(LL_INFO, NULL, "worker %d ready (%d threads)", slot, wk.nthreads);
-
-	/* the signals stay blocked in every thread; only this one collects them */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGQUIT);
-	sigaddset(&set, SIGHUP);
-	int sig;
-	for (;;) {
-		/* between signals, copy pool and Redis gauges to the scoreboard twice a second */
-		metrics_sample(&wk.w);
-		struct timespec tick = {0, 500 * 1000 * 1000};
-		if ((sig = sigtimedwait(&set, NULL, &tick)) < 0)
-			continue;
-		if (sig == SIGQUIT) {
-			log_msg(LL_WARN, NULL, "worker %d: immediate stop", slot);
-			_exit(0);
-		}
-		break; /* TERM, INT, HUP: graceful */
-	}
-	atomic_store(&sb->workers[slot].state, SBW_STOPPING);
-	uint64_t one = 1;
-	ssize_t wr = write(wk.stop_fd, &one, sizeof(one));
-	(void)wr;
-	int64_t deadline = now_us() + cfg->graceful_timeout_s * 1000000;
-	while (atomic_load(&wk.running) > 0 && now_us() < deadline) {
-		struct timespec ts = {0, 5 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	if (atomic_load(&wk.running) > 0) {
-		log_msg(LL_WARN, NULL, "worker %d: %d requests still running after %llds, exiting",
-			slot, atomic_load(&wk.running), (long long)cfg->graceful_timeout_s);
-		_exit(1);
-	}
-	for (int i = 0; i < wk.nthreads; i++)
-		pthread_join(wk.threads[i], NULL);
-	metrics_sample(&wk.w); /* last pool/Redis counters, folded into the totals on reap */
-	if (app->worker_fini)
-		app->worker_fini(&wk.w);
-	for (int i = 0; i < wk.nthreads; i++) {
-		kv_free(wk.tctx[i].kv);
-		arena_free(wk.tctx[i].arena);
-	}
-	db_pool_free(wk.w.db);
-	free(wk.threads);
-	free(wk.tctx);
+	wait_for_stop(&wk);
+	drain(&wk);
+	teardown(&wk);
 	_exit(0);
 }

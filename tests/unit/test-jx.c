@@ -406,6 +406,22 @@ START_TEST(test_validate_object_size_cap)
 }
 END_TEST
 
+START_TEST(test_utf8_chars_and_hex_digits)
+{
+	ck_assert_uint_eq(jx_utf8_chars(""), 0);
+	ck_assert_uint_eq(jx_utf8_chars("password"), 8);
+	ck_assert_uint_eq(jx_utf8_chars("p\xc3\xa4ss"), 4);        /* a with umlaut: 2 bytes */
+	ck_assert_uint_eq(jx_utf8_chars("\xf0\x9f\x94\x91\xe2\x82\xac"), 2); /* 4 + 3 bytes */
+	ck_assert_int_eq(jx_hexval('0'), 0);
+	ck_assert_int_eq(jx_hexval('9'), 9);
+	ck_assert_int_eq(jx_hexval('a'), 10);
+	ck_assert_int_eq(jx_hexval('F'), 15);
+	ck_assert_int_eq(jx_hexval('g'), -1);
+	ck_assert_int_eq(jx_hexval('/'), -1);
+	ck_assert_int_eq(jx_hexval(0xe9), -1);
+}
+END_TEST
+
 static Suite *jx_suite(void)
 {
 	Suite *s = suite_create("jx");
@@ -427,6 +443,7 @@ static Suite *jx_suite(void)
 	tcase_add_test(tc, test_validate_collects_all_errors);
 	tcase_add_test(tc, test_validate_not_an_object);
 	tcase_add_test(tc, test_error_item);
+	tcase_add_test(tc, test_utf8_chars_and_hex_digits);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,6 +1,7 @@
 /* test-mp.c - unit tests of lib/mp.c: multipart/form-data boundaries and bodies (RFC 7578,
  * RFC 2046 section 5.1.1), well-formed and hostile. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

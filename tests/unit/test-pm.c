@@ -17,7 +17,7 @@ static void load(const char *const *flags, size_t n)
 {
 	char err[256];
 	static bool loaded;
-	struct cfg_section sec = {srv_config_keys, &cfg};
+	struct cfg_section sec = {.keys = srv_config_keys, .base = &cfg};
 	if (loaded)
 		cfg_free(&sec, 1);
 	memset(&cfg, 0, sizeof(cfg));

@@ -1,0 +1,93 @@
+/* ctl.h - what the commands of ideaforgectl share (app/ideaforgectl.c: main and the helpers;
+ * one file per command group: app/ctl_migrate.c, app/ctl_seed.c, app/ctl_user.c).
+ *
+ * An operator's tool: failures print PostgreSQL's own message to stderr, prefixed with
+ * "ideaforgectl: " and what was being done, and a command returns its exit status.
+ */
+#ifndef IF_APP_CTL_H
+#define IF_APP_CTL_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "pw.h"
+
+#define CTL_EXIT_OK 0
+#define CTL_EXIT_FAIL 1
+#define CTL_EXIT_USAGE 2
+
+/* The options a command may take (ctl_opts in app/ideaforgectl.c spells them). */
+enum ctl_opt {
+	OPT_SQL_DIR,        /* --sql-dir DIR */
+	OPT_EMAIL,          /* --email E */
+	OPT_NAME,           /* --name N */
+	OPT_TENANT,         /* --tenant SLUG */
+	OPT_PERSONA,        /* --persona P */
+	OPT_PASSWORD_STDIN, /* --password-stdin */
+	OPT__MAX
+};
+
+#define OPTBIT(o) (1u << (o))
+
+/* Everything a command needs; filled by main() from the command line and the configuration. */
+struct ctl {
+	const char *opt[OPT__MAX];    /* option values; "" for a given flag, NULL when absent */
+	const char *conninfo;         /* libpq connection string (borrowed from the config) */
+	const char *sql_dir;          /* migrations directory (borrowed) */
+	struct pw_params pw;          /* argon2id parameters of new hashes */
+	int64_t password_min_length;  /* in characters */
+	const struct srv_config *srv; /* server section: redis_url and its timeouts (borrowed) */
+	int64_t session_cache_ttl_s;  /* lifetime of cached session checks (app_config) */
+};
+
+/* --- the commands: each returns its exit status (CTL_EXIT_*) --------------------------- */
+
+int ctl_migrate_run(struct ctl *c);     /* migrate (app/ctl_migrate.c) */
+int ctl_seed_demo(struct ctl *c);       /* seed-demo (app/ctl_seed.c) */
+int ctl_user_add(struct ctl *c);        /* user add (app/ctl_user.c) */
+int ctl_user_passwd(struct ctl *c);     /* user passwd */
+int ctl_user_deactivate(struct ctl *c); /* user deactivate */
+int ctl_user_activate(struct ctl *c);   /* user activate */
+
+/* --- shared helpers (app/ideaforgectl.c) ----------------------------------------------- */
+
+/* Prints "ideaforgectl: <message>\n" to stderr. */
+void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints PostgreSQL's message for a failed result (or the connection's, when res is NULL),
+ * prefixed with what we were doing. res is borrowed. */
+void ctl_pg_err(PGconn *conn, const PGresult *res, const char *what);
+
+/* Runs a statement without parameters and expects success. 0 or -1 (message printed). */
+int ctl_exec(PGconn *conn, const char *sql, const char *what);
+
+/* Runs a parameterised statement. Returns the result (owned: the caller PQclears it) or NULL
+ * with the message printed. When sqlstate is not NULL, it receives the SQLSTATE of a failure,
+ * and a unique violation (23505) is left unprinted so the caller can explain it in its own
+ * words. */
+PGresult *ctl_query(PGconn *conn, const char *sql, int n, const char *const *params,
+		    const char *what, char sqlstate[6]);
+
+/* Connects with the configured connection string, with the tool's session settings (no
+ * NOTICE chatter, no statement timeout). Owned (PQfinish), or NULL with a message. */
+PGconn *ctl_connect(const struct ctl *c);
+
+/* Takes the session advisory lock of migrate and seed-demo, saying so when another process
+ * holds it (then waits). 0 or -1 (message printed). Released when the connection ends. */
+int ctl_lock(PGconn *conn);
+
+/* Reads a whole SQL file (a regular file of at most 16 MiB without NUL bytes) into a
+ * NUL-terminated malloc'd buffer (owned: free) and *len_out. NULL with a message. */
+char *ctl_read_file(const char *path, size_t *len_out);
+
+/* SHA-256 of data as 64 lower-case hex digits and a NUL. 0 or -1. */
+int ctl_sha256_hex(const char *data, size_t len, char hex[65]);
+
+/* The 1-based line of the 1-based character position pos in text (PostgreSQL reports
+ * positions in characters, the file is UTF-8). */
+long ctl_line_of(const char *text, long pos);
+
+#endif
