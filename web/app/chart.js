@@ -18,15 +18,15 @@ function frame(w, hgt, title, summary) {
 
 // barChart([{label, value}], {title, unit}): one bar per item, its value at the end.
 export function barChart(items, { title = 'Chart', unit = '' } = {}) {
-  const rowH = 26, labelW = 150, w = 560, pad = 8;
+  const rowH = 24, labelW = 150, w = 420, pad = 6;
   const hgt = Math.max(1, items.length) * rowH + pad * 2;
   const max = Math.max(1, ...items.map((d) => d.value));
   const summary = items.map((d) => `${d.label} ${d.value}${unit ? ' ' + unit : ''}`).join(', ') || 'no data';
   const svg = frame(w, hgt, title, summary);
   items.forEach((d, i) => {
     const y = pad + i * rowH;
-    const bw = ((w - labelW - 60) * d.value) / max;
-    const label = d.label.length > 22 ? d.label.slice(0, 21) + '…' : d.label;
+    const bw = ((w - labelW - 44) * d.value) / max;
+    const label = d.label.length > 19 ? d.label.slice(0, 18) + '…' : d.label;
     svg.append(
       s('text', { x: labelW - 6, y: y + rowH / 2 + 4, 'text-anchor': 'end' }, label),
       s('rect', { class: 'bar', x: labelW, y: y + 4, width: Math.max(d.value ? 2 : 0, bw), height: rowH - 8, rx: 3 }),
@@ -38,7 +38,7 @@ export function barChart(items, { title = 'Chart', unit = '' } = {}) {
 
 // lineChart([{date, count}], {title}): a 30-day trend.
 export function lineChart(points, { title = 'Trend' } = {}) {
-  const w = 560, hgt = 200, l = 36, r = 12, t = 12, b = 28;
+  const w = 400, hgt = 180, l = 34, r = 10, t = 12, b = 26;
   const max = Math.max(1, ...points.map((p) => p.count));
   const total = points.reduce((a, p) => a + p.count, 0);
   const summary = points.length ? `${total} in ${points.length} days, at most ${max} a day` : 'no data';

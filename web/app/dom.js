@@ -26,9 +26,10 @@ export function append(el, kids) {
   return el;
 }
 
-export function clear(el) {
+// Empties el, then appends kids (as h() does: arrays flattened, null and false skipped).
+export function clear(el, ...kids) {
   el.replaceChildren();
-  return el;
+  return append(el, kids);
 }
 
 // A unique id for label/aria wiring.
@@ -78,14 +79,14 @@ export async function busy(button, fn, status) {
 
 // Loads data into `box` with a "Loading" line, an error box with Retry on failure.
 export async function load(box, fn) {
-  clear(box).append(h('p', { class: 'muted', role: 'status' }, 'Loading…'));
+  clear(box, h('p', { class: 'muted', role: 'status' }, 'Loading…'));
   box.setAttribute('aria-busy', 'true');
   try {
     const r = await fn();
     return r;
   } catch (err) {
     if (err && err.name === 'AbortError') return undefined;
-    clear(box).append(errorBox(err, () => load(box, fn)));
+    clear(box, errorBox(err, () => load(box, fn)));
     return undefined;
   } finally {
     box.removeAttribute('aria-busy');

@@ -21,6 +21,7 @@ route('/settings', () => import('./screens/settings.js'));
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
+const userBox = document.getElementById('user');
 let controller = null;
 
 // Any 401: forget the user, go to sign-in, come back here afterwards.
@@ -38,21 +39,23 @@ function navLink(href, label, path) {
 function renderNav(path) {
   const user = currentUser();
   clear(nav);
+  clear(userBox);
+  nav.hidden = !user;
   if (!user) return;
   nav.append(
     h('ul', { class: 'nav-links' },
       navLink('/', 'Products', path),
       navLink('/portfolio', 'Portfolio', path),
       navLink('/agents', 'Agents', path),
-      navLink('/settings', 'Settings', path)),
-    h('div', { class: 'nav-user' },
-      h('span', { class: 'muted who', title: user.email }, user.full_name || user.email),
-      h('button', {
-        type: 'button', class: 'btn ghost', id: 'signout',
-        onclick: async () => {
-          try { await signOut(); } finally { go('/signin', { replace: true }); }
-        },
-      }, 'Sign out')));
+      navLink('/settings', 'Settings', path)));
+  userBox.append(
+    h('span', { class: 'muted who', title: user.email }, user.full_name || user.email),
+    h('button', {
+      type: 'button', class: 'btn ghost', id: 'signout',
+      onclick: async () => {
+        try { await signOut(); } finally { go('/signin', { replace: true }); }
+      },
+    }, 'Sign out'));
 }
 
 async function render(path, query) {
@@ -64,7 +67,7 @@ async function render(path, query) {
   try {
     if (!m) {
       renderNav(path);
-      clear(main).append(h('h1', { tabindex: '-1' }, 'Page not found'),
+      clear(main, h('h1', { tabindex: '-1' }, 'Page not found'),
         h('p', null, h('a', { href: '/' }, 'Go to your products')));
       return;
     }
@@ -84,7 +87,7 @@ async function render(path, query) {
     await mod.render({ main, params: m.params, query, signal, title: (t) => { document.title = t + ' · IdeaForge'; } });
   } catch (err) {
     if (err.name === 'AbortError' || signal.aborted) return;
-    clear(main).append(h('h1', { tabindex: '-1' }, 'Something went wrong'), errorBox(err, () => render(path, query)));
+    clear(main, h('h1', { tabindex: '-1' }, 'Something went wrong'), errorBox(err, () => render(path, query)));
   } finally {
     if (!signal.aborted) {
       main.removeAttribute('aria-busy');

@@ -7,15 +7,28 @@ import { currentUser } from './session.js';
 export function openShare(product) {
   const listBox = h('div', { 'aria-live': 'polite' });
   const user = h('select', { name: 'user' });
+  const find = h('input', { type: 'search', name: 'find', autocomplete: 'off', placeholder: 'Name or email' });
   const perm = h('select', { name: 'permission' },
     h('option', { value: 'view' }, 'View'), h('option', { value: 'edit' }, 'Edit'), h('option', { value: 'admin' }, 'Admin'));
   const out = h('div', { 'aria-live': 'polite' });
   const submit = h('button', { type: 'submit', class: 'btn primary', 'data-busy': 'Sharing…' }, 'Share');
   const form = h('form', null,
+    field('Find a person', find),
     h('div', { class: 'row' }, h('div', { class: 'grow' }, field('Person', user)), h('div', null, field('Permission', perm))),
     h('div', { class: 'row end' }, submit), out);
   const base = `/api/products/${product.id}`;
   let users = [];
+  let choices = [];
+
+  function fillPicker() {
+    const term = find.value.trim().toLowerCase();
+    const shown = choices.filter((u) => !term || `${u.full_name} ${u.email}`.toLowerCase().includes(term));
+    clear(user, shown.length
+      ? shown.map((u) => h('option', { value: u.id }, `${u.full_name || u.email} (${u.email})`))
+      : h('option', { value: '' }, choices.length ? 'Nobody matches' : 'Everyone already has access'));
+    submit.disabled = !shown.length;
+  }
+  find.addEventListener('input', fillPicker);
 
   async function refresh() {
     const data = await load(listBox, async () => {
@@ -27,12 +40,9 @@ export function openShare(product) {
     const shares = data.shares || [];
     const sharedIds = new Set(shares.map((s) => s.shared_with_user_id));
     const me = currentUser();
-    const choices = users.filter((u) => u.id !== me.id && u.id !== product.user_id && !sharedIds.has(u.id));
-    clear(user).append(choices.length
-      ? choices.map((u) => h('option', { value: u.id }, `${u.full_name || u.email} (${u.email})`))
-      : h('option', { value: '' }, 'Everyone already has access'));
-    submit.disabled = !choices.length;
-    clear(listBox).append(h('h3', null, 'People with access'), shares.length
+    choices = users.filter((u) => u.id !== me.id && u.id !== product.user_id && !sharedIds.has(u.id));
+    fillPicker();
+    clear(listBox, h('h3', null, 'People with access'), shares.length
       ? h('ul', { class: 'list' }, shares.map((s) => {
         const b = h('button', { type: 'button', class: 'btn small', 'aria-label': `Revoke access of ${s.user_name || s.user_email}`, 'data-busy': 'Revoking…' }, 'Revoke');
         b.addEventListener('click', async () => {
@@ -56,5 +66,5 @@ export function openShare(product) {
 
   modal(`Share “${product.name}”`, h('div', null, form, listBox));
   refresh();
-  user.focus();
+  find.focus();
 }

@@ -17,12 +17,12 @@ export async function render({ main, signal, title }) {
       throw err;
     }
   });
-  if (missing) { clear(box).append(h('p', { class: 'notice', role: 'status' }, 'Agent usage statistics are not available on this server yet (the route answered 404).')); return; }
+  if (missing) { clear(box, h('p', { class: 'notice', role: 'status' }, 'Agent usage statistics are not available on this server yet (the route answered 404).')); return; }
   if (!data) return;
   const agents = (data.agents || []).map((a) => ({ label: a.agent_name || a.agent_role, value: a.usage_count || 0 }));
   const phases = Object.entries(data.usage_by_phase || {}).map(([k, v]) => ({ label: k, value: v }));
   const trend = data.usage_trend || [];
-  clear(box).append(
+  clear(box,
     h('p', { class: 'muted' }, `${data.total_usage ?? 0} agent answers by ${data.total_agents ?? agents.length} agents.`),
     h('div', { class: 'charts' },
       h('section', { class: 'card', 'aria-labelledby': 'ag-a' }, h('h2', { id: 'ag-a' }, 'Usage by agent'), barChart(agents, { title: 'Usage by agent', unit: 'answers' })),

@@ -148,7 +148,7 @@ export async function render({ main, params, signal, title }) {
   stop.addEventListener('click', () => running && running.abort());
   retry.addEventListener('click', () => { if (!running && lastQuery) { lastBubbles.forEach((el) => el.remove()); ask(lastQuery); } });
 
-  clear(box).append(
+  clear(box,
     workspaceHeader(p, 'chat'),
     h('div', { class: 'chat' },
       h('section', { 'aria-labelledby': 'conv-h' }, h('h2', { id: 'conv-h' }, 'Conversation'), messages, problem, form),

@@ -43,7 +43,7 @@ async function refresh(box, signal) {
   const products = data.products || [];
   const mine = products.filter((p) => p.access_level === 'owner');
   const shared = products.filter((p) => p.access_level !== 'owner');
-  clear(box).append(
+  clear(box,
     section('My products', mine, 'You have no products yet. Create one above.', box, signal),
     section('Shared with me', shared, 'Nothing is shared with you yet.', box, signal));
 }

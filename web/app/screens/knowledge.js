@@ -48,7 +48,7 @@ export async function render({ main, params, signal, title }) {
     const data = await load(results, () => get('/api/db/knowledge-articles' + q({ product_id: p.id, search: term, limit: 100 }), { signal }));
     if (!data) return;
     const arts = data.articles || [];
-    clear(results).append(
+    clear(results,
       h('p', { class: 'muted', role: 'status' }, term ? `${arts.length} result${arts.length === 1 ? '' : 's'} for “${term}”` : `${arts.length} article${arts.length === 1 ? '' : 's'}`),
       arts.length ? h('ul', { class: 'list' }, arts.map((a) => article(a, term))) : null);
   }
@@ -73,7 +73,7 @@ export async function render({ main, params, signal, title }) {
   searchForm.addEventListener('submit', (e) => { e.preventDefault(); refresh(); });
   search.addEventListener('search', () => { if (!search.value) refresh(); });
 
-  clear(box).append(workspaceHeader(p, 'knowledge'), searchForm);
+  clear(box, workspaceHeader(p, 'knowledge'), searchForm);
   if (editable) box.append(h('div', { class: 'cards' }, articleForm(p, refresh), uploadForm(p, refresh)));
   box.append(h('h2', null, 'Articles and documents'), results);
   await refresh();

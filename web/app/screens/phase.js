@@ -19,7 +19,7 @@ export async function render({ main, params, signal, title }) {
   const [p, phasesData, sub] = data;
   const phases = phasesData.phases || [];
   const idx = phases.findIndex((x) => x.id === params.phase);
-  if (idx < 0) { clear(box).append(h('h1', null, 'Phase not found'), h('p', null, h('a', { href: `/products/${p.id}` }, 'Back to the phases'))); return; }
+  if (idx < 0) { clear(box, h('h1', null, 'Phase not found'), h('p', null, h('a', { href: `/products/${p.id}` }, 'Back to the phases'))); return; }
   const phase = phases[idx];
   title(`${phase.phase_name} · ${p.name}`);
   const editable = canEdit(p);
@@ -58,7 +58,7 @@ export async function render({ main, params, signal, title }) {
   }
 
   const prev = phases[idx - 1], next = phases[idx + 1];
-  clear(box).append(
+  clear(box,
     workspaceHeader(p, 'phases'),
     h('h2', { id: 'phase-h' }, `${phase.phase_order}. ${phase.phase_name}`),
     h('p', null, phase.description), status,
@@ -78,7 +78,7 @@ function helpControls(p, phase, name, ta, prompt, signal) {
   ask.addEventListener('click', () => busy(ask, async () => {
     result.classList.remove('hidden');
     const text = h('p');
-    clear(result).append(text);
+    clear(result, text);
     try {
       const answer = await formHelp({
         product_id: p.id, phase_id: phase.id, phase_name: phase.phase_name, current_field: name,
@@ -90,7 +90,7 @@ function helpControls(p, phase, name, ta, prompt, signal) {
         h('button', { type: 'button', class: 'btn small ghost', onclick: () => result.classList.add('hidden') }, 'Dismiss')));
     } catch (err) {
       if (err.name === 'AbortError') return;
-      clear(result).append(errorBox(unavailableMessage(err) ? new Error(unavailableMessage(err)) : err, unavailableMessage(err) ? null : () => ask.click()));
+      clear(result, errorBox(unavailableMessage(err) ? new Error(unavailableMessage(err)) : err, unavailableMessage(err) ? null : () => ask.click()));
     }
   }));
   return h('div', null, h('div', { class: 'row' }, ask, length), result);

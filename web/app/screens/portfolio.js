@@ -13,7 +13,7 @@ export async function render({ main, signal, title }) {
   if (!data) return;
   const items = data.portfolio || [];
   const counts = STATUSES.map((s) => ({ label: s, value: items.filter((p) => p.status === s).length }));
-  clear(box).append(
+  clear(box,
     h('section', { class: 'card', 'aria-labelledby': 'pf-chart' }, h('h2', { id: 'pf-chart' }, 'Products by status'),
       barChart(counts, { title: 'Products by status', unit: 'products' })),
     h('h2', null, `${items.length} products`),

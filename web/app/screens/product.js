@@ -24,7 +24,7 @@ export async function render({ main, params, signal, title }) {
   const actions = [];
   if (canEdit(p)) actions.push(h('button', { type: 'button', class: 'btn', onclick: async () => { if (await editProduct(p)) go(location.pathname, { replace: true }); } }, 'Edit'));
   if (isOwner(p)) actions.push(h('button', { type: 'button', class: 'btn', onclick: () => openShare(p) }, 'Share'));
-  clear(box).append(
+  clear(box,
     workspaceHeader(p, 'phases', actions),
     p.description ? h('p', null, p.description) : null,
     h('div', { class: 'progress-line' },

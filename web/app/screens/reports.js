@@ -1,5 +1,5 @@
 // Progress report, PRD review and PRD export of a product (API.md 1.11).
-import { h, busy, load, clear, announce, fmtDate } from '../dom.js';
+import { h, busy, load, clear, append, announce, fmtDate } from '../dom.js';
 import { get, post, request } from '../api.js';
 import { loadProduct, workspaceHeader } from '../products.js';
 import { barChart } from '../chart.js';
@@ -9,15 +9,16 @@ const list = (items) => h('ul', null, (items || []).map((x) => h('li', null, typ
 function showReport(box, r) {
   clear(box);
   if (!r || r.exists === false) { box.append(h('p', { class: 'muted' }, (r && r.message) || 'No progress report yet.')); return; }
-  box.append(
+  append(box, [
     h('p', { class: 'row' }, h('strong', null, `Overall: ${r.overall_score}%`),
       h('span', { class: `badge ${r.status === 'ready' ? 'ok' : 'warn'}` }, r.status === 'ready' ? 'Ready' : 'Needs attention'),
       h('span', { class: 'muted' }, fmtDate(r.updated_at || r.created_at))),
     r.summary ? h('p', null, r.summary) : null,
     barChart((r.phase_scores || []).slice().sort((a, b) => a.phase_order - b.phase_order)
       .map((s) => ({ label: s.phase_name, value: Math.round(s.score) })), { title: 'Score by phase', unit: '%' }),
-    r.missing_sections?.length ? [h('h3', null, 'Missing sections'), list(r.missing_sections)] : null,
-    r.recommendations?.length ? [h('h3', null, 'Recommendations'), list(r.recommendations)] : null);
+    h('div', { class: 'cols' },
+      r.missing_sections?.length ? h('div', null, h('h3', null, 'Missing sections'), list(r.missing_sections)) : null,
+      r.recommendations?.length ? h('div', null, h('h3', null, 'Recommendations'), list(r.recommendations)) : null)]);
 }
 
 // The file name from Content-Disposition (filename="..."), else a default.
@@ -55,7 +56,7 @@ export async function render({ main, params, signal, title }) {
   const review = h('button', { type: 'button', class: 'btn', 'data-busy': 'Reviewing…' }, 'Review the PRD');
   review.addEventListener('click', () => busy(review, async () => {
     const r = await post(base + '/review-prd', {});
-    clear(reviewBox).append(
+    clear(reviewBox,
       h('p', null, h('span', { class: `badge ${r.is_complete ? 'ok' : 'warn'}` }, r.is_complete ? 'Complete' : 'Incomplete')),
       r.missing_sections?.length ? [h('h3', null, 'Missing sections'), list(r.missing_sections)] : null,
       r.recommendations?.length ? [h('h3', null, 'Recommendations'), list(r.recommendations)] : null,
@@ -91,10 +92,12 @@ export async function render({ main, params, signal, title }) {
     }, exportOut);
   });
 
-  clear(box).append(
+  clear(box,
     workspaceHeader(p, 'reports'),
+    h('section', { class: 'card', 'aria-labelledby': 'rep-h' }, h('h2', { id: 'rep-h' }, 'Progress report'),
+      h('div', { class: 'row' }, gen), reportOut, reportBox),
     h('div', { class: 'cards' },
-      h('section', { class: 'card', 'aria-labelledby': 'rep-h' }, h('h2', { id: 'rep-h' }, 'Progress report'), reportBox, h('div', { class: 'row' }, gen), reportOut),
-      h('section', { class: 'card', 'aria-labelledby': 'rev-h' }, h('h2', { id: 'rev-h' }, 'PRD review'), reviewBox, h('div', { class: 'row' }, review), reviewOut),
-      h('section', { class: 'card', 'aria-labelledby': 'exp-h' }, h('h2', { id: 'exp-h' }, 'Export the PRD'), expForm)));
+      h('section', { class: 'card', 'aria-labelledby': 'exp-h' }, h('h2', { id: 'exp-h' }, 'Export the PRD'), expForm),
+      h('section', { class: 'card', 'aria-labelledby': 'rev-h' }, h('h2', { id: 'rev-h' }, 'PRD review'),
+        h('div', { class: 'row' }, review), reviewOut, reviewBox)));
 }

@@ -28,7 +28,7 @@ export async function render({ main, signal, title }) {
   const [profile, prefs] = data;
   const keysBox = h('div');
   const intBox = h('div');
-  clear(box).append(h('div', { class: 'cards' },
+  clear(box, h('div', { class: 'cards' },
     profileSection(profile), appearanceSection(prefs), passwordSection(), sessionsSection()),
   section('AI provider keys', h('p', { class: 'muted' }, 'Your own keys are used for your AI requests. They are stored encrypted and only ever shown masked.'), keysBox),
   section('Integrations', intBox));
@@ -129,7 +129,7 @@ async function loadKeys(box, signal) {
   const data = await load(box, () => get('/api/api-keys', { signal }));
   if (!data) return;
   const keys = (data.keys || []).filter((k) => PROVIDERS[k.provider]);
-  clear(box).append(h('ul', { class: 'list' }, keys.map((k) => keyRow(k, box, signal))));
+  clear(box, h('ul', { class: 'list' }, keys.map((k) => keyRow(k, box, signal))));
 }
 
 function keyRow(k, box, signal) {
@@ -186,7 +186,7 @@ async function loadIntegrations(box, signal) {
     });
     return f;
   };
-  clear(box).append(h('div', { class: 'cards' },
+  clear(box, h('div', { class: 'cards' },
     form('github', 'GitHub', { pat: ['Personal access token', h('input', { type: 'password', autocomplete: 'off' })] }),
     form('atlassian', 'Atlassian (Confluence, Jira)', {
       url: ['Site URL', h('input', { type: 'url', placeholder: 'https://example.atlassian.net' })],
