@@ -42,6 +42,21 @@ test('sign in: a protected page sends you to sign-in, a wrong password says why,
   await p.context().close();
 });
 
+test('the first screen is interactive within a second', T, async () => {
+  const p = await page();
+  await p.goto('/signin');
+  // the mark is set once the screen has rendered and has its focus (web/app/main.js)
+  await p.waitForFunction(() => performance.getEntriesByName('ideaforge:first-screen').length);
+  const ms = await p.evaluate(() => performance.getEntriesByName('ideaforge:first-screen')[0].startTime);
+  const bytes = await p.evaluate(() => performance.getEntriesByType('resource').concat(performance.getEntriesByType('navigation'))
+    .reduce((n, e) => n + (e.transferSize || 0), 0));
+  console.log(`first screen (sign-in) interactive after ${Math.round(ms)} ms, ${(bytes / 1024).toFixed(1)} KiB transferred`);
+  assert.ok(ms < 1000, `first screen after ${ms} ms`);
+  assert.equal(await p.evaluate(() => document.activeElement.name), 'email', 'the email field has the focus');
+  await L.checkClean(p);
+  await p.context().close();
+});
+
 test('create a product (on a 360 px phone)', T, async () => {
   const u = L.newUser('Phone Owner');
   const p = await page({ viewport: L.PHONE });
@@ -266,12 +281,17 @@ test('keyboard only: skip link, sign in with Enter, visible focus on links and b
   await L.shot(p, 'keyboard-skip-link');
   await p.keyboard.press('Enter');
   assert.equal(await p.evaluate(() => document.activeElement.id), 'main');
-  await p.keyboard.press('Shift+Tab');
-  await p.keyboard.press('Shift+Tab');
-  const focus = await p.evaluate(() => {
-    const s = getComputedStyle(document.activeElement);
-    return { tag: document.activeElement.tagName, outline: s.outlineStyle, width: parseFloat(s.outlineWidth) };
-  });
+  await p.keyboard.press('Tab');
+  assert.equal(await p.evaluate(() => document.activeElement.name), 'name', 'Tab after the skip link reaches the first field of the screen');
+  // back into the navigation: a link with a visible focus ring
+  let focus = null;
+  for (let i = 0; i < 8 && !(focus && focus.tag === 'A'); i++) {
+    await p.keyboard.press('Shift+Tab');
+    focus = await p.evaluate(() => {
+      const s = getComputedStyle(document.activeElement);
+      return { tag: document.activeElement.tagName, outline: s.outlineStyle, width: parseFloat(s.outlineWidth) };
+    });
+  }
   assert.equal(focus.tag, 'A');
   assert.notEqual(focus.outline, 'none', 'focus is visible');
   assert.ok(focus.width >= 2, 'a focus ring of at least 2px');
@@ -302,6 +322,41 @@ test('without the AI routes, the chat, the form help and the agent dashboard say
   await p.getByRole('alert').filter({ hasText: 'AI features are not available' }).waitFor();
   await p.goto('/agents');
   await p.getByText('Agent usage statistics are not available on this server yet').waitFor();
+  await L.checkClean(p);
+  await p.context().close();
+});
+
+test('the chat renders the stream of API.md 5.7: agents at work, tokens, the final answer (a stream replayed by the browser)', T, async () => {
+  const u = L.newUser('Chat Viewer');
+  const p = await page({ viewport: L.PHONE });
+  await L.signIn(p, u);
+  const prod = await L.apiCreateProduct(p, 'Replay Product');
+  const ev = (id, type, data) => `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+  const words = 'Start with the riskiest assumption: that teams will write ideas down at all. '.split(/(?<= )/);
+  let body = ev(1, 'progress', { progress: 0.1, message: 'Starting', job_id: 'job-replay' })
+    + ev(2, 'agent_start', { agent: 'rag' }) + ev(3, 'agent_complete', { agent: 'rag', response: '' })
+    + ev(4, 'agent_start', { agent: 'research' });
+  words.forEach((w, i) => { body += ev(5 + i, 'agent_chunk', { agent: 'research', chunk: w }); });
+  body += ev(99, 'agent_complete', { agent: 'research' }) + ev(100, 'complete', { response: words.join('').trim(), metadata: { primary_agent: 'research' } });
+  let sent = null;
+  await p.route('**/api/streaming/multi-agent/stream', async (route) => {
+    sent = route.request().postDataJSON();
+    await route.fulfill({ status: 200, headers: { 'Content-Type': 'text/event-stream', 'X-Job-Id': 'job-replay' }, body });
+  });
+  await p.goto(`/products/${prod.id}/chat`);
+  await p.getByLabel('Your message').fill('Where do we start?');
+  await p.getByLabel('Your message').press('Control+Enter');
+  await p.locator('#answer-live[data-state="complete"]').waitFor();
+  assert.equal(await p.locator('#answer-live .body').textContent(), words.join('').trim());
+  assert.equal(await p.locator('#answer-live .who').textContent(), 'Research agent');
+  assert.equal(await p.locator('#answer-live').getAttribute('data-chunks'), String(words.length));
+  assert.deepEqual(await p.locator('.agents-live li').evaluateAll((els) => els.map((e) => `${e.dataset.agent}:${e.dataset.state}`)),
+    ['rag:done', 'research:done']);
+  assert.equal(sent.query, 'Where do we start?');
+  assert.equal(sent.product_id, prod.id);
+  await p.getByText('Answer complete').waitFor();
+  await L.axe(p, 'chat with an answer');
+  await L.shot(p, 'chat-replayed-phone-light');
   await L.checkClean(p);
   await p.context().close();
 });

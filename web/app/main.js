@@ -90,6 +90,7 @@ async function render(path, query) {
     clear(main, h('h1', { tabindex: '-1' }, 'Something went wrong'), errorBox(err, () => render(path, query)));
   } finally {
     if (!signal.aborted) {
+      if (!performance.getEntriesByName('ideaforge:first-screen').length) performance.mark('ideaforge:first-screen');
       main.removeAttribute('aria-busy');
       // Move focus to the new screen's heading so keyboard and screen-reader users start there.
       const h1 = main.querySelector('h1');

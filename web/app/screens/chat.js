@@ -7,7 +7,7 @@ import { loadProduct, workspaceHeader } from '../products.js';
 import { streamChat, unavailableMessage } from '../ai.js';
 import { currentUser } from '../session.js';
 
-const agentName = (a) => (a ? humanize(String(a)) + (/agent$/i.test(a) ? '' : ' agent') : 'Agents');
+const agentName = (a) => (a ? (a === 'rag' ? 'RAG' : humanize(String(a))) + (/agent$/i.test(a) ? '' : ' agent') : 'Agents');
 
 function bubble(kind, who, text) {
   return h('li', { class: `msg ${kind}` }, h('span', { class: 'who' }, who), h('span', { class: 'body' }, text));

@@ -43,12 +43,11 @@ export async function render({ main, query, title }) {
   main.append(wrap);
   email.focus();
 
-  // Registration is offered only where the server enables it.
-  try {
-    await request('/api/auth/register', { quiet401: true });
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 405) wrap.append(registerForm(next));
-  }
+  // Registration is offered only where the server enables it (not awaited: the form is
+  // usable at once).
+  request('/api/auth/register', { quiet401: true }).catch((err) => {
+    if (err instanceof ApiError && err.status === 405 && wrap.isConnected) wrap.append(registerForm(next));
+  });
 }
 
 function registerForm(next) {
