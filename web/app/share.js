@@ -14,7 +14,7 @@ export function openShare(product) {
   const submit = h('button', { type: 'submit', class: 'btn primary', 'data-busy': 'Sharing…' }, 'Share');
   const form = h('form', null,
     field('Find a person', find),
-    h('div', { class: 'row' }, h('div', { class: 'grow' }, field('Person', user)), h('div', null, field('Permission', perm))),
+    field('Person', user), field('Permission', perm),
     h('div', { class: 'row end' }, submit), out);
   const base = `/api/products/${product.id}`;
   let users = [];

@@ -39,7 +39,7 @@ export async function render({ main, params, signal, title }) {
   const editable = canEdit(p);
   const results = h('div', { 'aria-live': 'polite', id: 'kb-results' });
   const search = h('input', { type: 'search', name: 'search', id: 'kb-search', autocomplete: 'off' });
-  const searchForm = h('form', { role: 'search', class: 'row' },
+  const searchForm = h('form', { role: 'search', class: 'row bottom' },
     h('div', { class: 'grow' }, field('Search the knowledge base', search)),
     h('button', { type: 'submit', class: 'btn' }, 'Search'));
 
