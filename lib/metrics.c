@@ -318,6 +318,11 @@ static void prom_responses(struct buf *b, const char *p, const struct sb_totals 
 			   (unsigned long long)by_class[k]);
 	one(b, p, "slow_requests_total", "counter",
 	    "Requests slower than slow_request_ms (each also logged).", (double)t->c[SBC_SLOW]);
+	one(b, p, "slowlog_requests_total", "counter",
+	    "Requests named while still running past request_slowlog_timeout_ms.",
+	    (double)t->c[SBC_SLOWLOG]);
+	one(b, p, "terminated_requests_total", "counter",
+	    "Requests ended past request_terminate_timeout_ms.", (double)t->c[SBC_TERMINATED]);
 	one(b, p, "rate_limit_rejections_total", "counter", "Requests refused with 429.",
 	    (double)t->c[SBC_RATE_LIMITED]);
 }
@@ -497,6 +502,8 @@ static void status_head(json_object *o, struct sb *sb, const struct srv_app *app
 	JADD(o, "generation", jint(atomic_load(&pm->generation)));
 	JADD(o, "accepted_requests", jint((int64_t)t->c[SBC_REQUESTS]));
 	JADD(o, "slow_requests", jint((int64_t)t->c[SBC_SLOW]));
+	JADD(o, "slowlog_requests", jint((int64_t)t->c[SBC_SLOWLOG]));
+	JADD(o, "terminated_requests", jint((int64_t)t->c[SBC_TERMINATED]));
 	JADD(o, "rate_limited", jint((int64_t)t->c[SBC_RATE_LIMITED]));
 	uint64_t by_class[SB_CLASSES];
 	responses_by_class(t, by_class);

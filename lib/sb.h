@@ -46,6 +46,8 @@ extern const int64_t sb_bucket_le_us[SB_BUCKETS - 1];
 enum sb_ctr {
 	SBC_REQUESTS,          /* requests finished */
 	SBC_SLOW,              /* requests slower than slow_request_ms */
+	SBC_SLOWLOG,           /* requests still running past request_slowlog_timeout_ms */
+	SBC_TERMINATED,        /* requests ended past request_terminate_timeout_ms */
 	SBC_RATE_LIMITED,      /* responses 429 */
 	SBC_DB_CHECKOUTS,      /* pool checkouts (sampled from the worker's pool) */
 	SBC_DB_WAITS,          /* checkouts that had to wait (sampled) */

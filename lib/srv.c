@@ -81,6 +81,12 @@ const struct cfg_key srv_config_keys[] = {
 	  "debug, info, warn or error"),
 	K("slow_request_ms", CFG_INT, slow_request_ms, "1000", 0, 3600000, NULL,
 	  "log a slow-request line past this duration; 0 = off"),
+	K("request_slowlog_timeout_ms", CFG_INT, request_slowlog_timeout_ms, "5000", 0, 86400000,
+	  NULL, "log a request still running past this (route, request id), once; 0 = off"),
+	K("request_terminate_timeout_ms", CFG_INT, request_terminate_timeout_ms, "60000", 0,
+	  86400000, NULL,
+	  "a request running past this is logged and ended: its worker stops accepting, lets "
+	  "its other requests finish and exits (the master replaces it); 0 = off"),
 	K("access_log", CFG_BOOL, access_log, "true", 0, 0, NULL,
 	  "one access line per request (whatever log_level is)"),
 	K("log_rate_limit_per_s", CFG_INT, log_rate_limit_per_s, "200", 0, 1000000, NULL,

@@ -55,6 +55,8 @@ struct srv_config {
 	int64_t max_headers;               /* request header count cap -> 431 as 400 */
 	int log_level;                     /* enum log_level */
 	int64_t slow_request_ms;           /* a slow-request line past this, 0 = off */
+	int64_t request_slowlog_timeout_ms;   /* log a request still running past this, 0 = off */
+	int64_t request_terminate_timeout_ms; /* end a request running past this, 0 = off */
 	bool access_log;                   /* one line per request */
 	int64_t log_rate_limit_per_s;      /* message lines a second per process, 0 = no limit */
 	char *database_url;                /* libpq conninfo or URI */
@@ -97,6 +99,8 @@ struct tctx {
 	struct kv *kv;                     /* this thread's Redis handle */
 	struct arena *arena;               /* reset after every request */
 	int idx;                           /* thread index within the worker */
+	char rid[40];                      /* request id being served (for the watchdog's lines) */
+	atomic_bool slowlogged;            /* the current request was named in the slow log */
 };
 
 struct srv_app {

@@ -117,6 +117,8 @@ static void handle(struct tctx *t, FCGX_Request *fr)
 	atomic_store(&st->state, SBT_BUSY);
 
 	int rc = http_read(&r);
+	snprintf(t->rid, sizeof(t->rid), "%s", r.rid);
+	atomic_store(&t->slowlogged, false);
 	if (rc == RC_OK)
 		rc = dispatch(&r, st);
 	db_done(&r.c);
@@ -271,10 +273,47 @@ static void start_threads(struct worker *wk, int nreq)
 	}
 }
 
+/* The watchdog of long requests (PHP-FPM's request_slowlog_timeout and
+ * request_terminate_timeout): names each request running past the slow-log threshold once,
+ * and returns how many run past the terminate limit (the worker then ends them). */
+static int watch_requests(struct worker *wk)
+{
+	const struct srv_config *cfg = wk->w.cfg;
+	struct sb_worker *sw = &wk->w.sb->workers[wk->w.slot];
+	int64_t now = now_us();
+	int over = 0;
+	for (int i = 0; i < wk->nthreads; i++) {
+		struct sb_thread *st = &sw->threads[i];
+		if (atomic_load(&st->state) != SBT_BUSY)
+			continue;
+		int64_t ms = (now - atomic_load(&st->start_us)) / 1000;
+		int rt = atomic_load(&st->route);
+		const char *route = rt >= 0 && (size_t)rt < wk->w.app->nroutes
+					    ? wk->w.app->routes[rt].pattern
+					    : "-";
+		if (cfg->request_slowlog_timeout_ms > 0 && ms >= cfg->request_slowlog_timeout_ms &&
+		    !atomic_exchange(&wk->tctx[i].slowlogged, true)) {
+			atomic_fetch_add(&sw->c[SBC_SLOWLOG], 1);
+			log_msg(LL_WARN, wk->tctx[i].rid, "request still running after %lld ms: %s",
+				(long long)ms, route);
+		}
+		if (cfg->request_terminate_timeout_ms > 0 && ms >= cfg->request_terminate_timeout_ms) {
+			atomic_fetch_add(&sw->c[SBC_TERMINATED], 1);
+			log_msg(LL_ERROR, wk->tctx[i].rid,
+				"request over request_terminate_timeout_ms (%lld ms): %s; ending it "
+				"(worker %d stops accepting and exits)",
+				(long long)ms, route, wk->w.slot);
+			over++;
+		}
+	}
+	return over;
+}
+
 /* Waits for a stop: copies the pool and Redis gauges to the scoreboard twice a second
- * meanwhile. Returns on TERM, INT or HUP (graceful); exits at once on QUIT. The signals stay
- * blocked in every thread; only this one collects them. */
-static void wait_for_stop(struct worker *wk)
+ * meanwhile, and watches long requests. Returns on TERM, INT or HUP (graceful) with 0, or with
+ * the count of requests past request_terminate_timeout_ms; exits at once on QUIT. The signals
+ * stay blocked in every thread; only this one collects them. */
+static int wait_for_stop(struct worker *wk)
 {
 	sigset_t set;
 	sigemptyset(&set);
@@ -284,6 +323,9 @@ static void wait_for_stop(struct worker *wk)
 	sigaddset(&set, SIGHUP);
 	for (;;) {
 		metrics_sample(&wk->w);
+		int over = watch_requests(wk);
+		if (over > 0)
+			return over;
 		struct timespec tick = {0, 500 * 1000 * 1000};
 		int sig = sigtimedwait(&set, NULL, &tick);
 		if (sig < 0)
@@ -292,13 +334,15 @@ static void wait_for_stop(struct worker *wk)
 			log_msg(LL_WARN, NULL, "worker %d: immediate stop", wk->w.slot);
 			_exit(0);
 		}
-		return;
+		return 0;
 	}
 }
 
 /* Wakes the idle threads and gives busy ones graceful_timeout_s to finish their request;
- * exits the process (code 1) when some are still running after that. */
-static void drain(struct worker *wk)
+ * exits the process (code 1) when some are still running after that. stuck requests (past
+ * request_terminate_timeout_ms) are not waited for: once the others are done, the exit ends
+ * them (nginx answers their clients 502, as JSON). */
+static void drain(struct worker *wk, int stuck)
 {
 	const struct srv_config *cfg = wk->w.cfg;
 	atomic_store(&wk->w.sb->workers[wk->w.slot].state, SBW_STOPPING);
@@ -306,9 +350,14 @@ static void drain(struct worker *wk)
 	ssize_t wr = write(wk->stop_fd, &one, sizeof(one));
 	(void)wr;
 	int64_t deadline = now_us() + cfg->graceful_timeout_s * 1000000;
-	while (atomic_load(&wk->running) > 0 && now_us() < deadline) {
+	while (atomic_load(&wk->running) > stuck && now_us() < deadline) {
 		struct timespec ts = {0, 5 * 1000 * 1000};
 		nanosleep(&ts, NULL);
+	}
+	if (stuck > 0 && atomic_load(&wk->running) <= stuck) {
+		log_msg(LL_WARN, NULL, "worker %d: ending %d request(s) past request_terminate_timeout_ms",
+			wk->w.slot, stuck);
+		_exit(1);
 	}
 	if (atomic_load(&wk->running) > 0) {
 		log_msg(LL_WARN, NULL, "worker %d: %d requests still running after %llds, exiting",
@@ -369,8 +418,8 @@ void worker_run(const struct srv_app *app, const struct srv_config *cfg, const v
 	start_threads(&wk, nreq);
 	atomic_store(&sb->workers[slot].state, SBW_RUNNING);
 	log_msg(LL_INFO, NULL, "worker %d ready (%d threads)", slot, wk.nthreads);
-	wait_for_stop(&wk);
-	drain(&wk);
+	int stuck = wait_for_stop(&wk);
+	drain(&wk, stuck);
 	teardown(&wk);
 	_exit(0);
 }

@@ -13,7 +13,7 @@ import pytest
 
 from auth_helpers import (api_config, clear_login_limits, clear_rate_limits, login, login_ok,
                           me, new_user)
-from conftest import api_pids, new_http, psql_one, redis_hung
+from conftest import ApiLog, api_pids, new_http, psql_one, redis_hung, wait_for
 from product_helpers import multipart, world  # noqa: F401 (fixture)
 from test_platform import TableLock
 
@@ -319,3 +319,37 @@ def test_right_passwords_in_a_burst_all_pass():
     for i in range(4):
         assert login(u.email, "wrong-%d" % i).status_code == 401
     assert login(u.email, u.password).status_code == 200
+
+
+# --------------------------------------------------------------------------------------------
+# A request time limit (issue 15 item 16: PHP-FPM's request_slowlog_timeout and
+# request_terminate_timeout)
+
+
+def test_request_past_its_time_limit_is_named_then_ended_and_the_worker_replaced():
+    u = new_user()
+    tok = login_ok(u.email, u.password)
+    cfg = dict(db_lock_timeout_ms=0, db_statement_timeout_ms=0, request_slowlog_timeout_ms=500,
+               request_terminate_timeout_ms=2000)
+    with api_config(**cfg):
+        before = new_http().get("/status").json()
+        log = ApiLog()
+        with TableLock("products") as lock:
+            r = new_http().get("/api/products", headers={"Authorization": "Bearer " + tok},
+                               timeout=60)
+            lock.release()
+        # nginx answers for the ended request, as JSON, never a hang
+        assert r.status_code == 502, r.text
+        assert r.headers["Content-Type"].startswith("application/json")
+        assert "detail" in r.json()
+        log.wait_for(r"request still running after \d+ ms: /api/products", timeout=10)
+        log.wait_for(r"request over request_terminate_timeout_ms \(\d+ ms\): /api/products",
+                     timeout=10)
+        # the master replaced the worker; the API answers
+        wait_for(lambda: new_http().get("/health/live").status_code == 200, 10,
+                 message="the API answering after the worker exit")
+        after = new_http().get("/status").json()
+        assert after["terminated_requests"] == before["terminated_requests"] + 1
+        assert after["slowlog_requests"] >= before["slowlog_requests"] + 1
+        ok = new_http().get("/api/products", headers={"Authorization": "Bearer " + tok})
+        assert ok.status_code == 200
