@@ -27,6 +27,7 @@ enum ctl_opt {
 	OPT_TENANT,         /* --tenant SLUG */
 	OPT_PERSONA,        /* --persona P */
 	OPT_PASSWORD_STDIN, /* --password-stdin */
+	OPT_OLD_KEY_FILE,   /* --old-key-file F */
 	OPT__MAX
 };
 
@@ -41,6 +42,7 @@ struct ctl {
 	int64_t password_min_length;  /* in characters */
 	const struct srv_config *srv; /* server section: redis_url and its timeouts (borrowed) */
 	int64_t session_cache_ttl_s;  /* lifetime of cached session checks (app_config) */
+	const struct app_config *app; /* the whole application section (borrowed) */
 };
 
 /* --- the commands: each returns its exit status (CTL_EXIT_*) --------------------------- */
@@ -51,6 +53,7 @@ int ctl_user_add(struct ctl *c);        /* user add (app/ctl_user.c) */
 int ctl_user_passwd(struct ctl *c);     /* user passwd */
 int ctl_user_deactivate(struct ctl *c); /* user deactivate */
 int ctl_user_activate(struct ctl *c);   /* user activate */
+int ctl_keys_reseal(struct ctl *c);     /* keys reseal (app/ctl_keys.c) */
 
 /* --- shared helpers (app/ideaforgectl.c) ----------------------------------------------- */
 

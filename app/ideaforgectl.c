@@ -43,6 +43,7 @@ static const struct {
 	[OPT_SQL_DIR] = {"--sql-dir", true}, [OPT_EMAIL] = {"--email", true},
 	[OPT_NAME] = {"--name", true},       [OPT_TENANT] = {"--tenant", true},
 	[OPT_PERSONA] = {"--persona", true}, [OPT_PASSWORD_STDIN] = {"--password-stdin", false},
+	[OPT_OLD_KEY_FILE] = {"--old-key-file", true},
 };
 
 struct ctl_cmd {
@@ -68,6 +69,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	 "user deactivate --email E"},
 	{"user", "activate", ctl_user_activate, OPTBIT(OPT_EMAIL), OPTBIT(OPT_EMAIL),
 	 "user activate --email E"},
+	{"keys", "reseal", ctl_keys_reseal, OPTBIT(OPT_OLD_KEY_FILE), OPTBIT(OPT_OLD_KEY_FILE),
+	 "keys reseal --old-key-file F   (stored provider keys: from F's master key to the "
+	 "configured one)"},
 };
 
 #define CTL_NCMDS (sizeof ctl_cmds / sizeof ctl_cmds[0])
@@ -399,6 +403,7 @@ static void configure(struct ctl *c, const struct srv_config *srv, const struct 
 	c->password_min_length = app->password_min_length;
 	c->srv = srv;
 	c->session_cache_ttl_s = app->session_cache_ttl_s;
+	c->app = app;
 }
 
 int main(int argc, char **argv)

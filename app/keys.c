@@ -72,9 +72,7 @@ out:
 	return rc;
 }
 
-/* Loads the master key of c into key. 0, or -1 with err naming the key (or saying none is
- * configured). */
-static int load_master(const struct app_config *c, unsigned char key[AEAD_KEY_BYTES], char *err,
+int keys_load_master(const struct app_config *c, unsigned char key[AEAD_KEY_BYTES], char *err,
 		       size_t errlen)
 {
 	char text[256] = "";
@@ -106,7 +104,7 @@ out:
 int keys_config_check(const struct app_config *c, char *err, size_t errlen)
 {
 	unsigned char key[AEAD_KEY_BYTES];
-	int rc = load_master(c, key, err, errlen);
+	int rc = keys_load_master(c, key, err, errlen);
 	OPENSSL_cleanse(key, sizeof(key));
 	return rc;
 }
@@ -120,7 +118,7 @@ int keys_init(const struct app_config *cfg)
 	st = atomic_load(&master_state);
 	if (st == 0) {
 		char err[512];
-		if (load_master(cfg, master_key, err, sizeof(err)) == 0) {
+		if (keys_load_master(cfg, master_key, err, sizeof(err)) == 0) {
 			st = 1;
 		} else {
 			log_msg(LL_WARN, NULL, "%s; saving provider keys answers 503", err);

@@ -191,3 +191,47 @@ def test_integration_validation(user, body, status):
     r = user.http.post("/api/integrations/configure", json=body)
     assert r.status_code == status, r.text
     assert psql_one("SELECT count(*) FROM user_api_keys WHERE user_id = $1", user.id) == "0"
+
+
+def test_master_key_rotation_reseals_every_stored_key(user):
+    """`ideaforgectl keys reseal --old-key-file OLD` (issue 15 item 11): every stored key moves
+    from the old master key to the configured one in one transaction; the API then opens them
+    with the new key only; a rerun moves nothing; and back again for the rest of the suite."""
+    import os
+    import secrets
+
+    from auth_helpers import api_config
+    from conftest import CONF, RUN_DIR, ctl
+
+    r = user.http.post("/api/api-keys", json={"provider": "openai", "api_key": SECRET})
+    assert r.status_code == 200
+    before = stored(user.id, "openai")
+    old = None
+    for line in open(CONF):
+        if line.startswith("secrets_key_file"):
+            old = line.split("=", 1)[1].strip()
+    assert old and os.path.exists(old)
+    new = os.path.join(RUN_DIR, "rotated-master.key")
+    with open(new, "w") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    os.chmod(new, 0o600)
+    try:
+        p = ctl("--secrets_key_file=" + new, "keys", "reseal", "--old-key-file", old)
+        assert p.stdout.startswith("resealed ") and "already were" in p.stdout
+        after = stored(user.id, "openai")
+        assert after != before and after.startswith("v1:")
+        again = ctl("--secrets_key_file=" + new, "keys", "reseal", "--old-key-file", old)
+        assert "resealed 0 stored key(s)" in again.stdout
+        with api_config(secrets_key_file=new):
+            keys = {k["provider"]: k for k in user.http.get("/api/api-keys").json()["keys"]}
+            assert keys["openai"]["masked_key"] == "sk-\u2026abcd"
+        # the same key twice is refused; a wrong old key leaves everything as it was
+        same = ctl("--secrets_key_file=" + new, "keys", "reseal", "--old-key-file", new,
+                   check=False)
+        assert same.returncode == 1 and "the same" in same.stderr
+    finally:
+        back = ctl("--secrets_key_file=" + old, "keys", "reseal", "--old-key-file", new,
+                   check=False)
+        os.unlink(new)
+    assert back.returncode == 0, back.stderr
+    assert user.http.get("/api/api-keys").json()["keys"][0]["masked_key"] == "sk-\u2026abcd"

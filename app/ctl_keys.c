@@ -1,0 +1,104 @@
+/* ctl_keys.c - `ideaforgectl keys reseal`: rotating the master key of stored provider keys.
+ *
+ * Every sealed value of user_api_keys is opened with the old master key (--old-key-file) and
+ * sealed again with the configured one (secrets_key_file), with the same associated data
+ * ("<user id>/<provider>"), in one transaction: either every key moves or none does. A value
+ * that already opens with the new key is left alone, so a rerun after an interruption is safe.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "aead.h"
+#include "ctl.h"
+#include "keys.h"
+
+/* Re-seals one row; 1 moved, 0 already under the new key, -1 opens with neither (printed). */
+static int reseal_row(PGconn *conn, const unsigned char *oldk, const unsigned char *newk,
+		      const char *id, const char *user, const char *provider, const char *sealed)
+{
+	char aad[128];
+	snprintf(aad, sizeof(aad), "%s/%s", user, provider);
+	size_t n = 0;
+	char *plain = aead_open(newk, sealed, aad, strlen(aad), &n);
+	if (plain) {
+		aead_free(plain, n);
+		return 0;
+	}
+	plain = aead_open(oldk, sealed, aad, strlen(aad), &n);
+	if (!plain) {
+		ctl_err("the %s key of user %s opens with neither master key", provider, user);
+		return -1;
+	}
+	char *fresh = aead_seal(newk, plain, n, aad, strlen(aad));
+	aead_free(plain, n);
+	if (!fresh) {
+		ctl_err("sealing failed");
+		return -1;
+	}
+	const char *p[] = {id, fresh};
+	PGresult *res = ctl_query(conn,
+				  "UPDATE user_api_keys SET api_key_encrypted = $2, updated_at = now() "
+				  "WHERE id = $1",
+				  2, p, "update", NULL);
+	free(fresh);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 1;
+}
+
+int ctl_keys_reseal(struct ctl *c)
+{
+	unsigned char oldk[AEAD_KEY_BYTES], newk[AEAD_KEY_BYTES];
+	char text[256] = "", err[512];
+	PGconn *conn = NULL;
+	PGresult *res = NULL;
+	int rc = CTL_EXIT_FAIL, moved = 0, kept = 0;
+
+	if (keys_read_file("--old-key-file", c->opt[OPT_OLD_KEY_FILE], text, sizeof(text), err,
+			   sizeof(err)) < 0 ||
+	    aead_key_from_hex(text, oldk) != 0) {
+		ctl_err("%s", *err ? err : "--old-key-file: the master key must be 64 hexadecimal digits");
+		goto out;
+	}
+	if (keys_load_master(c->app, newk, err, sizeof(err)) < 0) {
+		ctl_err("%s", err);
+		goto out;
+	}
+	if (memcmp(oldk, newk, sizeof(newk)) == 0) {
+		ctl_err("the old and the configured master keys are the same: nothing to do");
+		goto out;
+	}
+	if ((conn = ctl_connect(c)) == NULL || ctl_exec(conn, "BEGIN", "begin") < 0)
+		goto out;
+	res = ctl_query(conn,
+			"SELECT id, user_id, provider, api_key_encrypted FROM user_api_keys "
+			"ORDER BY id FOR UPDATE",
+			0, NULL, "read the stored keys", NULL);
+	if (!res)
+		goto out;
+	for (int i = 0; i < PQntuples(res); i++) {
+		int r = reseal_row(conn, oldk, newk, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+				   PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
+		if (r < 0)
+			goto out; /* the transaction is rolled back when the connection ends */
+		moved += r;
+		kept += r == 0;
+	}
+	if (ctl_exec(conn, "COMMIT", "commit") < 0)
+		goto out;
+	printf("resealed %d stored key(s) under the configured master key (%d already were)\n",
+	       moved, kept);
+	rc = CTL_EXIT_OK;
+out:
+	OPENSSL_cleanse(text, sizeof(text));
+	OPENSSL_cleanse(oldk, sizeof(oldk));
+	OPENSSL_cleanse(newk, sizeof(newk));
+	PQclear(res);
+	if (conn)
+		PQfinish(conn);
+	return rc;
+}
