@@ -22,8 +22,8 @@
 
 /*
  * One call to an outside service with the configured timeout, its answer parsed as JSON when
- * want_json. On HTTPC_OK with want_json, *json is an arena-owned object (NULL when the body is
- * not JSON: then the result is HTTPC_E_PROTOCOL). Logs one line: service, method, status
+ * want_json. On HTTPC_OK with want_json, *json is an arena-owned object or array (NULL when the body
+ * is neither: then the result is HTTPC_E_PROTOCOL). Logs one line: service, method, status
  * class, HTTP status, duration; never the URL's query, a header or the body.
  */
 enum httpc_status ext_call(struct req *r, const char *service, struct httpc_req *rq,

@@ -47,8 +47,11 @@ enum httpc_status ext_call(struct req *r, const char *service, struct httpc_req 
 	if (st == HTTPC_OK && want_json) {
 		struct json_object *o =
 			res->body ? jx_parse(res->body, res->body_len, EXT_JSON_DEPTH) : NULL;
-		if (o && json_object_is_type(o, json_type_object)) {
-			*json = jx_arena_own(r->a, o);
+		if (o && (json_object_is_type(o, json_type_object) ||
+			  json_object_is_type(o, json_type_array))) {
+			jx_arena_own(r->a, o);
+			if (json)
+				*json = o;
 		} else {
 			json_object_put(o);
 			st = res->status = HTTPC_E_PROTOCOL;
