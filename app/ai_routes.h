@@ -24,6 +24,18 @@ extern const struct jx_field phase_help_fields[];    /* phase form help (API.md 
 extern const struct jx_field provider_verify_fields[];
 extern const struct jx_field provider_configure_fields[];
 
+/* A created job. */
+struct job_row {
+	const char *id;         /* UUID text (arena) */
+	const char *created_at; /* ISO-8601 with offset (arena) */
+};
+
+/* Inserts a pending agent job of the caller (kind, product_id or NULL, request JSON) under the
+ * per-user cap: RC_OK with *out, 404 for a product the caller cannot view, 429 over the cap
+ * (app/h_ai.c; also used by the design routes, app/h_design.c). */
+int ai_job_enqueue(struct req *r, const char *kind, const char *product_id,
+		   struct json_object *request, struct job_row *out);
+
 /* Per worker, before its threads start: libcurl's global state (lib/llm.h leaves it to the
  * program) and the server-wide provider keys (ai_init). 0; a server key file that cannot be
  * read is logged and leaves that provider unconfigured. */

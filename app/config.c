@@ -139,6 +139,44 @@ static const struct cfg_key app_keys[] = {
 	  "retries of a provider call (429, 5xx, unreachable) before its first token"),
 	K("agent_heartbeat_s", CFG_INT, agent_heartbeat_s, "15", 1, 300, NULL, 0,
 	  "period of the comment heartbeat on open event streams"),
+	/* EXT-CONFIG-BEGIN */
+	K("oidc_issuer", CFG_STR, oidc_issuer, "", 0, 0, NULL, 0,
+	  "OpenID Connect provider (issuer URL); empty: single sign-on is off (its routes 404)"),
+	K("oidc_client_id", CFG_STR, oidc_client_id, "", 0, 0, NULL, 0,
+	  "client id registered at the OpenID provider"),
+	K("oidc_client_secret_file", CFG_STR, oidc_client_secret_file, "", 0, 0, NULL, 0,
+	  "file with the client secret; or env IDEAFORGE_OIDC_CLIENT_SECRET; none: public client"),
+	K("oidc_client_secret", CFG_STR, oidc_client_secret, "", 0, 0, NULL, CFG_SECRET,
+	  "the client secret itself (prefer oidc_client_secret_file)"),
+	K("oidc_redirect_uri", CFG_STR, oidc_redirect_uri, "", 0, 0, NULL, 0,
+	  "our callback URL as registered, e.g. https://host/auth/mckinsey/callback"),
+	K("oidc_post_logout_redirect_uri", CFG_STR, oidc_post_logout_redirect_uri, "", 0, 0, NULL, 0,
+	  "where the provider returns the browser after a single sign-on logout (optional)"),
+	K("oidc_tenant", CFG_STR, oidc_tenant, "default", 0, 0, NULL, 0,
+	  "slug of the tenant that users signing in for the first time join"),
+	K("oidc_scopes", CFG_STR, oidc_scopes, "openid profile email", 0, 0, NULL, 0,
+	  "scopes of the authorization request (must include openid)"),
+	K("oidc_jwks_ttl_s", CFG_INT, oidc_jwks_ttl_s, "3600", 10, 86400, NULL, 0,
+	  "how long a process keeps the provider's discovery document and keys"),
+	K("oidc_leeway_s", CFG_INT, oidc_leeway_s, "60", 0, 600, NULL, 0,
+	  "clock skew allowed when checking an ID token's exp, iat and nbf"),
+	K("oidc_login_ttl_s", CFG_INT, oidc_login_ttl_s, "600", 30, 3600, NULL, 0,
+	  "how long a sign-in started at the provider may take (state and nonce lifetime)"),
+	K("ext_timeout_ms", CFG_INT, ext_timeout_ms, "15000", 100, 600000, NULL, 0,
+	  "longest call to an outside service (OpenID provider, GitHub, Atlassian, V0)"),
+	K("github_api_url", CFG_STR, github_api_url, "https://api.github.com", 0, 0, NULL, 0,
+	  "GitHub REST API (GitHub Enterprise: https://HOST/api/v3)"),
+	K("v0_api_url", CFG_STR, v0_api_url, "https://api.v0.dev", 0, 0, NULL, 0,
+	  "V0 Platform API"),
+	K("atlassian_allowed_hosts", CFG_STR, atlassian_allowed_hosts, ".atlassian.net", 0, 0, NULL,
+	  0, "comma-separated host suffixes a user's Atlassian site URL may have"),
+	K("ext_allow_http", CFG_BOOL, ext_allow_http, "false", 0, 0, NULL, 0,
+	  "accept http:// URLs for the provider and the sites (loopback fakes in tests only)"),
+	K("ext_upload_max_bytes", CFG_INT, ext_upload_max_bytes, "1048576", 1024, 5242880, NULL, 0,
+	  "largest document imported from GitHub or Confluence"),
+	K("design_follow_s", CFG_INT, design_follow_s, "900", 60, 86400, NULL, 0,
+	  "how long a V0 generation is followed before it is marked timeout"),
+	/* EXT-CONFIG-END */
 	K("sql_dir", CFG_STR, sql_dir, IF_PKGDATADIR "/sql", 0, 0, NULL, 0,
 	  "directory of the numbered migrations (ideaforgectl migrate)"),
 	{0},
@@ -231,6 +269,33 @@ int app_config_load(int argc, char **argv, struct srv_config **srvp, void **appp
 			 "argon2_parallelism)",
 			 (long long)app->argon2_memory_kib);
 		goto out;
+	}
+	if (app->oidc_issuer && *app->oidc_issuer) {
+		/* EXT-CONFIG-BEGIN: single sign-on needs its client registration */
+		const char *missing = !*app->oidc_client_id	 ? "oidc_client_id"
+				      : !*app->oidc_redirect_uri ? "oidc_redirect_uri"
+				      : !*app->oidc_tenant	 ? "oidc_tenant"
+								 : NULL;
+		if (missing) {
+			snprintf(err, errlen,
+				 "invalid value '' for key '%s' (required when oidc_issuer is set)",
+				 missing);
+			goto out;
+		}
+		if (!strstr(app->oidc_scopes, "openid")) {
+			snprintf(err, errlen,
+				 "invalid value '%s' for key 'oidc_scopes' (must include openid)",
+				 app->oidc_scopes);
+			goto out;
+		}
+		if (strncmp(app->oidc_issuer, "https://", 8) != 0 &&
+		    !(app->ext_allow_http && strncmp(app->oidc_issuer, "http://", 7) == 0)) {
+			snprintf(err, errlen,
+				 "invalid value '%s' for key 'oidc_issuer' (an https:// URL)",
+				 app->oidc_issuer);
+			goto out;
+		}
+		/* EXT-CONFIG-END */
 	}
 	*srvp = srv;
 	*appp = app;

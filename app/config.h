@@ -65,6 +65,28 @@ struct app_config {
 	int64_t agent_total_timeout_ms; /* provider: one call's whole duration */
 	int64_t agent_max_retries;      /* retries of a provider call before its first token */
 	int64_t agent_heartbeat_s;      /* SSE comment heartbeat period */
+
+	/* EXT-CONFIG-BEGIN: single sign-on and outside services (issue 16; app/h_oidc.c,
+	 * app/h_integrations.c, app/h_design.c) */
+	char *oidc_issuer;              /* OpenID provider's issuer URL; "" = SSO off */
+	char *oidc_client_id;           /* our client id at the provider */
+	char *oidc_client_secret_file;  /* file holding the client secret */
+	char *oidc_client_secret;       /* ... or env IDEAFORGE_OIDC_CLIENT_SECRET (secret) */
+	char *oidc_redirect_uri;        /* our callback URL, as registered at the provider */
+	char *oidc_post_logout_redirect_uri; /* where the provider sends the browser after logout */
+	char *oidc_tenant;              /* slug of the tenant new SSO users join */
+	char *oidc_scopes;              /* scopes asked for (openid is required) */
+	int64_t oidc_jwks_ttl_s;        /* discovery and JWKS cache lifetime per process */
+	int64_t oidc_leeway_s;          /* clock skew allowed on exp, iat, nbf */
+	int64_t oidc_login_ttl_s;       /* an authorization request's lifetime (state, nonce) */
+	int64_t ext_timeout_ms;         /* whole duration of one call to an outside service */
+	char *github_api_url;           /* GitHub REST API base URL */
+	char *v0_api_url;               /* V0 Platform API base URL */
+	char *atlassian_allowed_hosts;  /* host suffixes an Atlassian site URL may have */
+	bool ext_allow_http;            /* accept http:// outside service URLs (tests only) */
+	int64_t ext_upload_max_bytes;   /* a document fetched from GitHub or Confluence */
+	int64_t design_follow_s;        /* how long a V0 generation is followed */
+	/* EXT-CONFIG-END */
 };
 
 /* The user personas (NULL-terminated). */

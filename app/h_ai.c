@@ -213,12 +213,6 @@ static struct json_object *multi_agent_job(struct req *r, struct json_object *in
 	return o;
 }
 
-/* A created job. */
-struct job_row {
-	const char *id;         /* UUID text (arena) */
-	const char *created_at; /* ISO-8601 with offset (arena) */
-};
-
 /*
  * Inserts a pending job of the caller: kind, product_id (NULL for none; else a product the
  * caller can view, 404 "Product not found" otherwise, like a missing one), request (the JSON
@@ -229,8 +223,8 @@ struct job_row {
  * Retry-After. The row's trigger wakes the agentds. RC_OK with *out filled, or an error
  * recorded in r.
  */
-static int job_enqueue(struct req *r, const char *kind, const char *product_id,
-		       struct json_object *request, struct job_row *out)
+int ai_job_enqueue(struct req *r, const char *kind, const char *product_id,
+		   struct json_object *request, struct job_row *out)
 {
 	const struct app_config *cfg = app_cfg(r);
 	char cap[24], attempts[24];
@@ -324,7 +318,7 @@ static int multi_agent_enqueue(struct req *r, struct json_object *in, bool strea
 	struct json_object *job = multi_agent_job(r, in, stream);
 	if (!job)
 		return r->rc;
-	return job_enqueue(r, "multi_agent", jx_get_str(in, "product_id"), job, out);
+	return ai_job_enqueue(r, "multi_agent", jx_get_str(in, "product_id"), job, out);
 }
 
 /* ---------------------------------------------------------------- streams and process */
@@ -363,7 +357,7 @@ int h_ai_stream_phase(struct req *r)
 	json_object_object_add(o, "response_length", json_object_new_string(len ? len : "short"));
 	copy_member(o, r->json, "conversation_summary");
 	struct job_row j;
-	rc = job_enqueue(r, "phase_form_help", jx_get_str(r->json, "product_id"), o, &j);
+	rc = ai_job_enqueue(r, "phase_form_help", jx_get_str(r->json, "product_id"), o, &j);
 	return rc != RC_OK ? rc : accel_events(r, j.id, "data");
 }
 
@@ -423,7 +417,7 @@ int h_ai_process_agent(struct req *r)
 	json_object_object_add(o, "messages", msgs);
 	copy_member(o, r->json, "context");
 	struct job_row j;
-	rc = job_enqueue(r, "agent", jx_get_str(r->json, "product_id"), o, &j);
+	rc = ai_job_enqueue(r, "agent", jx_get_str(r->json, "product_id"), o, &j);
 	return rc != RC_OK ? rc : accel_wait(r, j.id, "agent");
 }
 

@@ -232,7 +232,9 @@ int h_integrations_configure(struct req *r)
 		if (!url || !email || !token)
 			return req_fail(r, RC_BADREQ, "Atlassian configuration requires url, "
 						      "email and api_token");
-		if (!is_http_url_strict(url))
+		if (!is_http_url_strict(url) &&
+		    !(app_cfg(r)->ext_allow_http && strncasecmp(url, "http://", 7) == 0 &&
+		      is_http_url_strict(arena_printf(r->a, "https://%s", url + 7))))
 			return req_fail(r, RC_BADREQ, "The Atlassian url must be an https:// URL");
 		const char *at = strchr(email, '@');
 		if (!at || at == email || !at[1] || strpbrk(email, " \t\r\n"))

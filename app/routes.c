@@ -9,6 +9,7 @@
 #include "products.h" /* product domain (app/h_products.c, h_lifecycle.c, ...) */
 #include "ops.h"      /* status, metrics (app/h_metrics.c) */
 #include "ai_routes.h" /* agent jobs, streams, providers (app/h_ai.c) */
+#include "ext.h"       /* SSO, GitHub/Atlassian, design (app/h_oidc.c, h_integrations.c, h_design.c) */
 
 /* Body caps (the last column) are sized to each route's contract: a few KiB where the body
  * is a login or a setting, the largest field plus its JSON framing elsewhere. A body above its
@@ -145,6 +146,57 @@ const struct route app_routes[] = {
 	{HM_GET, "/api/agno/status", h_ai_agno_status, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_POST, "/api/agno/initialize", h_ai_agno_initialize, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	/* AI-ROUTES-END */
+
+	/* ---- outside services: single sign-on, GitHub, Atlassian, V0 (issue 16) ---- */
+	/* EXT-ROUTES-BEGIN */
+	/* OpenID Connect (API.md 1.2): the browser steps (authorize, callback) need no session;
+	 * all answer 404 "Not Found" while oidc_issuer is unset. The /api/auth/mckinsey/... paths and
+	 * /auth/mckinsey/callback are the original frontend's paths. */
+	{HM_GET, "/api/auth/oidc/authorize", h_oidc_authorize, 0, RL_LOGIN, NULL, 0},
+	{HM_GET, "/api/auth/oidc/callback", h_oidc_callback, 0, RL_LOGIN, NULL, 0},
+	{HM_POST, "/api/auth/oidc/logout", h_oidc_logout, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_POST, "/api/auth/oidc/refresh", h_oidc_refresh, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/auth/mckinsey/authorize", h_oidc_authorize, 0, RL_LOGIN, NULL, 0},
+	{HM_GET, "/api/auth/mckinsey/callback", h_oidc_callback, 0, RL_LOGIN, NULL, 0},
+	{HM_GET, "/auth/mckinsey/callback", h_oidc_callback, 0, RL_LOGIN, NULL, 0},
+	{HM_POST, "/api/auth/mckinsey/logout", h_oidc_logout, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_POST, "/api/auth/mckinsey/refresh", h_oidc_refresh, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	/* GitHub, Confluence, Jira (API.md 1.11, 1.12, 1.14): 400 naming what to configure when
+	 * the caller has no credentials */
+	{HM_POST, "/api/integrations/verify", h_ext_verify, ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT,
+	 ext_verify_fields, KiB(80)},
+	{HM_POST, "/api/documents/upload-from-github", h_ext_upload_github,
+	 ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT, ext_github_fields, KiB(8)},
+	{HM_POST, "/api/documents/upload-from-confluence", h_ext_upload_confluence,
+	 ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT, ext_confluence_fields, KiB(8)},
+	{HM_POST, "/api/products/{id}/publish-to-confluence", h_ext_publish_confluence,
+	 ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT, ext_publish_fields, MiB(3)},
+	{HM_POST, "/api/workflows/{workflow_type}", h_ext_workflow, ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT,
+	 ext_workflow_fields, KiB(4)},
+	/* design (API.md 1.13): view rights to read, edit rights to create or delete mockups */
+	{HM_POST, "/api/design/generate-prompt", h_design_prompt, ROUTE_AUTH | ROUTE_JSON, RL_AI,
+	 design_prompt_fields, KiB(80)},
+	{HM_POST, "/api/design/generate-prompt/stream", h_design_prompt_stream,
+	 ROUTE_AUTH | ROUTE_JSON | ROUTE_STREAM, RL_AI, design_prompt_fields, KiB(80)},
+	{HM_POST, "/api/design/create-project", h_design_project, ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT,
+	 design_project_fields, KiB(160)},
+	{HM_POST, "/api/design/submit-chat", h_design_chat, ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT,
+	 design_chat_fields, KiB(160)},
+	{HM_POST, "/api/design/generate-mockup", h_design_mockup, ROUTE_AUTH | ROUTE_JSON, RL_DEFAULT,
+	 design_mockup_fields, KiB(160)},
+	{HM_POST, "/api/design/generate-thumbnails", h_design_thumbnails, ROUTE_AUTH | ROUTE_JSON,
+	 RL_DEFAULT, design_thumbnail_fields, KiB(80)},
+	{HM_GET, "/api/design/mockups/{product_id}", h_design_mockups, ROUTE_AUTH, RL_DEFAULT,
+	 NULL, 0},
+	{HM_GET, "/api/design/prototypes/{product_id}", h_design_prototypes, ROUTE_AUTH,
+	 RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/design/mockups/{product_id}/status", h_design_status, ROUTE_AUTH,
+	 RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/design/check-status/{product_id}", h_design_check, ROUTE_AUTH, RL_DEFAULT,
+	 NULL, 0},
+	{HM_DELETE, "/api/design/mockups/{mockup_id}", h_design_delete, ROUTE_AUTH, RL_DEFAULT,
+	 NULL, 0},
+	/* EXT-ROUTES-END */
 
 	/* ---- operations: status, metrics (API.md 6.2) ---- */
 	/* OPS-ROUTES-BEGIN */

@@ -34,6 +34,13 @@ PUBLIC = {
     ("GET", "/api/agents"),
     ("GET", "/api/agents/capabilities"),
     ("GET", "/api/agents/by-phase"),
+    # single sign-on's browser steps (issue 16): the session is what they create; 404 while
+    # oidc_issuer is unset (tests/api/test_oidc.py)
+    ("GET", "/api/auth/oidc/authorize"),
+    ("GET", "/api/auth/oidc/callback"),
+    ("GET", "/api/auth/mckinsey/authorize"),
+    ("GET", "/api/auth/mckinsey/callback"),
+    ("GET", "/auth/mckinsey/callback"),
 }
 
 
