@@ -2264,7 +2264,7 @@ int main(int argc, char **argv)
 			usage();
 			return 0;
 		}
-		if (strcmp(argv[i], "--version") == 0) {
+		if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
 			printf("ideaforge-agentd %s\n", PACKAGE_VERSION);
 			return 0;
 		}

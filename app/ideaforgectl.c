@@ -78,7 +78,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 
 static void ctl_usage(FILE *f)
 {
-	fprintf(f, "usage: ideaforgectl [--config FILE] [--key=value...] <command> [options]\n\n"
+	fprintf(f, "usage: ideaforgectl [--config FILE] [--key=value...] <command> [options]\n"
+		   "       ideaforgectl --version | -V | --help | -h\n\n"
 		   "commands:\n");
 	for (size_t i = 0; i < CTL_NCMDS; i++)
 		fprintf(f, "  %s\n", ctl_cmds[i].synopsis);
@@ -328,6 +329,10 @@ static int global_opts(struct ctl *c, int argc, char **argv, int *i, char **cfg_
 	for (; *i < argc && argv[*i][0] == '-'; (*i)++) {
 		if (is_help(argv[*i])) {
 			ctl_usage(stdout);
+			return CTL_EXIT_OK;
+		}
+		if (strcmp(argv[*i], "--version") == 0 || strcmp(argv[*i], "-V") == 0) {
+			printf("ideaforgectl %s\n", PACKAGE_VERSION);
 			return CTL_EXIT_OK;
 		}
 		int t = ctl_take_opt(c, OPTBIT(OPT_SQL_DIR), argc, argv, i);

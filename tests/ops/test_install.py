@@ -146,3 +146,25 @@ def test_edge_login_limit_answers_429_json(installed):
                 if not os.path.exists("/proc/%d" % pid):
                     break
                 time.sleep(0.05)
+
+
+def test_every_program_answers_version_and_help():
+    """Command-line conventions (issue 15 item 14): --version and -V print the version and
+    exit 0 on every program; --help lists the options."""
+    import os
+    import subprocess
+    build = os.environ.get("IDEAFORGE_BUILD_DIR") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "build")
+    for prog in ("ideaforge-api", "ideaforgectl", "ideaforge-agentd"):
+        for flag in ("--version", "-V"):
+            p = subprocess.run([os.path.join(build, prog), flag], capture_output=True,
+                               text=True, timeout=10)
+            assert p.returncode == 0, (prog, flag, p.stderr)
+            assert p.stdout.startswith(prog + " "), (prog, flag, p.stdout)
+        h = subprocess.run([os.path.join(build, prog), "--help"], capture_output=True,
+                           text=True, timeout=10)
+        assert h.returncode == 0 and "usage" in h.stdout.lower(), (prog, h.stdout, h.stderr)
+    api_help = subprocess.run([os.path.join(build, "ideaforge-api"), "--help"],
+                              capture_output=True, text=True, timeout=10).stdout
+    for opt in ("--list-routes", "-t", "-T", "--print-config", "--config"):
+        assert opt in api_help, opt
