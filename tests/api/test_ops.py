@@ -615,3 +615,82 @@ def test_agent_metrics_placeholder_shape(authed):
     assert a["agents"] == {}
     assert a["summary"] == {"total_calls": 0, "total_time": 0.0, "avg_time": 0.0,
                             "cache_hits": 0, "cache_misses": 0}
+
+
+# ---------------------------------------------------------------------------------------------
+# Binary upgrade without dropping connections (issue 15 item 9)
+
+
+class ActivatedInstance(OpsInstance):
+    """An instance whose listening socket is held by the test, as systemd's socket unit holds
+    it, and handed to each ideaforge-api it starts through LISTEN_FDS/LISTEN_PID."""
+
+    def start(self):
+        import socket
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(os.path.join(self.dir, "nginx-tmp"))
+        self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.lsock.bind(self.sock)
+        self.lsock.listen(1024)
+        self.flags["listen"] = ""
+        self.masters = []
+        self.start_master()
+        self._start_nginx()
+        return self
+
+    def start_master(self):
+        fd = self.lsock.fileno()
+        argv = [os.path.join(BUILD_DIR, "ideaforge-api"), "--config", CONF]
+        argv += ["--%s=%s" % kv for kv in self.flags.items()]
+        script = 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"'
+        with open(self.log_path, "ab") as log:
+            p = subprocess.Popen(["sh", "-c", script, "sh", *argv], stdin=subprocess.DEVNULL,
+                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                 pass_fds=(3,), preexec_fn=lambda: os.dup2(fd, 3))
+        self.proc = p
+        self.masters.append(p)
+        wait_for(lambda: self.log().count("workers x") >= len(self.masters), 10,
+                 message="master %d ready" % len(self.masters))
+        return p
+
+    def stop(self):
+        super().stop()
+        for p in getattr(self, "masters", []):
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
+        if getattr(self, "lsock", None):
+            self.lsock.close()
+
+
+def test_restart_under_load_with_a_held_socket_refuses_nothing(ops_db):
+    """The socket outlives the service (no PartOf= in the socket unit): a new binary replaces
+    the running one (SIGTERM: in-flight requests finish; the new master accepts what waited in
+    the backlog) while clients keep sending, and not one request fails."""
+    results, stop = [], threading.Event()
+
+    with ActivatedInstance("upgrade", 19316, ops_db, workers=2, threads=4) as inst:
+        def client():
+            s = requests.Session()
+            while not stop.is_set():
+                try:
+                    results.append(s.get(inst.base + "/api/", timeout=30).status_code)
+                except requests.RequestException as e:
+                    results.append(repr(e))
+
+        threads = [threading.Thread(target=client) for _ in range(6)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: len(results) >= 50, 10, message="traffic")
+        old = inst.proc
+        old.send_signal(signal.SIGTERM)          # the old binary drains and exits ...
+        old.wait(30)
+        inst.start_master()                      # ... the new one takes the same socket
+        n = len(results)
+        wait_for(lambda: len(results) >= n + 50, 10, message="traffic after the upgrade")
+        stop.set()
+        for t in threads:
+            t.join(30)
+    bad = [r for r in results if r != 200]
+    assert not bad, "%d of %d requests failed: %s" % (len(bad), len(results), bad[:5])
+    assert len(results) > 100
