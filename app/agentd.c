@@ -118,7 +118,7 @@ struct jev {
 };
 
 enum client_kind { CL_STREAM, CL_WAIT };
-enum shape { SHAPE_KIND, SHAPE_MULTI, SHAPE_AGENT };
+enum shape { SHAPE_KIND, SHAPE_MULTI, SHAPE_AGENT, SHAPE_DESIGN, SHAPE__MAX };
 
 /* A request held open: an event stream or a wait for the result. */
 struct client {
@@ -128,7 +128,7 @@ struct client {
 	char job_id[40];             /* the job */
 	struct job *job;             /* running here, or NULL: polled from the database */
 	bool started;                /* stream: headers sent */
-	bool dataform;               /* format=data */
+	bool dataform;               /* format=data (or design: the same events, API.md 1.13) */
 	enum shape shape;            /* wait: the result's shape */
 	int run;                     /* run of the last event sent (or of Last-Event-ID) */
 	int64_t seq;                 /* seq of the last event sent */
@@ -460,6 +460,20 @@ static char *shape_result(const char *result, enum shape shape)
 		json_object_object_add(o, "metadata",
 				       md ? json_object_get(md) : json_object_new_object());
 		json_object_object_add(o, "timestamp", jstr(jx_get_str(r, "timestamp")));
+		char *s = json_dup(o);
+		json_object_put(o);
+		json_object_put(r);
+		return s;
+	}
+	if (shape == SHAPE_DESIGN) {
+		/* a design prompt (API.md 1.13): {prompt, provider, product_id} */
+		struct json_object *o = json_object_new_object();
+		struct json_object *md = jx_get(r, "metadata");
+		json_object_object_add(o, "prompt", jstr(jx_get_str(r, "response")));
+		json_object_object_add(o, "provider", jstr(jx_get_str(r, "agent_type")));
+		const char *pid = jx_get_str(md, "product_id");
+		json_object_object_add(o, "product_id", pid ? jstr(pid) : NULL);
+		json_object_object_add(o, "is_existing", json_object_new_boolean(false));
 		char *s = json_dup(o);
 		json_object_put(o);
 		json_object_put(r);
@@ -1397,6 +1411,8 @@ static struct json_object *job_result(struct job *j, const char *answer)
 								  jx_get(rq, "context") != NULL));
 		json_object_object_add(md, "message_count",
 				       json_object_new_int((int)j->prim.nmsgs));
+		json_object_object_add(md, "product_id",
+				       j->product_id[0] ? jstr(j->product_id) : NULL);
 		json_object_object_add(r, "metadata", md);
 		json_object_object_add(r, "timestamp", json_object_new_string(ts));
 		return r;
@@ -1573,7 +1589,7 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 		else
 			d->m.jobs_failed++;
 		const struct jev *last = &j->evs[j->nevs - 1];
-		char *shaped[3] = {NULL, NULL, NULL};
+		char *shaped[SHAPE__MAX] = {NULL};
 		while (j->clients) {
 			struct client *cl = j->clients;
 			if (cl->kind == CL_STREAM) {
@@ -1588,7 +1604,7 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 				client_answer(cl, 200, shaped[cl->shape]);
 			}
 		}
-		for (int i = 0; i < 3; i++)
+		for (int i = 0; i < SHAPE__MAX; i++)
 			free(shaped[i]);
 	}
 	json_object_put(result);
@@ -2087,11 +2103,12 @@ static void serve_job(struct agentd *d, struct evhttp_request *req, const char *
 	cl->req = req;
 	snprintf(cl->job_id, sizeof(cl->job_id), "%s", id);
 	const char *format = evhttp_find_header(q, "format");
-	cl->dataform = format && strcmp(format, "data") == 0;
+	cl->dataform = format && (strcmp(format, "data") == 0 || strcmp(format, "design") == 0);
 	const char *shape = evhttp_find_header(q, "shape");
 	cl->shape = !shape                           ? SHAPE_KIND
 		    : strcmp(shape, "agent") == 0       ? SHAPE_AGENT
 		    : strcmp(shape, "multi_agent") == 0 ? SHAPE_MULTI
+		    : strcmp(shape, "design_prompt") == 0 ? SHAPE_DESIGN
 							: SHAPE_KIND;
 	parse_last_id(evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID"),
 		      &cl->run, &cl->seq);

@@ -268,8 +268,8 @@ static int prompt_job(struct req *r, const char *provider, bool stream)
 	rc = ai_job_enqueue(r, "agent", jx_get_str(r->json, "product_id"), job, &j);
 	if (rc != RC_OK)
 		return rc;
-	/* TODO(agentd): shape design_prompt = {prompt, provider, product_id}; the stream form
-	 * sends {type: chunk|complete|error} events (API.md 1.13) */
+	/* agentd answers shape=design_prompt with {prompt, provider, product_id}; format=design
+	 * streams {type: chunk|complete|error} events (API.md 1.13) */
 	res_header(r, "X-Accel-Redirect",
 		   stream ? arena_printf(r->a, "/_agentd/jobs/%s/events?format=design", j.id)
 			  : arena_printf(r->a, "/_agentd/jobs/%s/wait?shape=design_prompt", j.id));

@@ -194,3 +194,27 @@ def test_knowledge_articles_reach_the_agents_and_are_cited_in_metadata(world, ag
     prompts = [x["prompt"] for x in fake_log(u.key)]
     assert any("Pricing memo" in p and "per seat" in p for p in prompts)
     assert psql_one("SELECT count(*) FROM agent_jobs WHERE product_id = $1", pid) == "1"
+
+
+def test_design_prompt_is_written_by_the_design_agent_through_agentd(world, agentd):
+    """POST /api/design/generate-prompt (API.md 1.13): the lovable/v0 agent writes the prompt
+    in agentd; the answer is {prompt, provider, product_id}; the stream form sends the data-only
+    events {type: chunk|complete}."""
+    u = keyed_user(world, "e2edesign")
+    pid = own_product(u)
+    fake_script(u.key, [{"kind": "ok", "text": "Build a dashboard with three cards."}])
+    r = u.http.post("/api/design/generate-prompt",
+                    json={"product_id": pid, "provider": "lovable", "force_new": True},
+                    timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"prompt": "Build a dashboard with three cards.", "provider": "lovable",
+                        "product_id": pid, "is_existing": False}
+    fake_script(u.key, [{"kind": "ok", "tokens": ["One", " two", " three"]}])
+    r = u.http.post("/api/design/generate-prompt/stream",
+                    json={"product_id": pid, "provider": "v0", "force_new": True},
+                    stream=True, timeout=60)
+    assert r.status_code == 200
+    events = SSE(r).rest()
+    kinds = [e["json"]["type"] for e in events]
+    assert kinds[-1] == "complete" and kinds.count("chunk") == 3, kinds
+    assert events[-1]["json"]["content"] == "One two three"
