@@ -428,6 +428,9 @@ class State:
         self.seq = 0
         self.active_streams = 0
         self.tasks = set()  # connection handlers, cancelled on shutdown
+        # pace streamed tokens on absolute deadlines (a benchmark's fake under load then keeps
+        # its tokens per second instead of falling behind by the loop's lateness per token)
+        self.exact_pace = False
 
     def add_script(self, key, steps):
         if not isinstance(key, str) or not isinstance(steps, list) \
@@ -456,9 +459,13 @@ class State:
 
     def record(self, provider, path, key, model=None, stream=False):
         self.seq += 1
+        # *_mono: time.monotonic() (CLOCK_MONOTONIC, shared by the processes of one machine), so
+        # a benchmark can compare them with its own clock: the request's arrival, the moment
+        # the first token was handed to the socket, the end of the answer (null until then).
         rec = {"seq": self.seq, "provider": provider, "path": path, "key": key, "model": model,
                "stream": stream, "prompt": None, "system": None, "status": None,
-               "outcome": None, "tokens_sent": 0, "client_gone": False}
+               "outcome": None, "tokens_sent": 0, "client_gone": False,
+               "started_mono": time.monotonic(), "first_token_mono": None, "ended_mono": None}
         self.log.append(rec)
         return rec
 
@@ -723,10 +730,14 @@ async def run_step(st, conn, prov, call, step, rec):
     try:
         await conn.start_stream(err_headers if prov is Anthropic else ())
         await conn.chunk(prov.sse_start(call))
+        t_first = time.monotonic() + first_s
         await asyncio.sleep(first_s)
         for i in range(n + 1):
             if i > 0:
-                await asyncio.sleep(1.0 / tps)
+                if st.exact_pace:  # token i is due at t_first + i/tps, however late the loop is
+                    await asyncio.sleep(max(0.0, t_first + i / tps - time.monotonic()))
+                else:
+                    await asyncio.sleep(1.0 / tps)
             if conn.gone():
                 rec["client_gone"] = True
                 conn.keep_alive = False
@@ -747,9 +758,12 @@ async def run_step(st, conn, prov, call, step, rec):
             if i == n:
                 break
             await conn.chunk(prov.sse_token(call, tokens[i], i, n))
+            if i == 0:
+                rec["first_token_mono"] = time.monotonic()
             rec["tokens_sent"] = i + 1
         await conn.chunk(prov.sse_end(call, n, call.finish))
         await conn.end_stream()
+        rec["ended_mono"] = time.monotonic()
     finally:
         st.active_streams -= 1
 
@@ -777,6 +791,7 @@ async def run_plain(conn, prov, call, step, rec, tokens, first_s, tps):
         body = body[:len(body) // 2]  # a 200 whose body does not parse
     await conn.respond(200, body, prov.content_type)
     rec["tokens_sent"] = n
+    rec["first_token_mono"] = rec["ended_mono"] = time.monotonic()  # all tokens at once
 
 
 async def serve_conn(st, reader, writer):
@@ -914,11 +929,15 @@ def main(argv=None):
     ap.add_argument("--first-token-ms", type=float, default=300.0)
     ap.add_argument("--tokens", type=int, default=20, help="tokens in the default answer")
     ap.add_argument("--quiet", action="store_true", help="no per-request lines on stderr")
+    ap.add_argument("--exact-pace", action="store_true",
+                    help="token i of a stream at first-token time + i/tokens-per-s (benchmarks: "
+                         "no drift when the loop is busy); default: a sleep between tokens")
     a = ap.parse_args(argv)
     host, _, port = a.listen.rpartition(":")
     if not host or not port.isdigit() or a.tokens_per_s <= 0 or a.tokens < 0:
         ap.error("bad --listen, --tokens-per-s or --tokens")
     st = State(a.tokens_per_s, a.first_token_ms, a.tokens, a.quiet)
+    st.exact_pace = a.exact_pace
 
     async def run():
         server = await start(st, host, int(port))
