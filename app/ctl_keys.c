@@ -15,7 +15,9 @@
 #include "ctl.h"
 #include "keys.h"
 
-/* Re-seals one row; 1 moved, 0 already under the new key, -1 opens with neither (printed). */
+/* Re-seals one row: 1 moved, 0 already under the new key, 2 opens with neither (a value
+ * copied from another row, or damaged: unusable either way, left as it is and named), -1 a
+ * failure (printed). */
 static int reseal_row(PGconn *conn, const unsigned char *oldk, const unsigned char *newk,
 		      const char *id, const char *user, const char *provider, const char *sealed)
 {
@@ -29,8 +31,10 @@ static int reseal_row(PGconn *conn, const unsigned char *oldk, const unsigned ch
 	}
 	plain = aead_open(oldk, sealed, aad, strlen(aad), &n);
 	if (!plain) {
-		ctl_err("the %s key of user %s opens with neither master key", provider, user);
-		return -1;
+		ctl_err("warning: the %s key of user %s opens with neither master key; left as it "
+			"is (the user must enter it again)",
+			provider, user);
+		return 2;
 	}
 	char *fresh = aead_seal(newk, plain, n, aad, strlen(aad));
 	aead_free(plain, n);
@@ -56,7 +60,7 @@ int ctl_keys_reseal(struct ctl *c)
 	char text[256] = "", err[512];
 	PGconn *conn = NULL;
 	PGresult *res = NULL;
-	int rc = CTL_EXIT_FAIL, moved = 0, kept = 0;
+	int rc = CTL_EXIT_FAIL, moved = 0, kept = 0, unusable = 0;
 
 	if (keys_read_file("--old-key-file", c->opt[OPT_OLD_KEY_FILE], text, sizeof(text), err,
 			   sizeof(err)) < 0 ||
@@ -85,13 +89,15 @@ int ctl_keys_reseal(struct ctl *c)
 				   PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
 		if (r < 0)
 			goto out; /* the transaction is rolled back when the connection ends */
-		moved += r;
+		moved += r == 1;
 		kept += r == 0;
+		unusable += r == 2;
 	}
 	if (ctl_exec(conn, "COMMIT", "commit") < 0)
 		goto out;
-	printf("resealed %d stored key(s) under the configured master key (%d already were)\n",
-	       moved, kept);
+	printf("resealed %d stored key(s) under the configured master key (%d already were, %d "
+	       "unusable left as they were)\n",
+	       moved, kept, unusable);
 	rc = CTL_EXIT_OK;
 out:
 	OPENSSL_cleanse(text, sizeof(text));

@@ -338,8 +338,9 @@ def test_request_past_its_time_limit_is_named_then_ended_and_the_worker_replaced
             r = new_http().get("/api/products", headers={"Authorization": "Bearer " + tok},
                                timeout=60)
             lock.release()
-        # nginx answers for the ended request, as JSON, never a hang
-        assert r.status_code == 502, r.text
+        # nginx answers for the ended request (its upstream went away: 502, which the site
+        # answers as a JSON 503 with Retry-After), never a hang
+        assert r.status_code in (502, 503), r.text
         assert r.headers["Content-Type"].startswith("application/json")
         assert "detail" in r.json()
         log.wait_for(r"request still running after \d+ ms: /api/products", timeout=10)
