@@ -180,6 +180,8 @@ struct job {
 	struct arun prim;                          /* the answering agent */
 	const char *query;                         /* the question (job arena) */
 	const char *kb_text;                       /* knowledge excerpts for the prompts, or NULL */
+	bool agent_stream;                         /* kind agent asked to stream (request.stream:
+						    * a design prompt's stream form) */
 	struct json_object *kb_sources;            /* [{id, title, rank}] of the excerpts, or NULL */
 	struct json_object *interactions;          /* interaction events' data, for the result */
 	struct jev *evs;                           /* this run's events */
@@ -804,7 +806,7 @@ static int arun_on_token(void *u, const char *tok, size_t n)
 	struct job *j = ar->j;
 	if (j->cancelled || j->ending)
 		return 1;
-	if (!ar->primary || j->kind == JK_AGENT)
+	if (!ar->primary || (j->kind == JK_AGENT && !j->agent_stream))
 		return 0;
 	bool stop = false;
 	if (j->kind == JK_PHASE) {
@@ -855,7 +857,7 @@ static void arun_start(struct arun *ar)
 		.nmsgs = ar->msgs ? ar->nmsgs : 1,
 		.max_tokens = ar->def->max_tokens,
 		.temperature = -1,
-		.stream = j->kind != JK_AGENT,
+		.stream = j->kind != JK_AGENT || j->agent_stream,
 		.connect_timeout_ms = cfg->agent_connect_timeout_ms,
 		.first_token_timeout_ms = cfg->agent_first_token_timeout_ms,
 		.idle_timeout_ms = cfg->agent_idle_timeout_ms,
@@ -1188,6 +1190,7 @@ static bool job_prepare(struct job *j)
 		return true;
 	}
 	/* JK_AGENT: one agent, the conversation as sent */
+	j->agent_stream = jx_get_bool(rq, "stream", false);
 	j->plan.primary = agent_find(jx_get_str(rq, "agent_type"));
 	if (!j->plan.primary) {
 		job_end(j, false, 400, "Unknown agent type", "badreq");

@@ -264,6 +264,7 @@ static int prompt_job(struct req *r, const char *provider, bool stream)
 	json_object_array_add(msgs, m);
 	json_object_object_add(job, "messages", msgs);
 	json_object_object_add(job, "design_prompt", json_object_new_boolean(true));
+	json_object_object_add(job, "stream", json_object_new_boolean(stream));
 	struct job_row j;
 	rc = ai_job_enqueue(r, "agent", jx_get_str(r->json, "product_id"), job, &j);
 	if (rc != RC_OK)
