@@ -387,47 +387,6 @@ int h_ext_verify(struct req *r)
 
 /* --- text ------------------------------------------------------------------------------------ */
 
-/* Strict UTF-8 without NUL bytes (PostgreSQL text cannot hold them). */
-static bool utf8_ok(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t len;
-		unsigned cp;
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			len = 2;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (n - i < len)
-			return false;
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += len;
-	}
-	return true;
-}
-
 /* Inserts a knowledge article (the caller's edit right checked again in the SQL). Answers
  * {document_id, message}. */
 static int kb_insert(struct req *r, const char *product, const char *title, const char *content,
@@ -591,7 +550,7 @@ int h_ext_upload_github(struct req *r)
 		data += 3;
 		n -= 3;
 	}
-	if (!utf8_ok(data, n))
+	if (!jx_utf8_text(data, n))
 		return req_fail(r, RC_BADREQ, "The file is not UTF-8 text");
 	if (!str_has_text((const char *)data))
 		return req_fail(r, RC_BADREQ, "The file is empty");
@@ -774,8 +733,8 @@ int h_ext_upload_confluence(struct req *r)
 	if ((int64_t)strlen(text) > cap)
 		return req_fail(r, RC_TOOLARGE, "The page is larger than %lld bytes",
 				(long long)cap);
-	if (!utf8_ok((const unsigned char *)text, strlen(text)) ||
-	    !utf8_ok((const unsigned char *)title, strlen(title)))
+	if (!jx_utf8_text((const unsigned char *)text, strlen(text)) ||
+	    !jx_utf8_text((const unsigned char *)title, strlen(title)))
 		return req_fail(r, RC_BADREQ, "The page is not UTF-8 text");
 	if (!str_has_text(text))
 		return req_fail(r, RC_BADREQ, "The page is empty");

@@ -192,53 +192,11 @@ static const char *doc_type_of(const char *ctype, const char *filename)
 	return NULL;
 }
 
-/* Strict UTF-8 (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF) without NUL
- * bytes, which PostgreSQL text cannot hold. */
-static bool utf8_text(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned char c = s[i];
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		size_t len;
-		unsigned cp;
-		if (c >= 0xc2 && c <= 0xdf) {
-			len = 2;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (n - i < len)
-			return false;
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += len;
-	}
-	return true;
-}
-
 /* The article title for an uploaded file: its base name without control characters, at most
  * 255 bytes cut on a character boundary; "Untitled document" when nothing is left. */
 static const char *doc_title(struct arena *a, const char *filename)
 {
-	if (!filename || !utf8_text((const unsigned char *)filename, strlen(filename)))
+	if (!filename || !jx_utf8_text((const unsigned char *)filename, strlen(filename)))
 		return "Untitled document";
 	const char *base = filename;
 	for (const char *c = filename; *c; c++)
@@ -297,7 +255,7 @@ static int documents_upload(struct req *r)
 		data += 3; /* UTF-8 byte order mark */
 		len -= 3;
 	}
-	if (!utf8_text((const unsigned char *)data, len))
+	if (!jx_utf8_text((const unsigned char *)data, len))
 		return req_fail(r, RC_BADREQ,
 				"File is not valid UTF-8 text; save it as UTF-8 and upload again");
 	if (!str_has_text(arena_strndup(r->a, data, len)))

@@ -79,6 +79,10 @@ struct arena;
 /* Hands o (consumed) to arena a: json_object_put runs when the arena is reset. Returns o. */
 struct json_object *jx_arena_own(struct arena *a, struct json_object *o);
 
+/* True when the n bytes of s are strict UTF-8 (RFC 3629: no overlong forms, no surrogates,
+ * nothing above U+10FFFF) without a NUL byte, which PostgreSQL text cannot hold. */
+bool jx_utf8_text(const unsigned char *s, size_t n);
+
 /* True when s is a canonical UUID string. */
 bool jx_is_uuid(const char *s);
 

@@ -422,6 +422,21 @@ START_TEST(test_utf8_chars_and_hex_digits)
 }
 END_TEST
 
+START_TEST(test_utf8_text)
+{
+#define U(lit) (const unsigned char *)(lit), sizeof(lit) - 1
+	ck_assert(jx_utf8_text(U("plain ascii")));
+	ck_assert(jx_utf8_text(U("\xc3\xa9t\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x92\xa1")));
+	ck_assert(!jx_utf8_text(U("nul\0byte")));
+	ck_assert(!jx_utf8_text(U("\xc0\xaf")));          /* overlong '/' */
+	ck_assert(!jx_utf8_text(U("\xed\xa0\x80")));     /* a surrogate */
+	ck_assert(!jx_utf8_text(U("\xf4\x90\x80\x80"))); /* above U+10FFFF */
+	ck_assert(!jx_utf8_text(U("\xe2\x9c")));          /* cut short */
+	ck_assert(!jx_utf8_text(U("\xff")));
+#undef U
+}
+END_TEST
+
 static Suite *jx_suite(void)
 {
 	Suite *s = suite_create("jx");
@@ -433,6 +448,7 @@ static Suite *jx_suite(void)
 	tcase_add_test(tc, test_str_no_slash_escape);
 	tcase_add_test(tc, test_is_uuid);
 	tcase_add_test(tc, test_validate_valid);
+	tcase_add_test(tc, test_utf8_text);
 	tcase_add_test(tc, test_nodes_counted_without_parsing);
 	tcase_add_test(tc, test_validate_object_size_cap);
 	tcase_add_test(tc, test_validate_missing_required);
