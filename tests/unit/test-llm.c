@@ -313,6 +313,13 @@ static int send_body(int fd, const struct reply *r, const char *body, size_t len
 	return 0;
 }
 
+/* Tokens the client has received (got_token), and how many a "cut" reply waits for before it
+ * resets the connection: a reset discards whatever still sits unread in the client's receive
+ * queue, so resetting at once would make what the client saw depend on scheduling (issue 14:
+ * this test failed under ASan on a loaded machine). 0 = reset at once. */
+static _Atomic int tokens_seen;
+static _Atomic int reset_after_tokens;
+
 static void respond(struct srv *s, int fd, const struct reply *r, const char *reqbody,
 		    size_t reqlen)
 {
@@ -336,6 +343,8 @@ static void respond(struct srv *s, int fd, const struct reply *r, const char *re
 	if (r->hang) {
 		wait_stop(s);
 	} else if (r->stop_after) { /* cut: reset the connection mid-body */
+		for (int i = 0; i < 10000 && tokens_seen < reset_after_tokens; i++)
+			sleep_ms(1);
 		struct linger lg = {1, 0};
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	} else if (r->chunked) {
@@ -534,6 +543,7 @@ static int got_token(void *u, const char *t, size_t n)
 	buf_append(&g->toks, t, n);
 	buf_putc(&g->toks, '|');
 	g->ntok++;
+	tokens_seen++;
 	return g->cancel_at && g->ntok >= g->cancel_at;
 }
 
@@ -912,7 +922,10 @@ START_TEST(test_cut_mid_stream)
 	struct llm_request rq = make_req(pc, s->port, true, base, sizeof(base));
 	struct got g;
 	got_init(&g);
+	tokens_seen = 0;
+	reset_after_tokens = 2; /* the two whole events before the cut */
 	run(&rq, &g);
+	reset_after_tokens = 0;
 	ck_assert_msg(g.res.status == LLM_E_UNREACHABLE || g.res.status == LLM_E_PROTOCOL, "got %s",
 		      llm_status_str(g.res.status));
 	ck_assert(g.res.got_tokens);
