@@ -102,10 +102,21 @@ def report(request):
     lines = list(_lines)
     if not ok:
         lines.append("agentd-kill: not applicable (%s)" % why)
+    cap = request.config.pluginmanager.getplugin("capturemanager")
     if tr:
-        tr.write_line("")
-        for line in lines:
-            tr.write_line("chaos " + line)
+        # outside pytest's capture, so that the figures show in the suite's output
+        with cap.global_and_fixture_disabled() if cap else _nothing():
+            tr.write_line("")
+            for line in lines:
+                tr.write_line("chaos " + line)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
