@@ -36,7 +36,7 @@ static int load(int argc, char **argv, struct srv_config **srv, void **app, char
 static int list_routes(void)
 {
 	static const char *const flag_names[] = {"auth", "json", "raw", "strict", "stream",
-						 "optbody", "internal", "idempotent"};
+						 "optbody", "internal", "idempotent", "product"};
 	static const char *const rl_names[RL__MAX] = {
 		[RL_DEFAULT] = "default", [RL_LOGIN] = "login", [RL_AI] = "ai", [RL_NONE] = "none"};
 	for (size_t i = 0; i < app_nroutes; i++) {

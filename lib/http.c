@@ -172,6 +172,65 @@ static void rid_make(char *out, size_t cap)
 		 n);
 }
 
+/* Strict UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t len;
+		unsigned min;
+		if (c >= 0xc2 && c <= 0xdf) {
+			len = 2;
+			min = 0x80;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			len = 3;
+			min = 0x800;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			len = 4;
+			min = 0x10000;
+		} else {
+			return false;
+		}
+		if (n - i < len)
+			return false;
+		unsigned cp = c & (0x7fu >> len);
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3fu);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+/* Every key and value of the query string decodes (percent-encoding intact, no NUL) to UTF-8:
+ * a parameter that does not is refused here, never read as absent by req_query (issue 14). */
+static bool query_ok(struct req *r)
+{
+	const char *q = r->query;
+	while (q && *q) {
+		const char *amp = strchr(q, '&');
+		size_t len = amp ? (size_t)(amp - q) : strlen(q);
+		const char *eq = memchr(q, '=', len);
+		size_t klen = eq ? (size_t)(eq - q) : len;
+		const char *k = url_decode(r->a, q, klen, 1);
+		const char *v = eq ? url_decode(r->a, eq + 1, len - klen - 1, 1) : "";
+		if (!k || !v || !utf8_valid((const unsigned char *)k, strlen(k)) ||
+		    !utf8_valid((const unsigned char *)v, strlen(v)))
+			return false;
+		q = amp ? amp + 1 : NULL;
+	}
+	return true;
+}
+
 int http_read(struct req *r)
 {
 	const struct srv_config *cfg = r->w->cfg;
@@ -208,6 +267,9 @@ int http_read(struct req *r)
 		return req_fail(r, RC_BADREQ, "Too many request headers");
 	if (r->method == HM__MAX)
 		return req_fail(r, RC_METHOD, "Method Not Allowed");
+	if (!query_ok(r))
+		return req_fail(r, RC_BADREQ, "Invalid query string: broken percent-encoding, a NUL "
+				"byte or not UTF-8");
 	const char *cl = req_env(r, "CONTENT_LENGTH");
 	if (cl && *cl) {
 		char *end;
@@ -261,6 +323,9 @@ int http_parse_json(struct req *r, const struct jx_field *fields, bool strict)
 	if ((int64_t)jx_nodes(body, r->body_len) > cfg->max_json_nodes)
 		return req_fail(r, RC_TOOLARGE, "JSON body has too many values (limit %lld)",
 				(long long)cfg->max_json_nodes);
+	/* RFC 8259 section 8.1: JSON text is UTF-8; json-c does not check (issue 14) */
+	if (!utf8_valid((const unsigned char *)body, r->body_len))
+		return req_fail(r, RC_BADREQ, "Malformed JSON body: not UTF-8");
 	r->json = jx_parse(body, r->body_len, (int)cfg->max_json_depth);
 	if (!r->json)
 		return req_fail(r, RC_BADREQ, "Malformed JSON body");

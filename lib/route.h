@@ -26,6 +26,9 @@ extern const char *const http_method_names[HM__MAX + 1];
 #define ROUTE_OPTBODY 0x20u /* with ROUTE_JSON: an empty body is allowed (json = NULL) */
 #define ROUTE_INTERNAL 0x40u /* operator route (status, metrics): never rate limited */
 #define ROUTE_IDEMPOTENT 0x80u /* a create route that honours the Idempotency-Key header */
+#define ROUTE_PRODUCT 0x100u   /* product-scoped: acts on a product named in its path, query or
+				* body; the tenant matrix (tests/api/test_matrix.py) enumerates
+				* these routes from --list-routes */
 
 #define ROUTE_MAX_PARAMS 4
 

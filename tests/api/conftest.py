@@ -461,3 +461,29 @@ def redis():
               pause=redis_pause, resume=redis_resume, down=redis_down, hung=redis_hung)
     redis_resume()
     redis_start()
+
+
+# ---------------------------------------------------------------------------------------------
+# /metrics: counters instead of stopwatches (issue 14: no wall-clock comparison in the suites)
+
+
+def metric(name, base=None):
+    """The sum of every sample of metric `name` in GET /metrics (0 when absent). The workers
+    copy their counters to the scoreboard twice a second: poll (wait_for) for an increment."""
+    r = requests.get((base or BASE_URL) + "/metrics", timeout=30)
+    assert r.status_code == 200, r.text
+    total = 0.0
+    for line in r.text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})? (\S+)$", line)
+        if m and m.group(1) == name:
+            total += float(m.group(2))
+    return total
+
+
+def redis_skipped(base=None):
+    """Redis calls that the API skipped because it already knew Redis was down (the fallbacks
+    that did not try: ideaforge_redis_fallbacks_total - ideaforge_redis_failures_total)."""
+    return metric("ideaforge_redis_fallbacks_total", base) - \
+        metric("ideaforge_redis_failures_total", base)

@@ -608,12 +608,13 @@ def test_verify_an_unreachable_base_url_is_400(ai):
 
 
 def test_verify_a_hanging_provider_gives_up_after_its_timeout(ai, fake):
-    import time
-    t0 = time.monotonic()
+    # the fake never answers a "hang" key on its own (it waits for the client to close), so
+    # any answer at all, within a client bound far above the verify timeout, is the API
+    # giving up by itself (issue 14: was "within 10 s")
     r = ai.owner.http.post("/api/providers/verify", json={
-        "provider": "openai", "api_key": "fake-hang-1", "base_url": fake.openai_base_url})
+        "provider": "openai", "api_key": "fake-hang-1", "base_url": fake.openai_base_url},
+        timeout=120)
     assert r.status_code == 400 and "Unable to reach OpenAI" in detail(r)
-    assert time.monotonic() - t0 < 10
 
 
 @pytest.mark.parametrize("body,msg", [

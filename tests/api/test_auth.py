@@ -8,7 +8,6 @@ test_auth_coverage.py.
 
 import json
 import os
-import statistics
 import subprocess
 import time
 import uuid
@@ -17,7 +16,8 @@ import pytest
 
 from auth_helpers import (PASSWORD, api_config, b64url_decode, bearer, claims_of, clear_login_limits,
                           ctl_run, forge, get, login, login_ok, me, new_user, post, session_row)
-from conftest import (BUILD_DIR, CONF, DEMO_EMAIL, DEMO_PASSWORD, new_http, psql, psql_one,
+from conftest import (metric, wait_for,  # noqa: F401 (issue 14)
+                      BUILD_DIR, CONF, DEMO_EMAIL, DEMO_PASSWORD, new_http, psql, psql_one,
                       redis_cmd)
 
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -154,27 +154,33 @@ def test_login_malformed_json_and_media_type():
     assert r.status_code == 415
 
 
-def test_unknown_email_costs_the_same_as_a_wrong_password():
-    """No user enumeration by timing: an unknown email runs a dummy argon2id computation."""
+def test_unknown_email_answers_exactly_like_a_wrong_password():
+    """No user enumeration: an unknown email and a wrong password get the same answer and go
+    the same way (a failed login, counted). That both cost one argon2id computation is no
+    longer timed here (issue 14: a stopwatch comparison flakes on a busy machine): the unit
+    test test-pw asserts that the dummy verification runs argon2id with the configured
+    parameters, and bench/auth/login-timing.py measures both distributions (bench/auth/
+    RESULTS.md)."""
     u = new_user()
     s = new_http()
 
-    def t(email, pw):
-        t0 = time.monotonic()
-        r = s.post("/api/auth/login", json={"email": email, "password": pw})
-        assert r.status_code == 401
-        return time.monotonic() - t0
+    def answer(email, pw):
+        r = s.post("/api/auth/login", json={"email": email, "password": pw}, timeout=60)
+        hdrs = {k.lower(): v for k, v in r.headers.items()
+                if k.lower() not in ("date", "x-request-id", "content-length")}
+        return r.status_code, r.content, hdrs
 
-    wrong, unknown = [], []
-    for i in range(6):
-        wrong.append(t(u.email, "wrong-%d" % i))
-        unknown.append(t("ghost-%s@example.test" % uuid.uuid4().hex, "wrong"))
+    failures0 = metric("ideaforge_login_failures_total")
+    for i in range(3):
+        clear_login_limits()  # both from a fresh budget: the RateLimit-* headers match too
+        wrong = answer(u.email, "wrong-%d" % i)
         clear_login_limits()
-    mw, mu = statistics.median(wrong), statistics.median(unknown)
-    # both pay one argon2id computation (tens of ms at m=19 MiB, t=2); an unknown email that
-    # skipped the hash would answer in a millisecond or two
-    assert mu > 0.015 and mu > 0.4 * mw, (wrong, unknown)
-    assert mw < 3.0 * mu, (wrong, unknown)
+        unknown = answer("ghost-%s@example.test" % uuid.uuid4().hex, "wrong")
+        assert wrong[0] == 401
+        assert wrong == unknown
+    clear_login_limits()
+    wait_for(lambda: metric("ideaforge_login_failures_total") - failures0 >= 6, timeout=10,
+             message="six failed logins counted")
 
 
 def test_legacy_bcrypt_hash_verifies_once_and_is_rehashed():

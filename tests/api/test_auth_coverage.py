@@ -88,7 +88,7 @@ def test_table_lists_every_route_once_with_known_flags():
         assert (m, p) not in seen, (m, p)
         seen.add((m, p))
         assert flags <= {"auth", "json", "raw", "strict", "stream", "optbody", "internal",
-                         "idempotent"}
+                         "idempotent", "product"}
         assert rl in ("default", "login", "ai", "none")
         if "internal" in flags:
             assert "auth" not in flags and rl == "none", (m, p)

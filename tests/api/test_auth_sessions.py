@@ -13,7 +13,6 @@ each with a test that fails if it breaks, through nginx against the real Postgre
 """
 
 import json
-import statistics
 import time
 import uuid
 
@@ -21,7 +20,8 @@ import pytest
 
 from auth_helpers import (bearer, burst, claims_of, clear_rate_limits, ctl_run, login, login_ok, me,
                           new_user, post, rid_pids, session_row)
-from conftest import ApiLog, new_http, psql, psql_one, redis_cmd, wait_for
+from conftest import (ApiLog, api_pids, new_http, psql, psql_one, redis_cmd, redis_skipped,
+                      wait_for)
 
 
 @pytest.fixture(autouse=True)
@@ -129,15 +129,14 @@ def test_cache_miss_asks_postgresql_then_refills():
 # Redis stopped or hung
 
 
-def _latencies(tok, n=40):
-    out = []
+def _answers(tok, n=40):
+    """n sequential GET /api/auth/me, each with a client bound far above Redis's command
+    timeout (reaching it would be a hang); returns how many were made."""
     s = new_http()
     for _ in range(n):
-        t0 = time.monotonic()
         r = me(tok, s)
-        out.append(time.monotonic() - t0)
         assert r.status_code == 200, r.text
-    return out
+    return n
 
 
 @pytest.mark.parametrize("mode", ["stopped", "hung"])
@@ -146,18 +145,23 @@ def test_redis_outage_logins_and_sessions_work_from_postgresql(redis, mode):
     tok = login_ok(u.email, u.password)
     assert me(tok).status_code == 200
     outage = redis.down if mode == "stopped" else redis.hung
+    workers = len(api_pids()[1])
     with outage():
         # a fresh login and the old token both work, served by every worker
         t2 = login_ok(u.email, u.password)
-        lat = _latencies(tok) + _latencies(t2)
+        skipped0 = redis_skipped()
+        n = _answers(tok) + _answers(t2)
         pids = _spread(tok, n=30)
         assert len(pids) >= 2
         # no request pays Redis's command timeout (100 ms) once the outage is known: the
-        # first request of each worker may; the rest answer from PostgreSQL at once (a dead
-        # Redis without the backoff would put every request above 100 ms)
-        slow = [x for x in lat if x > 0.09]
-        assert len(slow) <= len(lat) // 10 + 2, "slow requests during the outage: %s" % slow
-        assert statistics.median(lat) < 0.05, statistics.median(lat)
+        # first request of each worker may; the rest answer from PostgreSQL without trying
+        # Redis. Counted, not timed (issue 14: was "at most 10 % of the requests above 90 ms
+        # and a median under 50 ms"): every request but the first of each worker skipped
+        # Redis at least once (a dead Redis without the backoff would be tried, and fail, on
+        # every request instead)
+        wait_for(lambda: redis_skipped() - skipped0 >= n - workers, timeout=10,
+                 message="requests answered without trying Redis (%d of %d)" % (
+                     n - workers, n))
         # a bad password is still a 401, logout still works
         assert login(u.email, "wrong").status_code == 401
         assert post("/api/auth/logout", t2).status_code == 200

@@ -261,6 +261,13 @@ class TableLock:
         self.release()
 
 
+def _ts(s):
+    """A log line's ts=2026-11-29T19:54:01.123Z as seconds (the server's clock)."""
+    import datetime
+    return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
 def fire(inst, path, n):
     """Starts n concurrent GETs of path; returns (threads, results list)."""
     results = []
@@ -299,9 +306,10 @@ def test_dynamic_scales_up_within_2s_and_down_after_the_window(ops_db):
         with TableLock() as lock:
             t0 = time.monotonic()
             threads, results = fire(inst, "/api/db/phases", 6)
-            seen = wait_for(lambda: inst.status()["workers"]["current"] >= 4, timeout=5,
+            # how fast it scales up is the policy's (tests/unit/test-pm.c, with its own clock);
+            # here: it does, under a generous bound (issue 14: was "within 2 s")
+            seen = wait_for(lambda: inst.status()["workers"]["current"] >= 4, timeout=20,
                             interval=0.05, message="scale-up to 4 workers")
-            up_after = time.monotonic() - t0
             assert seen
             # 6 requests on 8 threads is 75 % busy: the policy wants 5 > workers_max
             st = wait_for(lambda: (lambda s: s if s["workers"]["max_reached"] >= 1 else None)(
@@ -316,30 +324,30 @@ def test_dynamic_scales_up_within_2s_and_down_after_the_window(ops_db):
             assert sorted(p["pid"] for p in full["processes"]) == sorted(inst.children())
             time.sleep(max(0.0, 2.5 - (time.monotonic() - t0)))
             lock.release()
-            t_end = time.monotonic()
             for t in threads:
                 t.join(30)
         assert results == [200] * 6, results
-        assert up_after <= 2.0, "scaled up after %.2f s" % up_after
         assert "workers_max (4) reached" in inst.log()
         assert "scaling up: +3 workers -> 4" in inst.log()
 
-        # down: nothing during the window, then 2, then 1 (2 per period at most)
-        history = []
-        while time.monotonic() - t_end < window + period + 4:
-            history.append((time.monotonic() - t_end, inst.status()["workers"]["current"]))
-            if history[-1][1] == 1 and len(history) > 1 and history[-2][1] == 1:
-                break
-            time.sleep(0.2)
-        assert history[-1][1] == 1, history
-        early = [c for t, c in history if t < window - 1.5]
-        assert early and all(c == 4 for c in early), history
-        drops = [(t, prev - c) for (t, c), (_, prev) in zip(history[1:], history) if c < prev]
-        assert all(d <= 2 for _, d in drops), history
-        first_drop = next(t for t, c in history if c < 4)
-        last_drop = next(t for t, c in history if c == 1)
-        assert first_drop >= window - 1.5, history
-        assert last_drop - first_drop >= period - 0.6, history
+        # down: nothing during the window, then 2, then 1 (2 per period at most). Read from
+        # the master's own log lines and their timestamps (issue 14: was sampled by polling
+        # /status from here, whose delays under load could merge or shift the steps): every
+        # stop is logged with the count it leaves, at the moment the master decides it
+        wait_for(lambda: inst.status()["workers"]["current"] == 1,
+                 timeout=window + 2 * period + 20, interval=0.2, message="back to 1 worker")
+        log = inst.log()
+        done = [_ts(m.group(1)) for m in re.finditer(
+            r'^ts=(\S+) .*route="/api/db/phases".* status=200', log, re.M)]
+        downs = [(_ts(m.group(1)), int(m.group(2))) for m in re.finditer(
+            r'^ts=(\S+) .*scaling down: stopping worker \d+ pid \d+ \(.*\), (\d+) workers',
+            log, re.M)]
+        assert len(done) == 6 and [c for _, c in downs] == [3, 2, 1], (done, downs)
+        # the master's clock: nothing before the window after the load ended, and never
+        # more than pm_scale_down_step (2) stops within one pm_scale_down_period_s
+        assert downs[0][0] - max(done) >= window - 1.0, (done, downs)
+        assert all(downs[i + 2][0] - downs[i][0] >= period - 0.5
+                   for i in range(len(downs) - 2)), downs
 
         m1 = inst.metrics()
         assert sample(m1, "ideaforge_workers_max_reached_total") >= 1
@@ -357,11 +365,13 @@ def test_ondemand_starts_a_worker_for_the_first_request_and_stops_it_when_idle(o
                      threads=2, pm_idle_timeout_s=2) as inst:
         time.sleep(0.5)
         assert inst.children() == []
-        t0 = time.monotonic()
-        r = inst.get("/health/live")
+        # the first request starts a worker and is served by it (issue 14: was "within
+        # 1 s"): a client bound far above the start-up, and the master's log shows the worker
+        # started for it
+        r = inst.get("/health/live", timeout=30)
         assert r.status_code == 200 and r.json() == {"status": "alive"}
-        assert time.monotonic() - t0 < 1.0
         assert len(inst.children()) == 1
+        assert re.search(r"started worker \d+ pid %d " % inst.children()[0], inst.log())
         st = inst.status()
         assert st["process_manager"] == "ondemand"
         assert st["workers"]["min"] == 0
@@ -386,20 +396,22 @@ def test_crashing_workers_are_replaced_but_throttled_in_a_loop(ops_db):
         # while throttled, respawns come one per second, not in a tight loop
         wait_for(lambda: len(inst.children()) == 2, timeout=5, message="workers back")
         old = set(inst.children())
+        log0 = len(inst.log())
         for pid in old:
             os.kill(pid, signal.SIGKILL)
-        t0 = time.monotonic()
-        seen = {}
-        while time.monotonic() - t0 < 10 and len(seen) < 2:
-            n = len(set(inst.children()) - old)
-            if n and n not in seen:
-                seen[n] = time.monotonic() - t0
-            if n == 2 and 1 not in seen:
-                seen[1] = seen[2]
-            time.sleep(0.02)
-        assert set(seen) == {1, 2}, seen
-        assert seen[1] >= 0.2, seen  # not respawned at once
-        assert seen[2] - seen[1] >= 0.8, seen  # the second one a second later
+        # both come back, one per second: read from the master's log lines and their
+        # timestamps (issue 14: was sampled by polling /proc from here, which a busy machine
+        # delays)
+        wait_for(lambda: len(set(inst.children()) - old) == 2, timeout=20,
+                 message="both workers respawned")
+        text = inst.log()[log0:]
+        kills = [_ts(m.group(1)) for m in re.finditer(
+            r"^ts=(\S+) .*killed by signal 9", text, re.M)]
+        starts = [_ts(m.group(1)) for m in re.finditer(
+            r"^ts=(\S+) .*started worker \d+ pid \d+", text, re.M)]
+        assert len(kills) == 2 and len(starts) == 2, text
+        assert starts[0] - max(kills) >= 0.2, text  # not respawned at once
+        assert starts[1] - starts[0] >= 0.8, text   # the second one a second later
         assert inst.get("/health/live").status_code == 200
         assert sample(inst.metrics(), "ideaforge_worker_crashes_total") >= 7
 
@@ -572,7 +584,8 @@ def test_database_health(authed):
     assert d["status"] == "healthy"
     assert d["database_version"].startswith("PostgreSQL ")
     assert "," not in d["database_version"]
-    assert 0 <= d["query_time_ms"] < 500
+    # a measured figure, reported; its size depends on the machine (issue 14: was "< 500")
+    assert isinstance(d["query_time_ms"], (int, float)) and d["query_time_ms"] >= 0
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$", d["timestamp"])
 
 

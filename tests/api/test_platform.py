@@ -26,7 +26,8 @@ import pytest
 import requests
 
 from auth_helpers import api_config
-from conftest import (
+from conftest import (metric, redis_skipped,  # noqa: F401 (issue 14 helpers)
+                      
     API_LOG,
     API_PID_FILE,
     BUILD_DIR,
@@ -117,13 +118,13 @@ def test_postgres_down_ready_503_then_recovers_without_restart(http, pg):
     master, workers = api_pids()
     assert master and workers
     assert http.get("/health/ready").status_code == 200
+    timeouts0 = metric("ideaforge_db_pool_timeouts_total")
+    connect_errors0 = metric("ideaforge_db_connect_errors_total")
     pg.stop()
     try:
-        t0 = time.monotonic()
-        r = http.get("/health/ready", timeout=5)
-        took = time.monotonic() - t0
+        # a client bound far above every fail-fast of the stack: reaching it is a hang
+        r = http.get("/health/ready", timeout=30)
         assert r.status_code == 503, r.text
-        assert took < 1.0, "readiness took %.2f s to notice" % took
         assert r.json()["status"] == "not_ready"
         assert r.headers.get("Retry-After")
 
@@ -133,23 +134,26 @@ def test_postgres_down_ready_503_then_recovers_without_restart(http, pg):
         assert h["services"]["database"] is False
         assert h["status"] == "unhealthy"
 
-        # a database route: 503 with Retry-After and the fixed text, quickly
-        t0 = time.monotonic()
-        r = http.get(PHASES, timeout=10)
-        assert time.monotonic() - t0 < 2.0
+        # a database route: 503 with Retry-After and the fixed text
+        r = http.get(PHASES, timeout=30)
         assert_error(r, 503, "Database unavailable")
         assert r.headers.get("Retry-After")
+        # noticed without waiting (issue 14: was "took < 1 s"): the refusal came from a failed
+        # connection attempt (counted), never from a request waiting for a pool checkout to
+        # time out
+        wait_for(lambda: metric("ideaforge_db_connect_errors_total") > connect_errors0,
+                 timeout=10, message="connect errors counted during the outage")
+        assert metric("ideaforge_db_pool_timeouts_total") == timeouts0
         # every request: no hang, no crash (both workers see the outage)
         for _ in range(6):
             assert http.get("/health/ready", timeout=5).status_code == 503
     finally:
         pg.start()
-    # back without restarting the API: the pool reconnects by itself
-    t0 = time.monotonic()
+    # back without restarting the API: the pool reconnects by itself (how fast: the chaos
+    # suite's pg-restart figure)
     wait_for(lambda: all(new_http().get("/health/ready", timeout=5).status_code == 200
                          for _ in range(4)),
-             timeout=5, interval=0.1, message="/health/ready 200 after PostgreSQL restart")
-    assert time.monotonic() - t0 < 5
+             timeout=15, interval=0.1, message="/health/ready 200 after PostgreSQL restart")
     assert http.get("/health").json()["services"]["database"] is True
     assert http.get(PHASES).status_code == 200
     m2, w2 = api_pids()
@@ -158,10 +162,9 @@ def test_postgres_down_ready_503_then_recovers_without_restart(http, pg):
 
 
 def test_redis_down_degraded_not_failed(http, redis):
+    fallbacks0 = metric("ideaforge_redis_fallbacks_total")
     with redis.down():
-        t0 = time.monotonic()
-        r = http.get("/health", timeout=5)
-        assert time.monotonic() - t0 < 1.0
+        r = http.get("/health", timeout=30)
         assert r.status_code == 200, r.text
         h = r.json()
         assert h["services"]["redis"] is False
@@ -170,19 +173,33 @@ def test_redis_down_degraded_not_failed(http, redis):
         # the API keeps serving without Redis
         assert http.get("/health/ready").status_code == 200
         assert http.get(PHASES).status_code == 200
+        # answered by the fallback path (issue 14: was "took < 1 s"), counted as such
+        wait_for(lambda: metric("ideaforge_redis_fallbacks_total") > fallbacks0, timeout=10,
+                 message="Redis fallbacks counted")
     # Redis back: reported healthy again after the backoff (at most 5 s), no restart
     wait_for(lambda: http.get("/health").json()["services"]["redis"] is True,
              timeout=10, interval=0.2, message="redis true in /health after restart")
 
 
 def test_redis_hung_costs_no_time(http, redis):
+    """A frozen Redis (SIGSTOP) costs a request at most the API's own command timeout, and
+    only until the worker knows: then requests skip Redis. Asserted without a stopwatch (issue
+    14: was "each /health under 1 s"): every answer arrives while Redis is still frozen (so the
+    API's own timeout ended the wait), the timeouts are counted, and all but the first request
+    of each worker skipped Redis."""
+    workers = len(api_pids()[1])
+    skipped0 = redis_skipped()
+    failures0 = metric("ideaforge_redis_failures_total")
+    n = 8
     with redis.hung():
-        for _ in range(5):
-            t0 = time.monotonic()
-            r = http.get("/health", timeout=5)
-            assert time.monotonic() - t0 < 1.0, "a hung Redis slowed /health down"
+        for _ in range(n):
+            r = http.get("/health", timeout=30)
             assert r.status_code == 200
             assert r.json()["services"]["redis"] is False
+        wait_for(lambda: metric("ideaforge_redis_failures_total") > failures0, timeout=10,
+                 message="the API's own Redis timeout counted")
+        wait_for(lambda: redis_skipped() - skipped0 >= n - workers, timeout=10,
+                 message="requests skipping the frozen Redis (%d of %d)" % (n - workers, n))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,10 +341,8 @@ class TableLock:
 
 def _get(path, timeout=30):
     s = new_http()
-    t0 = time.monotonic()
     try:
-        r = s.get(path, timeout=timeout)
-        return r, time.monotonic() - t0
+        return s.get(path, timeout=timeout), None
     finally:
         s.close()
 
@@ -346,17 +361,24 @@ def test_pool_checkout_timeout_503_retry_after():
     # lock_timeout), so the others can only wait for a checkout
     with api_config(db_lock_timeout_ms=0), TableLock("product_lifecycle_phases") as lock:
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=n)
+        timeouts0 = metric("ideaforge_db_pool_timeouts_total")
         try:
             futs = [pool.submit(_get, PHASES) for _ in range(n)]
-            # the requests over the pool's capacity fail after the checkout timeout
-            done, _ = concurrent.futures.wait(futs, timeout=timeout_s + 2)
-            failed = [f.result() for f in done]
-            assert failed, "no request came back within %d s: the checkout hangs" % (
-                timeout_s + 2)
-            for r, took in failed:
+            # the requests over the pool's capacity fail after the checkout timeout, while
+            # the others still wait on the lock: poll for them with a generous bound (the
+            # lock is held until the end of the block, so no request can end any other way)
+            over = n - workers * (size + overflow)
+            wait_for(lambda: sum(f.done() for f in futs) >= over, timeout=timeout_s + 20,
+                     interval=0.05, message="the %d requests over the pool's capacity" % over)
+            time.sleep(0.5)
+            failed = [f.result() for f in futs if f.done()]
+            for r, _ in failed:
                 assert_error(r, 503, "Database unavailable")
                 assert r.headers.get("Retry-After"), r.headers
-                assert took < timeout_s + 3, "503 after %.1f s" % took
+            # each of them ended by the checkout timeout (issue 14: was "503 within the
+            # timeout + 3 s"), counted as such
+            wait_for(lambda: metric("ideaforge_db_pool_timeouts_total") - timeouts0
+                     >= len(failed), timeout=10, message="pool checkout timeouts counted")
             assert len(failed) >= n - workers * (size + overflow), (
                 "%d of %d requests failed; expected those over %d connections" % (
                     len(failed), n, workers * (size + overflow)))
@@ -465,13 +487,12 @@ def test_worker_sigkill_is_replaced(http):
     with Traffic(["/health/live", "/health/ready"], nthreads=4) as t:
         time.sleep(0.3)
         os.kill(victim, signal.SIGKILL)
-        t0 = time.monotonic()
-        new = wait_for(lambda: _replaced(victim, len(workers)), timeout=1.0, interval=0.01,
+        # replaced by the master on its own (how fast: the chaos suite's worker-kill figure;
+        # issue 14: was "took < 1 s")
+        new = wait_for(lambda: _replaced(victim, len(workers)), timeout=10, interval=0.01,
                        message="a replacement worker")
-        took = time.monotonic() - t0
         time.sleep(0.5)  # traffic continues against the new set
         before_kill_ok = t.ok
-    assert took < 1.0
     assert api_pids()[0] == master
     assert set(new) - set(workers), "no new worker pid"
     # at most the one request the killed worker may have been serving is lost, and only as
@@ -480,8 +501,10 @@ def test_worker_sigkill_is_replaced(http):
     for f in t.failures:
         assert "503" in f and "detail" in f, f
     assert before_kill_ok > 10
-    m = log.wait_for(r"worker \d+ pid %d killed by signal 9" % victim, timeout=2)
+    m = log.wait_for(r"worker \d+ pid %d killed by signal 9" % victim, timeout=10)
     assert m
+    for pid in set(new) - set(workers):
+        log.wait_for(r"started worker \d+ pid %d " % pid, timeout=10)
     for _ in range(10):
         assert http.get("/health/live").status_code == 200
 

@@ -16,7 +16,7 @@ import pytest
 
 from auth_helpers import (api_config, bearer, burst, clear_rate_limits, login, login_ok, me,
                           new_user)
-from conftest import BUILD_DIR, DEMO_EMAIL, DEMO_PASSWORD, new_http, redis_cmd
+from conftest import BUILD_DIR, DEMO_EMAIL, DEMO_PASSWORD, metric, new_http, redis_cmd, wait_for
 
 MSG = "Too many requests. Please wait a moment and try again."
 
@@ -51,16 +51,20 @@ def test_five_failures_per_email_and_address_then_429_before_the_password_check(
     for i in range(5):
         r = login(u.email, "wrong-%d" % i)
         assert r.status_code == 401, (i, r.text)
-    # over the budget: refused before the password is looked at, even the right one
-    t0 = time.monotonic()
+    # over the budget: refused before the password is looked at, even the right one.
+    # Counted, not timed (issue 14: was "the refused login is faster than a password check"):
+    # the refusal is a rate-limit rejection, and neither a login nor a failed password check
+    logins0 = metric("ideaforge_logins_total")
+    failures0 = metric("ideaforge_login_failures_total")
+    rejections0 = metric("ideaforge_rate_limit_rejections_total")
     r = login(u.email, u.password)
-    fast = time.monotonic() - t0
     ra = assert_429(r, limit=5)
     assert 170 <= ra <= 180  # one more attempt every 900 s / 5
-    t0 = time.monotonic()
+    wait_for(lambda: metric("ideaforge_rate_limit_rejections_total") > rejections0,
+             timeout=10, message="the refusal counted as a rate-limit rejection")
+    assert metric("ideaforge_logins_total") == logins0
+    assert metric("ideaforge_login_failures_total") == failures0
     assert login(DEMO_EMAIL, DEMO_PASSWORD).status_code == 200
-    hashed = time.monotonic() - t0
-    assert fast < hashed, "the refused login took as long as a password check"
     # another account from the same address is not affected
     other = new_user()
     assert login(other.email, other.password).status_code == 200
@@ -119,12 +123,11 @@ def test_200_concurrent_logins_of_one_account_from_one_address_succeed():
                            json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD}, timeout=120)
         return r.status_code
 
-    t0 = time.monotonic()
+    # each within its client bound (120 s); how long the storm takes is bench/auth/logins.py's
+    # figure (issue 14: was "all within 90 s")
     with concurrent.futures.ThreadPoolExecutor(max_workers=200) as pool:
         codes = list(pool.map(one, range(200)))
-    elapsed = time.monotonic() - t0
     assert codes.count(200) == 200, {c: codes.count(c) for c in set(codes)}
-    assert elapsed < 90
 
 
 # ---------------------------------------------------------------------------------------------
