@@ -139,6 +139,12 @@ static const struct cfg_key app_keys[] = {
 	  "retries of a provider call (429, 5xx, unreachable) before its first token"),
 	K("agent_heartbeat_s", CFG_INT, agent_heartbeat_s, "15", 1, 300, NULL, 0,
 	  "period of the comment heartbeat on open event streams"),
+	K("agent_cache_ttl_s", CFG_INT, agent_cache_ttl_s, "3600", 0, 604800, NULL, 0,
+	  "lifetime of a cached agent answer in Redis (0: no response cache)"),
+	K("agent_context_budget_tokens", CFG_INT, agent_context_budget_tokens, "8000", 500,
+	  1000000, NULL, 0,
+	  "context given to the agents besides the message (history, submissions, knowledge), "
+	  "in tokens counted as characters / 4"),
 	K("sql_dir", CFG_STR, sql_dir, IF_PKGDATADIR "/sql", 0, 0, NULL, 0,
 	  "directory of the numbered migrations (ideaforgectl migrate)"),
 	{0},

@@ -65,6 +65,8 @@ struct app_config {
 	int64_t agent_total_timeout_ms; /* provider: one call's whole duration */
 	int64_t agent_max_retries;      /* retries of a provider call before its first token */
 	int64_t agent_heartbeat_s;      /* SSE comment heartbeat period */
+	int64_t agent_cache_ttl_s;      /* response cache entry lifetime in Redis; 0: no cache */
+	int64_t agent_context_budget_tokens; /* context given to the agents, in tokens (chars/4) */
 };
 
 /* The user personas (NULL-terminated). */

@@ -318,12 +318,17 @@ static int accel_wait(struct req *r, const char *id, const char *shape)
 static int multi_agent_enqueue(struct req *r, struct json_object *in, bool stream,
 			       struct job_row *out)
 {
-	int rc = ai_ready(r);
-	if (rc != RC_OK)
-		return rc;
+	/* validation first (an empty query is 422 whatever the providers); a declined
+	 * message ("no", "skip") is answered with the guidance without a provider, so it needs
+	 * none (API.md 5.3 step 1, 8.2 item 10) */
 	struct json_object *job = multi_agent_job(r, in, stream);
 	if (!job)
 		return r->rc;
+	if (agent_nlu_gate(jx_get_str(in, "query")) != NLU_DECLINE) {
+		int rc = ai_ready(r);
+		if (rc != RC_OK)
+			return rc;
+	}
 	return job_enqueue(r, "multi_agent", jx_get_str(in, "product_id"), job, out);
 }
 

@@ -1,5 +1,6 @@
 /* jobs.c - SQL of the agent job queue (see jobs.h). */
 #include "jobs.h"
+#include "products.h" /* SQL_CAN_VIEW */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,6 +212,45 @@ int jobs_save_conversation(struct ctx *c, const char *job_id, const char *tenant
 	}
 	db_exec(c, "RELEASE SAVEPOINT save_conversation", 0, NULL);
 	return RC_OK;
+}
+
+PGresult *jobs_context(struct ctx *c, const char *tenant_id, const char *user_id,
+		       const char *product_id, const char *session_id)
+{
+	const char *p[] = {tenant_id, user_id, product_id, session_id};
+	return db_exec(
+		c,
+		"WITH p AS ("
+		"  SELECT p.id, p.name, p.description FROM products p"
+		"  WHERE p.id = $3::uuid AND p.tenant_id = $1::uuid AND " SQL_CAN_VIEW("p", "$2::uuid")
+		"), s AS ("
+		"  SELECT id FROM ("
+		"    SELECT id, 0 AS pri, updated_at FROM conversation_sessions"
+		"    WHERE id = $4::uuid AND user_id = $2::uuid AND tenant_id = $1::uuid"
+		"    AND product_id IS NULL"
+		"    UNION ALL"
+		"    SELECT id, 1, updated_at FROM conversation_sessions"
+		"    WHERE user_id = $2::uuid AND tenant_id = $1::uuid AND product_id IS NULL"
+		"  ) x WHERE $3::uuid IS NULL ORDER BY pri, updated_at DESC LIMIT 1"
+		"), h AS ("
+		"  SELECT h.message_type, h.content, coalesce(h.agent_name, '') AS agent_name,"
+		"    h.created_at FROM conversation_history h"
+		"  WHERE h.tenant_id = $1::uuid AND ("
+		"    ($3::uuid IS NOT NULL AND h.product_id IN (SELECT id FROM p))"
+		"    OR ($3::uuid IS NULL AND h.session_id IN (SELECT id FROM s)))"
+		"  ORDER BY h.created_at DESC, h.id DESC LIMIT 50"
+		") SELECT kind, title, body, extra, status FROM ("
+		"  SELECT 'product' AS kind, name AS title, coalesce(description, '') AS body,"
+		"    '' AS extra, '' AS status, 0 AS grp, 0::bigint AS ord, now() AS at FROM p"
+		"  UNION ALL"
+		"  SELECT 'submission', ph.phase_name, sb.form_data::text,"
+		"    coalesce(sb.generated_content, ''), sb.status, 1, ph.phase_order, sb.updated_at"
+		"  FROM phase_submissions sb JOIN product_lifecycle_phases ph ON ph.id = sb.phase_id"
+		"  WHERE sb.product_id IN (SELECT id FROM p) AND sb.tenant_id = $1::uuid"
+		"  UNION ALL"
+		"  SELECT 'history', message_type, content, agent_name, '', 2, 0, created_at FROM h"
+		") u ORDER BY grp, ord, at DESC",
+		4, p);
 }
 
 int64_t jobs_pending(struct ctx *c)

@@ -72,6 +72,18 @@ int jobs_save_conversation(struct ctx *c, const char *job_id, const char *tenant
 			   const char *title, const char *query, const char *agent,
 			   const char *response, const char *metadata);
 
+/*
+ * What the coordinator knows about a job's product and conversation, as rows (kind, title,
+ * body, extra, status), in this order: kind 'product' (name, description) when product_id is
+ * a product of tenant_id that user_id may view; kind 'submission' (phase_name, form_data as
+ * JSON text, generated_content, status) of that product by phase order; kind 'history'
+ * (message_type, content, agent_name), newest first, at most 50: the product's messages in the
+ * tenant, or without a product those of the user's product-less session (session_id when it
+ * is one, else the latest). NULL on error.
+ */
+PGresult *jobs_context(struct ctx *c, const char *tenant_id, const char *user_id,
+		       const char *product_id, const char *session_id);
+
 /* Jobs waiting in the queue (pending), -1 on error. */
 int64_t jobs_pending(struct ctx *c);
 
