@@ -197,6 +197,8 @@ struct job {
 	const char *query;                         /* the question (job arena) */
 	const char *context;                       /* the bounded context block, or NULL */
 	bool declined;                             /* answered by the NLU gate, no provider */
+	bool store_chunks;                         /* agent_chunk stored too (a whole answer
+						    * in one chunk: cache hit, guidance) */
 	const char *kb_text;                       /* knowledge excerpts for the prompts, or NULL */
 	struct json_object *kb_sources;            /* [{id, title, rank}] of the excerpts, or NULL */
 	struct json_object *interactions;          /* interaction events' data, for the result */
@@ -672,7 +674,7 @@ static void job_add_event(struct job *j, const char *name, struct json_object *d
 	struct jev *ev = &j->evs[j->nevs++];
 	ev->seq = j->next_seq++;
 	ev->name = name;
-	ev->chunk = strcmp(name, "agent_chunk") == 0;
+	ev->chunk = strcmp(name, "agent_chunk") == 0 && !j->store_chunks;
 	ev->named = json_dup(data);
 	ev->dataform = dataform_of(name, data);
 	json_object_put(data);
@@ -992,7 +994,11 @@ static void arun_on_retry(evutil_socket_t fd, short what, void *arg)
 		char *t = ar->cached;
 		ar->cached = NULL;
 		size_t n = strlen(t);
+		/* one chunk holding the whole answer: stored like the other events, so a client
+		 * that joins after the end (it came at once) still gets it */
+		ar->j->store_chunks = true;
 		arun_on_token(ar, t, n);
+		ar->j->store_chunks = false;
 		struct llm_result r = {.status = LLM_OK, .retry_after_ms = -1, .text = t,
 				       .text_len = n, .input_tokens = 0, .output_tokens = 0,
 				       .first_token_us = 0};

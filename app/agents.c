@@ -364,10 +364,22 @@ enum agent_nlu agent_nlu_gate(const char *query)
 	return in_list(norm, declines) ? NLU_DECLINE : NLU_PROCEED;
 }
 
+/* A confirmation, alone or a few joined by commas ("ok, go ahead"). */
 static bool is_confirmation(const char *query)
 {
 	char norm[48];
-	return query && normalise(query, norm, sizeof(norm)) && in_list(norm, confirmations);
+	if (!query || !normalise(query, norm, sizeof(norm)) || !*norm)
+		return false;
+	for (char *part = norm, *next; part; part = next) {
+		next = strchr(part, ',');
+		if (next)
+			*next++ = '\0';
+		while (*part == ' ')
+			part++;
+		if (!in_list(part, confirmations))
+			return false;
+	}
+	return true;
 }
 
 const char *agent_guidance(const char *phase)

@@ -46,6 +46,7 @@ int h_ai_job_submit(struct req *r); /* POST /api/multi-agent/submit */
 int h_ai_job_status(struct req *r); /* GET /api/multi-agent/jobs/{id}/status */
 int h_ai_job_result(struct req *r); /* GET /api/multi-agent/jobs/{id}/result */
 int h_ai_job_cancel(struct req *r); /* DELETE /api/multi-agent/jobs/{id} */
+int h_ai_interactions(struct req *r); /* GET /api/multi-agent/interactions (the caller's) */
 
 /* Providers, per user (API.md 1.7, 8.1 item 3). */
 int h_ai_providers_verify(struct req *r);    /* POST /api/providers/verify */

@@ -138,6 +138,8 @@ const struct route app_routes[] = {
 	{HM_GET, "/api/multi-agent/jobs/{id}/result", h_ai_job_result, ROUTE_AUTH, RL_DEFAULT,
 	 NULL, 0},
 	{HM_DELETE, "/api/multi-agent/jobs/{id}", h_ai_job_cancel, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/multi-agent/interactions", h_ai_interactions, ROUTE_AUTH, RL_DEFAULT, NULL,
+	 0},
 	{HM_POST, "/api/providers/verify", h_ai_providers_verify, ROUTE_AUTH | ROUTE_JSON, RL_AI,
 	 provider_verify_fields, KiB(16)},
 	{HM_POST, "/api/providers/configure", h_ai_providers_configure, ROUTE_AUTH | ROUTE_JSON,

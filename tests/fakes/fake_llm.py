@@ -426,6 +426,7 @@ class State:
         self.queues = collections.defaultdict(collections.deque)
         self.log = collections.deque(maxlen=LOG_MAX)
         self.seq = 0
+        self.tick = 0  # one counter for arrivals and ends: their order, without clocks
         self.active_streams = 0
         self.tasks = set()  # connection handlers, cancelled on shutdown
 
@@ -456,9 +457,11 @@ class State:
 
     def record(self, provider, path, key, model=None, stream=False):
         self.seq += 1
+        self.tick += 1
         rec = {"seq": self.seq, "provider": provider, "path": path, "key": key, "model": model,
                "stream": stream, "prompt": None, "system": None, "status": None,
-               "outcome": None, "tokens_sent": 0, "client_gone": False}
+               "outcome": None, "tokens_sent": 0, "client_gone": False,
+               "arrived": self.tick, "ended": None}
         self.log.append(rec)
         return rec
 
@@ -670,6 +673,8 @@ async def handle(st, conn, req):
         rec["client_gone"] = True
         conn.keep_alive = False
     finally:
+        st.tick += 1
+        rec["ended"] = st.tick
         if not st.quiet:
             print("fake_llm #%d %s %s key=%s -> %s %s tokens=%d%s"
                   % (rec["seq"], prov.name, req.path, key, rec["status"], rec["outcome"],
