@@ -70,9 +70,16 @@
 #define KV_CONNECT_TIMEOUT_MS 100    /* Redis on the loop: short, and backed off when down */
 #define KV_COMMAND_TIMEOUT_MS 50
 
-enum job_kind { JK_MULTI, JK_PHASE, JK_AGENT, JK__MAX };
+enum job_kind { JK_MULTI, JK_PHASE, JK_AGENT, JK_SUMMARIZE, JK_SCORE, JK_PRD, JK__MAX };
 static const char *const job_kind_names[JK__MAX] = {
-	[JK_MULTI] = "multi_agent", [JK_PHASE] = "phase_form_help", [JK_AGENT] = "agent"};
+	[JK_MULTI] = "multi_agent", [JK_PHASE] = "phase_form_help", [JK_AGENT] = "agent",
+	[JK_SUMMARIZE] = "summarize", [JK_SCORE] = "score", [JK_PRD] = "generate_prd"};
+
+/* The AI features of API.md 1.10: one agent, its answer stored in a table of its own. */
+static bool is_feature(int kind)
+{
+	return kind == JK_SUMMARIZE || kind == JK_SCORE || kind == JK_PRD;
+}
 
 /* ------------------------------------------------------------------------------ metrics */
 
@@ -1653,6 +1660,124 @@ static void job_decline(struct job *j)
 	event_active(j->prim.retry, EV_TIMEOUT, 0);
 }
 
+/* ------------------------------------------------------------------------------ features
+ *
+ * summarize, score and generate-prd (API.md 1.10): one agent (summary, scoring,
+ * prd_authoring) on the product's material; job_end stores the answer in its table and the
+ * row's JSON is the job's result, in the same transaction.
+ */
+#define SCORE_STANDARDS "BCS, ICAgile, AIPMM and Pragmatic Institute"
+
+static bool feature_prepare(struct job *j)
+{
+	struct json_object *rq = j->request;
+	struct buf b;
+	buf_init(&b, j->a);
+	if (j->kind == JK_SUMMARIZE) {
+		j->plan.primary = agent_find("summary");
+		struct json_object *ids = jx_get(rq, "session_ids");
+		PGresult *t = jobs_transcript(&j->c, j->who.tenant_id, j->who.user_id, j->product_id,
+					      ids ? jx_str(ids, NULL) : "[]");
+		if (!t) {
+			job_end(j, false, 503, "The conversation could not be read; try again",
+				"unavailable");
+			return false;
+		}
+		/* the newest messages within the budget, written oldest first */
+		size_t left = (size_t)j->d->cfg->agent_context_budget_tokens * 4;
+		int n = PQntuples(t), first = n;
+		for (int i = n - 1; i >= 0; i--) {
+			size_t len = strlen(PQgetvalue(t, i, 2)) + strlen(PQgetvalue(t, i, 1)) + 16;
+			if (len > left)
+				break;
+			left -= len;
+			first = i;
+		}
+		buf_printf(&b, "Summarise these conversation sessions of the product (%d messages"
+			       "%s):\n", n - first, first > 0 ? ", the oldest left out" : "");
+		for (int i = first; i < n; i++) {
+			const char *who = strcmp(PQgetvalue(t, i, 0), "user") == 0 ? "User"
+					  : *PQgetvalue(t, i, 1) ? PQgetvalue(t, i, 1)
+								 : PQgetvalue(t, i, 0);
+			buf_printf(&b, "\n%s: %s", who, PQgetvalue(t, i, 2));
+		}
+		j->query = b.p;
+	} else {
+		bool score = j->kind == JK_SCORE;
+		j->plan.primary = agent_find(score ? "scoring" : "prd_authoring");
+		PGresult *in = jobs_feature_inputs(&j->c, j->who.tenant_id, j->product_id,
+						   jx_get_str(rq, "summary_id"),
+						   jx_get_str(rq, "score_id"));
+		if (!in || PQntuples(in) != 1) {
+			job_end(j, false, 503, "The product could not be read; try again",
+				"unavailable");
+			return false;
+		}
+		buf_puts(&b, score ? "Score this product idea against the five weighted dimensions "
+				     "and answer with the JSON object only."
+				   : "Write the standardized PRD of this product, following the "
+				     SCORE_STANDARDS " templates, in Markdown.");
+		if (!PQgetisnull(in, 0, 0))
+			buf_printf(&b, "\n\nSummary of the product's sessions:\n%s",
+				   PQgetvalue(in, 0, 0));
+		if (!PQgetisnull(in, 0, 1))
+			buf_printf(&b, "\n\nThe product's score (overall %s): %s", PQgetvalue(in, 0, 2),
+				   PQgetvalue(in, 0, 1));
+		j->query = b.p;
+	}
+	if (!j->plan.primary) {
+		job_end(j, false, 500, "Internal server error", "internal");
+		return false;
+	}
+	arun_init(j, &j->prim, j->plan.primary, true, NULL);
+	if (j->kind != JK_SUMMARIZE)
+		job_load_context(j, NULL, NULL);
+	j->prim.prompt = j->context ? arena_printf(j->a, "%s\n\n%s", j->query, j->context)
+				    : j->query;
+	return true;
+}
+
+static double clamp100(double v)
+{
+	return v < 0 ? 0 : v > 100 ? 100 : v;
+}
+
+/* The scoring agent's answer as the object jobs_store_feature stores (new reference), or
+ * NULL when it is not the JSON its prompt asks for: {overall_score 0-100, dimensions {...},
+ * success_probability 0-1 or 0-100 (stored 0-100), success_factors, risk_factors,
+ * recommendations}. Text around the object (a code fence) is tolerated. */
+static struct json_object *score_parse(const char *text)
+{
+	const char *a = text ? strchr(text, '{') : NULL, *z = text ? strrchr(text, '}') : NULL;
+	if (!a || !z || z < a)
+		return NULL;
+	struct json_object *in = jx_parse(a, (size_t)(z - a + 1), 16);
+	struct json_object *dims = jx_get(in, "dimensions");
+	struct json_object *ov = jx_get(in, "overall_score");
+	if (!in || !json_object_is_type(in, json_type_object) || !ov ||
+	    !(json_object_is_type(ov, json_type_int) || json_object_is_type(ov, json_type_double)) ||
+	    !dims || !json_object_is_type(dims, json_type_object)) {
+		json_object_put(in);
+		return NULL;
+	}
+	struct json_object *out = json_object_new_object();
+	json_object_object_add(out, "overall_score", jnum(clamp100(json_object_get_double(ov))));
+	struct json_object *sp = jx_get(in, "success_probability");
+	double p = sp ? json_object_get_double(sp) : 0;
+	json_object_object_add(out, "success_probability", jnum(clamp100(p <= 1 ? p * 100 : p)));
+	json_object_object_add(out, "dimensions", json_object_get(dims));
+	static const char *const lists[] = {"recommendations", "success_factors", "risk_factors"};
+	for (size_t i = 0; i < 3; i++) {
+		struct json_object *l = jx_get(in, lists[i]);
+		json_object_object_add(out, lists[i],
+				       l && json_object_is_type(l, json_type_array)
+					       ? json_object_get(l)
+					       : json_object_new_array());
+	}
+	json_object_put(in);
+	return out;
+}
+
 /* Sets up the agents of the job from its request; false after job_end (a refused request). */
 static bool job_prepare(struct job *j)
 {
@@ -1675,6 +1800,8 @@ static bool job_prepare(struct job *j)
 		return true;
 	}
 	j->nstages = 1;
+	if (is_feature(j->kind))
+		return feature_prepare(j);
 	if (j->kind == JK_PHASE) {
 		const char *phase = jx_get_str(rq, "phase_name");
 		const char *len = jx_get_str(rq, "response_length");
@@ -2000,6 +2127,21 @@ static char *save_metadata(struct job *j, struct json_object *result)
 	return s;
 }
 
+/* Stores a feature's answer (jobs_store_feature); *result_text becomes the route's response. */
+static int feature_store(struct job *j, struct ctx *c, const char *answer,
+			 struct json_object *scored, char **result_text)
+{
+	const char *json = jobs_store_feature(
+		c, job_kind_names[j->kind], j->who.tenant_id, j->who.user_id, j->product_id,
+		j->request, answer ? answer : "",
+		scored ? json_object_to_json_string_ext(scored, JSON_C_TO_STRING_PLAIN) : NULL);
+	if (!json)
+		return c->rc != RC_OK ? (int)c->rc : RC_INTERNAL;
+	free(*result_text);
+	*result_text = strdup(json);
+	return RC_OK;
+}
+
 /*
  * Ends a job exactly once: its complete event, the remaining events and the row's final state
  * in one transaction (with the conversation rows of a multi-agent answer), then the complete
@@ -2016,6 +2158,14 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 	job_abort_calls(j);
 	evtimer_del(j->flush);
 
+	/* a score the agent did not give as JSON is no answer (API.md 1.10) */
+	struct json_object *scored = NULL;
+	if (ok && j->kind == JK_SCORE && !(scored = score_parse(j->prim.text))) {
+		ok = false;
+		status = 502;
+		detail = "The scoring agent did not answer with the expected JSON; try again";
+		etype = "bad_answer";
+	}
 	char *answer = NULL;
 	if (ok) {
 		const char *t = j->prim.text ? j->prim.text : "";
@@ -2058,6 +2208,8 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 		/* the row says cancelled already: only the events are stored */
 		done = job_flush(j, &o.c) == RC_OK;
 	} else if (db_begin(&o.c) == RC_OK && job_flush(j, &o.c) == RC_OK &&
+		   (!ok || !is_feature(j->kind) || feature_store(j, &o.c, answer, scored,
+								   &result_text) == RC_OK) &&
 		   (ok ? jobs_complete(&o.c, j->id, d->owner, result_text, &done)
 		       : jobs_fail(&o.c, j->id, d->owner, detail, &done)) == RC_OK) {
 		if (done && ok && j->kind == JK_MULTI) {
@@ -2123,6 +2275,7 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 			free(shaped[i]);
 	}
 	json_object_put(result);
+	json_object_put(scored);
 	free(result_text);
 	free(answer);
 	job_free(j);

@@ -332,6 +332,18 @@ static int multi_agent_enqueue(struct req *r, struct json_object *in, bool strea
 	return job_enqueue(r, "multi_agent", jx_get_str(in, "product_id"), job, out);
 }
 
+int ai_job_wait(struct req *r, const char *kind, const char *product_id,
+		struct json_object *request)
+{
+	int rc = ai_ready(r);
+	if (rc != RC_OK)
+		return rc;
+	json_object_object_add(request, "user_id", json_object_new_string(r->auth.user_id));
+	struct job_row j;
+	rc = job_enqueue(r, kind, product_id, request, &j);
+	return rc != RC_OK ? rc : accel_wait(r, j.id, "kind");
+}
+
 /* ---------------------------------------------------------------- streams and process */
 
 int h_ai_stream_multi(struct req *r)
