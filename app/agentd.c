@@ -39,6 +39,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/evp.h>
 
 #include "../lib/arena.h"
 #include "../lib/buf.h"
@@ -46,6 +47,7 @@
 #include "../lib/db.h"
 #include "../lib/evcurl.h"
 #include "../lib/jx.h"
+#include "../lib/kv.h"
 #include "../lib/llm.h"
 #include "../lib/log.h"
 #include "../lib/sse.h"
@@ -63,10 +65,21 @@
 #define RETRY_CAP_MS 8000
 #define QUERY_PREVIEW_CHARS 200     /* agent_start.query (API.md 5.7) */
 #define TRUNCATED_SUFFIX "\n\n[Response truncated - content exceeded length limit]"
+#define JOB_MAX_RUNS (AGENT_MAX_SUPPORTING + 2) /* provider calls of one job besides the answer */
+#define CACHE_MAX_BYTES (256 << 10)  /* a cached answer larger than this is not stored */
+#define KV_CONNECT_TIMEOUT_MS 100    /* Redis on the loop: short, and backed off when down */
+#define KV_COMMAND_TIMEOUT_MS 50
 
-enum job_kind { JK_MULTI, JK_PHASE, JK_AGENT, JK__MAX };
+enum job_kind { JK_MULTI, JK_PHASE, JK_AGENT, JK_SUMMARIZE, JK_SCORE, JK_PRD, JK__MAX };
 static const char *const job_kind_names[JK__MAX] = {
-	[JK_MULTI] = "multi_agent", [JK_PHASE] = "phase_form_help", [JK_AGENT] = "agent"};
+	[JK_MULTI] = "multi_agent", [JK_PHASE] = "phase_form_help", [JK_AGENT] = "agent",
+	[JK_SUMMARIZE] = "summarize", [JK_SCORE] = "score", [JK_PRD] = "generate_prd"};
+
+/* The AI features of API.md 1.10: one agent, its answer stored in a table of its own. */
+static bool is_feature(int kind)
+{
+	return kind == JK_SUMMARIZE || kind == JK_SCORE || kind == JK_PRD;
+}
 
 /* ------------------------------------------------------------------------------ metrics */
 
@@ -158,6 +171,13 @@ struct arun {
 	int64_t in_tok, out_tok;      /* tokens reported, -1 unknown */
 	int64_t start_us;             /* first call start (monotonic) */
 	int64_t total_us;             /* start to end, retries included */
+	int stage;                    /* the stage of the mode it runs in */
+	enum { AR_CONSULT, AR_OPEN, AR_CRITIQUE, AR_ANSWER } role; /* what the call is for */
+	const struct arun *about;     /* AR_CRITIQUE: the answer it critiques */
+	const char *from;             /* interaction.from_agent (static or job arena) */
+	const char *cache_key;        /* response cache key (job arena), NULL: not cached */
+	char *cached;                 /* a cache hit's answer until it is delivered (malloc) */
+	bool cache_hit;               /* answered from the cache: no provider call */
 };
 
 struct job {
@@ -175,10 +195,17 @@ struct job {
 	struct ctx c;                              /* its context (ai_choose, keys) */
 	struct ai_choice choice;                   /* provider and key, for this job only */
 	struct agent_plan plan;                    /* agents */
-	struct arun sup[AGENT_MAX_SUPPORTING];     /* supporting agents */
-	int sup_left;                              /* supporting calls not finished */
+	struct arun runs[JOB_MAX_RUNS];            /* the other calls of the mode */
+	int nruns;                                 /* used entries of runs */
+	enum agent_mode mode;                      /* how the agents work together */
+	int stage, nstages;                        /* the running stage, the stages */
+	int stage_left;                            /* calls of the running stage not finished */
 	struct arun prim;                          /* the answering agent */
 	const char *query;                         /* the question (job arena) */
+	const char *context;                       /* the bounded context block, or NULL */
+	bool declined;                             /* answered by the NLU gate, no provider */
+	bool store_chunks;                         /* agent_chunk stored too (a whole answer
+						    * in one chunk: cache hit, guidance) */
 	const char *kb_text;                       /* knowledge excerpts for the prompts, or NULL */
 	bool agent_stream;                         /* kind agent asked to stream (request.stream:
 						    * a design prompt's stream form) */
@@ -205,6 +232,8 @@ struct agentd {
 	const struct app_config *cfg;      /* configuration (ours) */
 	struct db_pool *pool;              /* SQL */
 	struct evcurl *ec;                 /* provider calls */
+	struct kv *kv;                     /* Redis: the response cache (NULL: no cache) */
+	struct kv_shared kvs;              /* its up/down state */
 	struct evhttp *http;               /* our HTTP server */
 	char owner[128];                   /* lease_owner: host:pid:start */
 	int64_t started_us;                /* monotonic start */
@@ -668,7 +697,7 @@ static void job_add_event(struct job *j, const char *name, struct json_object *d
 	struct jev *ev = &j->evs[j->nevs++];
 	ev->seq = j->next_seq++;
 	ev->name = name;
-	ev->chunk = strcmp(name, "agent_chunk") == 0;
+	ev->chunk = strcmp(name, "agent_chunk") == 0 && !j->store_chunks;
 	ev->named = json_dup(data);
 	ev->dataform = dataform_of(name, data);
 	json_object_put(data);
@@ -752,13 +781,15 @@ static void arun_clear(struct arun *ar)
 	ar->retry = NULL;
 	free(ar->text);
 	ar->text = NULL;
+	free(ar->cached);
+	ar->cached = NULL;
 }
 
 static void job_abort_calls(struct job *j)
 {
-	for (int i = 0; i < AGENT_MAX_SUPPORTING; i++)
-		if (j->sup[i].used)
-			arun_abort(&j->sup[i]);
+	for (int i = 0; i < j->nruns; i++)
+		if (j->runs[i].used)
+			arun_abort(&j->runs[i]);
 	if (j->prim.used)
 		arun_abort(&j->prim);
 }
@@ -774,8 +805,8 @@ static void job_free(struct job *j)
 	if (j->next)
 		j->next->prev = j->prev;
 	d->nrunning--;
-	for (int i = 0; i < AGENT_MAX_SUPPORTING; i++)
-		arun_clear(&j->sup[i]);
+	for (int i = 0; i < JOB_MAX_RUNS; i++)
+		arun_clear(&j->runs[i]);
 	arun_clear(&j->prim);
 	for (size_t i = 0; i < j->nevs; i++) {
 		free(j->evs[i].named);
@@ -797,8 +828,7 @@ static void job_free(struct job *j)
 
 static void arun_on_retry(evutil_socket_t fd, short what, void *arg);
 static void arun_finish(struct arun *ar, const struct llm_result *res);
-static void job_start_primary(struct job *j);
-static const char *with_knowledge(struct job *j, const char *question);
+static void job_start_stage(struct job *j, int k);
 
 static int arun_on_token(void *u, const char *tok, size_t n)
 {
@@ -841,7 +871,103 @@ static void arun_on_done(void *u, const struct llm_result *res)
 	arun_finish(ar, res);
 }
 
-/* Starts (or restarts) the agent's call; a failure to build it finishes it from the loop. */
+/* ------------------------------------------------------------------------------ response cache
+ *
+ * API.md 4.3 with 8.2 item 13 fixed: an entry is keyed by the agent, the provider, the model,
+ * the user and the product, and a SHA-256 of the exact system prompt and messages (which carry
+ * the whole context: history, submissions, knowledge excerpts, the other agents' insights).
+ * Two agents given the same message, or two users asking the same thing, never share an
+ * answer. Entries are written when the job completes (a run that was killed, cancelled or
+ * failed stores nothing), with the TTL agent_cache_ttl_s, and only up to CACHE_MAX_BYTES.
+ *
+ * Redis is reached through lib/kv on the loop itself: a GET when a call starts and a SETEX
+ * per answer when the job ends, each bounded by KV_COMMAND_TIMEOUT_MS. That blocks the loop
+ * for at most that long, and lib/kv's backoff skips a down or hung Redis (the cache is then
+ * bypassed, and the calls go to the provider) instead of paying the timeout on every call.
+ */
+
+static void md_add(EVP_MD_CTX *md, const char *s)
+{
+	EVP_DigestUpdate(md, s ? s : "", s ? strlen(s) + 1 : 1); /* NUL separates the fields */
+}
+
+static const char *cache_key_of(struct arun *ar, const struct llm_request *rq)
+{
+	struct job *j = ar->j;
+	if (!j->d->kv || j->d->cfg->agent_cache_ttl_s <= 0)
+		return NULL;
+	unsigned char h[EVP_MAX_MD_SIZE];
+	unsigned int hn = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+	if (ok) {
+		char num[24];
+		snprintf(num, sizeof(num), "%d", rq->max_tokens);
+		md_add(md, "v1");
+		md_add(md, ar->def->key);
+		md_add(md, llm_provider_name(rq->provider));
+		md_add(md, rq->base_url);
+		md_add(md, rq->model);
+		md_add(md, num);
+		md_add(md, j->who.user_id);
+		md_add(md, j->product_id);
+		md_add(md, rq->system);
+		for (size_t i = 0; i < rq->nmsgs; i++) {
+			md_add(md, rq->msgs[i].role);
+			md_add(md, rq->msgs[i].content);
+		}
+		ok = EVP_DigestFinal_ex(md, h, &hn) == 1 && hn == 32;
+	}
+	EVP_MD_CTX_free(md);
+	if (!ok)
+		return NULL;
+	char hex[65];
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	return arena_printf(j->a, "agent_cache:%s:%s", ar->def->key, hex);
+}
+
+/* The cached answer of ar's key into ar->cached; false on a miss or with Redis away. */
+static bool cache_get(struct arun *ar)
+{
+	redisReply *x = kv_cmd(ar->j->d->kv, "GET %s", ar->cache_key);
+	if (!x)
+		return false;
+	if (x->type == REDIS_REPLY_STRING && x->len <= CACHE_MAX_BYTES) {
+		struct json_object *o = jx_parse(x->str, x->len, 8);
+		const char *t = jx_get_str(o, "text");
+		if (t)
+			ar->cached = strdup(t);
+		json_object_put(o);
+	}
+	freeReplyObject(x);
+	return ar->cached != NULL;
+}
+
+/* Stores ar's answer when it came from the provider, complete. */
+static void cache_put(struct job *j, const struct arun *ar)
+{
+	if (!ar->used || !ar->ok || ar->cache_hit || !ar->cache_key || !ar->text ||
+	    ar->status != LLM_OK || !j->d->kv)
+		return;
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "agent", json_object_new_string(ar->def->key));
+	json_object_object_add(o, "model", jstr(ar->model));
+	json_object_object_add(o, "text", json_object_new_string(ar->text));
+	size_t n;
+	const char *v = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &n);
+	if (n <= CACHE_MAX_BYTES) {
+		char ttl[24];
+		snprintf(ttl, sizeof(ttl), "%lld", (long long)j->d->cfg->agent_cache_ttl_s);
+		redisReply *x = kv_cmd(j->d->kv, "SETEX %s %s %b", ar->cache_key, ttl, v, n);
+		if (x)
+			freeReplyObject(x);
+	}
+	json_object_put(o);
+}
+
+/* Starts (or restarts) the agent's call; a failure to build it finishes it from the loop, and
+ * so does a cache hit (no provider call). */
 static void arun_start(struct arun *ar)
 {
 	struct job *j = ar->j;
@@ -863,8 +989,15 @@ static void arun_start(struct arun *ar)
 		.idle_timeout_ms = cfg->agent_idle_timeout_ms,
 		.total_timeout_ms = cfg->agent_total_timeout_ms,
 	};
-	if (!ar->start_us)
+	if (!ar->start_us) {
 		ar->start_us = now_us();
+		ar->cache_key = cache_key_of(ar, &rq);
+		if (ar->cache_key && cache_get(ar)) {
+			ar->cache_hit = true;
+			event_active(ar->retry, EV_TIMEOUT, 0);
+			return;
+		}
+	}
 	ar->call = llm_call_new(&rq, arun_on_token, arun_on_done, ar);
 	if (ar->call && evcurl_add(j->d->ec, llm_call_easy(ar->call)) == 0)
 		return;
@@ -879,6 +1012,23 @@ static void arun_on_retry(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct arun *ar = arg;
+	if (ar->cached) {
+		/* a cache hit: the answer as one piece of text, as if the provider sent it */
+		char *t = ar->cached;
+		ar->cached = NULL;
+		size_t n = strlen(t);
+		/* one chunk holding the whole answer: stored like the other events, so a client
+		 * that joins after the end (it came at once) still gets it */
+		ar->j->store_chunks = true;
+		arun_on_token(ar, t, n);
+		ar->j->store_chunks = false;
+		struct llm_result r = {.status = LLM_OK, .retry_after_ms = -1, .text = t,
+				       .text_len = n, .input_tokens = 0, .output_tokens = 0,
+				       .first_token_us = 0};
+		arun_finish(ar, &r);
+		free(t);
+		return;
+	}
 	if (ar->start_failed) {
 		struct llm_result r = {.status = LLM_E_BADREQ, .retry_after_ms = -1,
 				       .first_token_us = -1, .input_tokens = -1,
@@ -925,12 +1075,20 @@ static void record_call(struct arun *ar, const struct llm_result *res)
 		(long long)res->output_tokens, ar->retries);
 }
 
+/* What the call was for, on agent_start and agent_complete. */
+static const char *arun_step(const struct arun *ar)
+{
+	static const char *const names[] = {"consult", "open", "critique", "answer"};
+	return ar->primary ? "answer" : names[ar->role];
+}
+
 static struct json_object *arun_metadata(const struct arun *ar)
 {
 	struct job *j = ar->j;
 	struct json_object *md = json_object_new_object();
 	json_object_object_add(md, "provider",
-			       json_object_new_string(llm_provider_name(j->choice.provider)));
+			       j->declined ? NULL
+					   : json_object_new_string(llm_provider_name(j->choice.provider)));
 	json_object_object_add(md, "model", jstr(ar->model));
 	json_object_object_add(md, "processing_time",
 			       jnum((double)(ar->total_us / 1000) / 1000.0));
@@ -940,7 +1098,7 @@ static struct json_object *arun_metadata(const struct arun *ar)
 	json_object_object_add(t, "output", json_object_new_int64(out));
 	json_object_object_add(t, "total", json_object_new_int64(in + out));
 	json_object_object_add(md, "tokens", t);
-	json_object_object_add(md, "cache_hit", json_object_new_boolean(false));
+	json_object_object_add(md, "cache_hit", json_object_new_boolean(ar->cache_hit));
 	/* the knowledge articles the agent was given (the rag step): ids and titles */
 	json_object_object_add(md, "context_sources",
 			       j->kb_sources ? json_object_get(j->kb_sources) : json_object_new_array());
@@ -952,8 +1110,7 @@ static void emit_interaction(struct arun *ar)
 	struct job *j = ar->j;
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "from_agent",
-			       json_object_new_string(ar->primary ? "coordinator"
-								  : j->plan.primary->key));
+			       json_object_new_string(ar->from ? ar->from : "coordinator"));
 	json_object_object_add(o, "to_agent", json_object_new_string(ar->def->key));
 	json_object_object_add(o, "query", jstr(j->query));
 	json_object_object_add(o, "response", jstr(ar->text));
@@ -967,6 +1124,7 @@ static void emit_agent_complete(struct arun *ar)
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "agent", json_object_new_string(ar->def->key));
 	json_object_object_add(o, "response", jstr(ar->text));
+	json_object_object_add(o, "step", json_object_new_string(arun_step(ar)));
 	json_object_object_add(o, "metadata", arun_metadata(ar));
 	json_object_object_add(o, "system_prompt", jstr(ar->system));
 	json_object_object_add(o, "user_prompt", NULL);
@@ -1016,7 +1174,8 @@ static void arun_finish(struct arun *ar, const struct llm_result *res)
 {
 	struct job *j = ar->j;
 	struct agentd *d = j->d;
-	record_call(ar, res);
+	if (!ar->cache_hit && !j->declined)
+		record_call(ar, res);
 	bool ok = res->status == LLM_OK || (res->status == LLM_E_CANCELLED && j->capped);
 	if (j->cancelled || j->ending)
 		return;
@@ -1056,12 +1215,12 @@ static void arun_finish(struct arun *ar, const struct llm_result *res)
 		emit_agent_complete(ar);
 		emit_interaction(ar);
 	}
-	if (ar->primary) {
-		job_end(j, true, 200, NULL, NULL);
+	if (--j->stage_left > 0)
 		return;
-	}
-	if (--j->sup_left == 0)
-		job_start_primary(j);
+	if (j->stage + 1 < j->nstages)
+		job_start_stage(j, j->stage + 1);
+	else
+		job_end(j, true, 200, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------------------ running a job */
@@ -1086,6 +1245,8 @@ static void emit_agent_start(struct arun *ar)
 	const char *q = j->query ? j->query : "";
 	size_t n = utf8_prefix(q, strlen(q), QUERY_PREVIEW_CHARS);
 	json_object_object_add(o, "query", json_object_new_string_len(q, (int)n));
+	if (j->kind == JK_MULTI)
+		json_object_object_add(o, "step", json_object_new_string(arun_step(ar)));
 	job_emit(j, "agent_start", o);
 }
 
@@ -1099,40 +1260,246 @@ static void emit_progress(struct job *j, double p, const char *msg)
 	job_emit(j, "progress", o);
 }
 
-static void job_start_primary(struct job *j)
+/* ------------------------------------------------------------------------------ the modes
+ *
+ * A job's calls run in stages (API.md 5.3 step 5): every call of a stage runs at once, and
+ * the next stage starts when all of them ended (a failed consultation is reported and the
+ * job goes on without it; only the answering agent's failure fails the job). Prompts are
+ * written when their stage starts, so they can carry the answers of the earlier stages:
+ *
+ *   enhanced_collaborative  0: the supporting agents        1: the primary, with their insights
+ *   collaborative           i: supporting agent i, with the insights of agents 0..i-1
+ *                           n: the primary, with every insight
+ *   sequential              i: agent i builds on the answer of agent i-1; the primary is last
+ *   parallel                0: every agent and the primary on the same message
+ *   debate                  0: two agents answer   1: each critiques the other's answer
+ *                           2: the primary synthesizes
+ */
+
+/* The answer before ar in a sequential chain: the last successful one of an earlier stage. */
+static const struct arun *chain_previous(struct job *j, const struct arun *ar)
 {
-	struct arun *ar = &j->prim;
-	if (j->kind == JK_MULTI) {
-		struct buf b;
-		buf_init(&b, j->a);
-		buf_puts(&b, with_knowledge(j, j->query));
-		int n = 0;
-		for (int i = 0; i < j->plan.nsupporting; i++) {
-			const struct arun *s = &j->sup[i];
-			if (!s->ok || !s->text)
-				continue;
-			buf_printf(&b, "%s### %s\n%s", n++ ? "\n\n" : "\n\nInsights from the other "
-								     "agents:\n\n",
-				   s->def->name, s->text);
-		}
-		ar->prompt = b.p;
-		emit_progress(j, 0.5, "Consulting the primary agent...");
+	const struct arun *prev = NULL;
+	for (int i = 0; i < j->nruns; i++) {
+		const struct arun *r = &j->runs[i];
+		if (r->stage < ar->stage && r->ok && r->text && (!prev || r->stage > prev->stage))
+			prev = r;
 	}
-	emit_agent_start(ar);
-	arun_start(ar);
+	return prev;
 }
 
-/* Sets up the agents of the job from its request; false after job_end (a refused request). */
-static bool job_prepare(struct job *j)
+static void put_insights(struct buf *b, struct job *j, int before_stage, const char *title)
 {
-	struct json_object *rq = j->request;
-	struct json_object *ctxo = jx_get(rq, "context");
-	if (j->kind == JK_MULTI) {
-		j->query = arena_strdup(j->a, jx_get_str(rq, "query"));
-		if (!j->query || !*j->query) {
-			job_end(j, false, 400, "query is required", "badreq");
-			return false;
+	int n = 0;
+	for (int i = 0; i < j->nruns; i++) {
+		const struct arun *s = &j->runs[i];
+		if (s->stage >= before_stage || !s->ok || !s->text)
+			continue;
+		buf_printf(b, "%s### %s\n%s", n++ ? "\n\n" : title, s->def->name, s->text);
+	}
+}
+
+/* The user message of ar, written when its stage starts (job arena). Sets ar->from. */
+static const char *build_prompt(struct job *j, struct arun *ar)
+{
+	struct buf b;
+	buf_init(&b, j->a);
+	buf_puts(&b, j->query);
+	if (j->context)
+		buf_printf(&b, "\n\n%s", j->context);
+	const char *lead = j->plan.primary->key;
+	ar->from = ar->primary ? "coordinator" : lead;
+	if (ar->role == AR_OPEN) {
+		ar->from = "coordinator";
+		buf_puts(&b, "\n\nYou are one of two agents debating this question. Give your own "
+			     "answer and the reasoning and evidence behind it.");
+		return b.p;
+	}
+	if (ar->role == AR_CRITIQUE) {
+		ar->from = ar->about->def->key;
+		buf_printf(&b,
+			   "\n\nThe %s answered:\n\n%s\n\nCritique that answer once: what is wrong, "
+			   "missing or unsupported, and what you would change. Be specific.",
+			   ar->about->def->name, ar->about->text ? ar->about->text : "(no answer)");
+		return b.p;
+	}
+	switch (j->mode) {
+	case AM_SEQUENTIAL: {
+		const struct arun *prev = chain_previous(j, ar);
+		ar->from = prev ? prev->def->key : "coordinator";
+		if (prev)
+			buf_printf(&b,
+				   "\n\nThe previous agent in the chain (%s) answered:\n\n%s\n\nBuild "
+				   "on that answer: keep what holds, correct what does not, add what "
+				   "your role contributes. Your answer replaces it.",
+				   prev->def->name, prev->text);
+		break;
+	}
+	case AM_COLLABORATIVE:
+		put_insights(&b, j, ar->stage,
+			     ar->primary ? "\n\nInsights from the other agents:\n\n"
+					 : "\n\nInsights so far from the other agents:\n\n");
+		break;
+	case AM_ENHANCED:
+		if (ar->primary)
+			put_insights(&b, j, ar->stage, "\n\nInsights from the other agents:\n\n");
+		break;
+	case AM_DEBATE: {
+		ar->from = "coordinator";
+		buf_puts(&b, "\n\nThe debate so far:");
+		for (int i = 0; i < j->nruns; i++) {
+			const struct arun *r = &j->runs[i];
+			if (!r->ok || !r->text)
+				continue;
+			if (r->role == AR_OPEN)
+				buf_printf(&b, "\n\n### The %s's answer\n%s", r->def->name, r->text);
+			else
+				buf_printf(&b, "\n\n### The %s's critique of the %s\n%s", r->def->name,
+					   r->about->def->name, r->text);
 		}
+		buf_puts(&b, "\n\nSynthesize the answer: what the evidence supports, where the two "
+			     "agree, and how you settle where they differ.");
+		break;
+	}
+	default:
+		break;
+	}
+	return b.p;
+}
+
+/* Starts stage k: its prompts, its agent_start events, then its calls, all at once. */
+static void job_start_stage(struct job *j, int k)
+{
+	struct arun *go[JOB_MAX_RUNS + 1];
+	int n = 0;
+	j->stage = k;
+	for (int i = 0; i < j->nruns; i++)
+		if (j->runs[i].stage == k)
+			go[n++] = &j->runs[i];
+	if (j->prim.used && j->prim.stage == k) {
+		if (j->kind == JK_MULTI && k > 0)
+			emit_progress(j, 0.5, "Consulting the primary agent...");
+		go[n++] = &j->prim;
+	}
+	for (int i = 0; i < n; i++) {
+		if (j->kind == JK_MULTI)
+			go[i]->prompt = build_prompt(j, go[i]);
+		emit_agent_start(go[i]);
+	}
+	j->stage_left = n;
+	for (int i = 0; i < n; i++)
+		arun_start(go[i]);
+}
+
+static struct arun *add_run(struct job *j, const struct agent_def *def, int stage, int role)
+{
+	if (j->nruns >= JOB_MAX_RUNS)
+		return NULL;
+	struct arun *ar = &j->runs[j->nruns++];
+	arun_init(j, ar, def, false, NULL);
+	ar->stage = stage;
+	ar->role = role;
+	return ar;
+}
+
+/* The calls of a multi-agent job in its mode's stages. */
+static void job_plan_mode(struct job *j)
+{
+	const struct agent_plan *p = &j->plan;
+	arun_init(j, &j->prim, p->primary, true, NULL);
+	switch (j->mode) {
+	case AM_ENHANCED:
+		for (int i = 0; i < p->nsupporting; i++)
+			add_run(j, p->supporting[i], 0, AR_CONSULT);
+		j->prim.stage = p->nsupporting > 0 ? 1 : 0;
+		break;
+	case AM_COLLABORATIVE:
+	case AM_SEQUENTIAL:
+		for (int i = 0; i < p->nsupporting; i++)
+			add_run(j, p->supporting[i], i, AR_CONSULT);
+		j->prim.stage = p->nsupporting;
+		break;
+	case AM_PARALLEL:
+		for (int i = 0; i < p->nsupporting; i++)
+			add_run(j, p->supporting[i], 0, AR_CONSULT);
+		j->prim.stage = 0;
+		break;
+	case AM_DEBATE: {
+		struct arun *a = add_run(j, p->debaters[0], 0, AR_OPEN);
+		struct arun *b = add_run(j, p->debaters[1], 0, AR_OPEN);
+		add_run(j, p->debaters[0], 1, AR_CRITIQUE)->about = b;
+		add_run(j, p->debaters[1], 1, AR_CRITIQUE)->about = a;
+		j->prim.stage = 2;
+		break;
+	}
+	default:
+		break;
+	}
+	j->nstages = j->prim.stage + 1;
+}
+
+/* ------------------------------------------------------------------------------ context
+ *
+ * What the agents know besides the message (API.md 5.3 step 2): the product, the client's
+ * context (phase, field, form data), the knowledge excerpts (the rag step: the top articles
+ * by full-text rank, within what the owner may view), the phase submissions and the last 50
+ * messages of the product's conversation (or of the product-less session). Loaded on every
+ * path, since every path is a job. Bounded by agent_context_budget_tokens, counted as
+ * characters / 4: the product and the client's context first, then the excerpts by rank, the
+ * current phase's submission, the conversation from its newest message back (stopping at
+ * the first that does not fit, so what is kept is the recent past without holes), then the
+ * other submissions.
+ */
+#define KB_TOP 5
+#define KB_EXCERPT_CHARS 1500
+#define HISTORY_ITEM_CHARS 2000
+#define SUBMISSION_CHARS 4000
+#define CLIENT_CTX_CHARS 4000
+
+struct cpart {
+	char *text;   /* rendered (job arena) */
+	size_t len;   /* bytes */
+	bool keep;    /* within the budget */
+};
+
+/* s cut to max code points with " ..." (job arena). */
+static char *excerpt(struct job *j, const char *s, int64_t max)
+{
+	size_t len = s ? strlen(s) : 0;
+	size_t cut = utf8_prefix(s ? s : "", len, max);
+	return arena_printf(j->a, "%.*s%s", (int)cut, s ? s : "", cut < len ? " ..." : "");
+}
+
+static bool fits(size_t *left, struct cpart *p)
+{
+	if (!p->text || p->len + 2 > *left)
+		return false;
+	*left -= p->len + 2;
+	p->keep = true;
+	return true;
+}
+
+/* Loads the rows (jobs_context) and the excerpts, plans the agents (kind multi_agent) and
+ * writes j->context. Errors are logged and the job goes on with less context. */
+static void job_load_context(struct job *j, const char *phase_name, struct json_object *ctxo)
+{
+	const char *sid = ctxo ? jx_get_str(ctxo, "session_id") : NULL;
+	PGresult *rows = jobs_context(&j->c, j->who.tenant_id, j->who.user_id,
+				      j->product_id[0] ? j->product_id : NULL,
+				      sid && jx_is_uuid(sid) ? sid : NULL);
+	if (!rows) {
+		log_msg(LL_WARN, j->id, "context not loaded: %s", j->c.detail);
+		ctx_clear(&j->c);
+	}
+	int nrows = rows ? PQntuples(rows) : 0;
+	/* the recent messages, newest first, for phase detection */
+	const char *recent[10];
+	size_t nrecent = 0;
+	for (int i = 0; i < nrows && nrecent < 10; i++)
+		if (strcmp(PQgetvalue(rows, i, 0), "history") == 0)
+			recent[nrecent++] = PQgetvalue(rows, i, 2);
+	if (j->kind == JK_MULTI) {
+		struct json_object *rq = j->request;
 		const char *sup[AGENT_MAX_SUPPORTING * 2];
 		size_t n = 0;
 		struct json_object *sa = jx_get(rq, "supporting_agents");
@@ -1143,20 +1510,314 @@ static bool job_prepare(struct job *j)
 			if (k)
 				sup[n++] = k;
 		}
-		agent_plan_for(&j->plan, j->query, ctxo ? jx_get_str(ctxo, "phase_name") : NULL,
+		agent_plan_for(&j->plan, j->query, phase_name, recent, nrecent,
 			       jx_get_str(rq, "primary_agent"), sa ? sup : NULL, n);
+		phase_name = j->plan.phase;
+	}
+
+	size_t left = (size_t)j->d->cfg->agent_context_budget_tokens * 4;
+	struct cpart prod = {0}, client = {0}, cur_sub = {0};
+	struct cpart *kb = arena_calloc(j->a, KB_TOP * sizeof(*kb));
+	struct cpart *hist = arena_calloc(j->a, (size_t)(nrows + 1) * sizeof(*hist));
+	struct cpart *subs = arena_calloc(j->a, (size_t)(nrows + 1) * sizeof(*subs));
+	int nhist = 0, nsubs = 0, nkb = 0;
+	/* the product and the client's context */
+	for (int i = 0; i < nrows; i++) {
+		const char *kind = PQgetvalue(rows, i, 0);
+		const char *title = PQgetvalue(rows, i, 1), *body = PQgetvalue(rows, i, 2);
+		const char *extra = PQgetvalue(rows, i, 3), *status = PQgetvalue(rows, i, 4);
+		if (strcmp(kind, "product") == 0) {
+			prod.text = arena_printf(j->a, "## The product\nName: %s\nDescription: %s",
+						 title, excerpt(j, body, 1000));
+		} else if (strcmp(kind, "submission") == 0) {
+			struct cpart *p = &subs[nsubs++];
+			p->text = arena_printf(j->a, "### %s (%s)\n%s%s%s", title, status,
+					       excerpt(j, body, SUBMISSION_CHARS),
+					       *extra ? "\nGenerated: " : "",
+					       *extra ? excerpt(j, extra, SUBMISSION_CHARS / 2) : "");
+			if (phase_name && strcasecmp(title, phase_name) == 0) {
+				cur_sub = *p;
+				nsubs--;
+			}
+		} else {
+			const char *who = strcmp(title, "user") == 0 ? "User"
+					  : *extra ? arena_printf(j->a, "%s agent", extra)
+						   : title;
+			hist[nhist++].text = arena_printf(j->a, "%s: %s", who,
+							  excerpt(j, body, HISTORY_ITEM_CHARS));
+		}
+	}
+	if (ctxo) {
+		struct buf b;
+		buf_init(&b, j->a);
+		static const char *const keys[] = {"phase_name", "current_field", "response_length",
+						   NULL};
+		for (const char *const *k = keys; *k; k++) {
+			const char *v = jx_get_str(ctxo, *k);
+			if (v && *v)
+				buf_printf(&b, "%s: %s\n", *k, v);
+		}
+		struct json_object *fd = jx_get(ctxo, "form_data");
+		if (fd)
+			buf_printf(&b, "form_data: %s\n",
+				   excerpt(j, json_object_to_json_string_ext(fd, JSON_C_TO_STRING_PLAIN),
+					   CLIENT_CTX_CHARS));
+		if (b.len)
+			client.text = arena_printf(j->a, "## The client's context\n%.*s",
+						   (int)b.len - 1, b.p);
+	}
+	if (phase_name && !client.text && j->kind == JK_MULTI)
+		client.text = arena_printf(j->a, "## The client's context\nphase_name: %s%s",
+					   phase_name, j->plan.phase_detected ? " (detected)" : "");
+	/* the knowledge excerpts (the rag step) */
+	struct json_object *arts = NULL;
+	if (j->product_id[0] && j->query) {
+		arts = kb_retrieve(&j->c, j->product_id, j->query, KB_TOP);
+		if (!arts) {
+			log_msg(LL_WARN, j->id, "knowledge retrieval failed: %s", j->c.detail);
+			ctx_clear(&j->c);
+		}
+	}
+	for (size_t i = 0; arts && i < json_object_array_length(arts) && nkb < KB_TOP; i++) {
+		struct json_object *a = json_object_array_get_idx(arts, i);
+		const char *title = jx_get_str(a, "title");
+		kb[nkb++].text = arena_printf(j->a, "[%s]\n%s", title ? title : "untitled",
+					      excerpt(j, jx_get_str(a, "content"), KB_EXCERPT_CHARS));
+	}
+	for (struct cpart *p = &prod; p; p = p == &prod ? &client : NULL)
+		if (p->text)
+			p->len = strlen(p->text);
+	fits(&left, &prod);
+	fits(&left, &client);
+	for (int i = 0; i < nkb; i++) {
+		kb[i].len = strlen(kb[i].text);
+		fits(&left, &kb[i]);
+	}
+	if (cur_sub.text) {
+		cur_sub.len = strlen(cur_sub.text);
+		fits(&left, &cur_sub);
+	}
+	for (int i = 0; i < nhist; i++) {
+		hist[i].len = strlen(hist[i].text);
+		if (!fits(&left, &hist[i]))
+			break;
+	}
+	for (int i = 0; i < nsubs; i++) {
+		subs[i].len = strlen(subs[i].text);
+		fits(&left, &subs[i]);
+	}
+	/* written in reading order */
+	struct buf b;
+	buf_init(&b, j->a);
+	if (prod.keep)
+		buf_printf(&b, "\n\n%s", prod.text);
+	if (client.keep)
+		buf_printf(&b, "\n\n%s", client.text);
+	bool any_sub = cur_sub.keep;
+	for (int i = 0; i < nsubs; i++)
+		any_sub |= subs[i].keep;
+	if (any_sub) {
+		buf_puts(&b, "\n\n## Phase submissions");
+		for (int i = 0; i < nsubs; i++)
+			if (subs[i].keep)
+				buf_printf(&b, "\n%s", subs[i].text);
+		if (cur_sub.keep)
+			buf_printf(&b, "\n%s", cur_sub.text);
+	}
+	struct buf kbt;
+	buf_init(&kbt, j->a);
+	j->kb_sources = json_object_new_array();
+	for (int i = 0; i < nkb; i++) {
+		if (!kb[i].keep)
+			continue;
+		buf_printf(&kbt, "\n%s\n", kb[i].text);
+		struct json_object *a = json_object_array_get_idx(arts, (size_t)i);
+		struct json_object *src = json_object_new_object();
+		json_object_object_add(src, "id", jstr(jx_get_str(a, "id")));
+		json_object_object_add(src, "title", jstr(jx_get_str(a, "title")));
+		struct json_object *rank = jx_get(a, "rank");
+		json_object_object_add(src, "rank", rank ? json_object_get(rank) : NULL);
+		json_object_array_add(j->kb_sources, src);
+	}
+	if (kbt.len) {
+		j->kb_text = kbt.p;
+		buf_printf(&b,
+			   "\n\n## Knowledge-base excerpts of this product (cite them by their title "
+			   "in brackets when you use them)\n%s",
+			   kbt.p);
+	}
+	int last = -1;
+	for (int i = 0; i < nhist && hist[i].keep; i++)
+		last = i;
+	if (last >= 0) {
+		buf_puts(&b, "\n\n## The conversation so far (oldest first)");
+		for (int i = last; i >= 0; i--)
+			buf_printf(&b, "\n%s", hist[i].text);
+	}
+	if (b.len)
+		j->context = arena_printf(j->a, "Context:%s", b.p);
+}
+
+/* A declined message (API.md 5.3 step 1, 8.2 item 10): the guidance as the coordinator's
+ * answer, streamed and saved like any answer, without a provider. */
+static void job_decline(struct job *j)
+{
+	struct json_object *ctxo = jx_get(j->request, "context");
+	j->declined = true;
+	j->plan.primary = &agent_coordinator;
+	arun_init(j, &j->prim, &agent_coordinator, true, NULL);
+	j->prim.model = NULL;
+	j->nstages = 1;
+	emit_progress(j, 0.1, "Starting multi-agent processing...");
+	emit_agent_start(&j->prim);
+	j->stage_left = 1;
+	j->prim.cached = strdup(agent_guidance(ctxo ? jx_get_str(ctxo, "phase_name") : NULL));
+	j->prim.start_us = now_us();
+	event_active(j->prim.retry, EV_TIMEOUT, 0);
+}
+
+/* ------------------------------------------------------------------------------ features
+ *
+ * summarize, score and generate-prd (API.md 1.10): one agent (summary, scoring,
+ * prd_authoring) on the product's material; job_end stores the answer in its table and the
+ * row's JSON is the job's result, in the same transaction.
+ */
+#define SCORE_STANDARDS "BCS, ICAgile, AIPMM and Pragmatic Institute"
+
+static bool feature_prepare(struct job *j)
+{
+	struct json_object *rq = j->request;
+	struct buf b;
+	buf_init(&b, j->a);
+	if (j->kind == JK_SUMMARIZE) {
+		j->plan.primary = agent_find("summary");
+		struct json_object *ids = jx_get(rq, "session_ids");
+		PGresult *t = jobs_transcript(&j->c, j->who.tenant_id, j->who.user_id, j->product_id,
+					      ids ? jx_str(ids, NULL) : "[]");
+		if (!t) {
+			job_end(j, false, 503, "The conversation could not be read; try again",
+				"unavailable");
+			return false;
+		}
+		/* the newest messages within the budget, written oldest first */
+		size_t left = (size_t)j->d->cfg->agent_context_budget_tokens * 4;
+		int n = PQntuples(t), first = n;
+		for (int i = n - 1; i >= 0; i--) {
+			size_t len = strlen(PQgetvalue(t, i, 2)) + strlen(PQgetvalue(t, i, 1)) + 16;
+			if (len > left)
+				break;
+			left -= len;
+			first = i;
+		}
+		buf_printf(&b, "Summarise these conversation sessions of the product (%d messages"
+			       "%s):\n", n - first, first > 0 ? ", the oldest left out" : "");
+		for (int i = first; i < n; i++) {
+			const char *who = strcmp(PQgetvalue(t, i, 0), "user") == 0 ? "User"
+					  : *PQgetvalue(t, i, 1) ? PQgetvalue(t, i, 1)
+								 : PQgetvalue(t, i, 0);
+			buf_printf(&b, "\n%s: %s", who, PQgetvalue(t, i, 2));
+		}
+		j->query = b.p;
+	} else {
+		bool score = j->kind == JK_SCORE;
+		j->plan.primary = agent_find(score ? "scoring" : "prd_authoring");
+		PGresult *in = jobs_feature_inputs(&j->c, j->who.tenant_id, j->product_id,
+						   jx_get_str(rq, "summary_id"),
+						   jx_get_str(rq, "score_id"));
+		if (!in || PQntuples(in) != 1) {
+			job_end(j, false, 503, "The product could not be read; try again",
+				"unavailable");
+			return false;
+		}
+		buf_puts(&b, score ? "Score this product idea against the five weighted dimensions "
+				     "and answer with the JSON object only."
+				   : "Write the standardized PRD of this product, following the "
+				     SCORE_STANDARDS " templates, in Markdown.");
+		if (!PQgetisnull(in, 0, 0))
+			buf_printf(&b, "\n\nSummary of the product's sessions:\n%s",
+				   PQgetvalue(in, 0, 0));
+		if (!PQgetisnull(in, 0, 1))
+			buf_printf(&b, "\n\nThe product's score (overall %s): %s", PQgetvalue(in, 0, 2),
+				   PQgetvalue(in, 0, 1));
+		j->query = b.p;
+	}
+	if (!j->plan.primary) {
+		job_end(j, false, 500, "Internal server error", "internal");
+		return false;
+	}
+	arun_init(j, &j->prim, j->plan.primary, true, NULL);
+	if (j->kind != JK_SUMMARIZE)
+		job_load_context(j, NULL, NULL);
+	j->prim.prompt = j->context ? arena_printf(j->a, "%s\n\n%s", j->query, j->context)
+				    : j->query;
+	return true;
+}
+
+static double clamp100(double v)
+{
+	return v < 0 ? 0 : v > 100 ? 100 : v;
+}
+
+/* The scoring agent's answer as the object jobs_store_feature stores (new reference), or
+ * NULL when it is not the JSON its prompt asks for: {overall_score 0-100, dimensions {...},
+ * success_probability 0-1 or 0-100 (stored 0-100), success_factors, risk_factors,
+ * recommendations}. Text around the object (a code fence) is tolerated. */
+static struct json_object *score_parse(const char *text)
+{
+	const char *a = text ? strchr(text, '{') : NULL, *z = text ? strrchr(text, '}') : NULL;
+	if (!a || !z || z < a)
+		return NULL;
+	struct json_object *in = jx_parse(a, (size_t)(z - a + 1), 16);
+	struct json_object *dims = jx_get(in, "dimensions");
+	struct json_object *ov = jx_get(in, "overall_score");
+	if (!in || !json_object_is_type(in, json_type_object) || !ov ||
+	    !(json_object_is_type(ov, json_type_int) || json_object_is_type(ov, json_type_double)) ||
+	    !dims || !json_object_is_type(dims, json_type_object)) {
+		json_object_put(in);
+		return NULL;
+	}
+	struct json_object *out = json_object_new_object();
+	json_object_object_add(out, "overall_score", jnum(clamp100(json_object_get_double(ov))));
+	struct json_object *sp = jx_get(in, "success_probability");
+	double p = sp ? json_object_get_double(sp) : 0;
+	json_object_object_add(out, "success_probability", jnum(clamp100(p <= 1 ? p * 100 : p)));
+	json_object_object_add(out, "dimensions", json_object_get(dims));
+	static const char *const lists[] = {"recommendations", "success_factors", "risk_factors"};
+	for (size_t i = 0; i < 3; i++) {
+		struct json_object *l = jx_get(in, lists[i]);
+		json_object_object_add(out, lists[i],
+				       l && json_object_is_type(l, json_type_array)
+					       ? json_object_get(l)
+					       : json_object_new_array());
+	}
+	json_object_put(in);
+	return out;
+}
+
+/* Sets up the agents of the job from its request; false after job_end (a refused request). */
+static bool job_prepare(struct job *j)
+{
+	struct json_object *rq = j->request;
+	struct json_object *ctxo = jx_get(rq, "context");
+	if (ctxo && !json_object_is_type(ctxo, json_type_object))
+		ctxo = NULL;
+	if (j->kind == JK_MULTI) {
+		j->mode = agent_mode_parse(jx_get_str(rq, "coordination_mode"));
+		if (!j->query) {
+			job_end(j, false, 400, "query is required", "badreq");
+			return false;
+		}
+		job_load_context(j, ctxo ? jx_get_str(ctxo, "phase_name") : NULL, ctxo);
 		if (!j->plan.primary) {
 			job_end(j, false, 400, "Unknown agent type", "badreq");
 			return false;
 		}
-		for (int i = 0; i < j->plan.nsupporting; i++) {
-			struct arun *ar = &j->sup[i];
-			arun_init(j, ar, j->plan.supporting[i], false, NULL);
-			ar->prompt = j->query;
-		}
-		arun_init(j, &j->prim, j->plan.primary, true, NULL);
+		job_plan_mode(j);
 		return true;
 	}
+	j->nstages = 1;
+	if (is_feature(j->kind))
+		return feature_prepare(j);
 	if (j->kind == JK_PHASE) {
 		const char *phase = jx_get_str(rq, "phase_name");
 		const char *len = jx_get_str(rq, "response_length");
@@ -1181,7 +1842,10 @@ static bool job_prepare(struct job *j)
 					summary && *summary ? summary : "",
 					field ? "\n\nField: " : "", field ? field : "");
 		arun_init(j, &j->prim, j->plan.primary, true, verbose ? NULL : "fast");
-		j->prim.prompt = j->query;
+		/* the prior phase submissions and the chat (API.md 1.9), bounded like any context */
+		job_load_context(j, phase, NULL);
+		j->prim.prompt = j->context ? arena_printf(j->a, "%s\n\n%s", j->query, j->context)
+					    : j->query;
 		j->prim.system = arena_printf(
 			j->a, "%s\nYou help the user fill in the form of the %s phase. Answer in "
 			      "plain text, at most %d words.",
@@ -1230,57 +1894,6 @@ static bool job_prepare(struct job *j)
 	return true;
 }
 
-/* The product's knowledge for the question (the rag step, API.md 5.3): the top articles by
- * full-text rank, within what the owner may view, as prompt text with their titles, and
- * their ids and titles for the events' metadata. Nothing when the job has no product or the
- * product has no matching article; a retrieval error is logged and the job goes on. */
-#define KB_TOP 5
-#define KB_EXCERPT_CHARS 1500
-
-static void job_retrieve(struct job *j)
-{
-	if (!j->product_id[0] || !j->query)
-		return;
-	struct json_object *arts = kb_retrieve(&j->c, j->product_id, j->query, KB_TOP);
-	if (!arts) {
-		log_msg(LL_WARN, j->id, "knowledge retrieval failed: %s", j->c.detail);
-		ctx_clear(&j->c);
-		return;
-	}
-	size_t n = json_object_array_length(arts);
-	if (n == 0)
-		return;
-	struct buf b;
-	buf_init(&b, j->a);
-	j->kb_sources = json_object_new_array();
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *a = json_object_array_get_idx(arts, i);
-		const char *title = jx_get_str(a, "title"), *content = jx_get_str(a, "content");
-		size_t len = content ? strlen(content) : 0;
-		size_t cut = utf8_prefix(content ? content : "", len, KB_EXCERPT_CHARS);
-		buf_printf(&b, "\n[%s]\n%.*s%s\n", title ? title : "untitled", (int)cut,
-			   content ? content : "", cut < len ? " ..." : "");
-		struct json_object *src = json_object_new_object();
-		json_object_object_add(src, "id", jstr(jx_get_str(a, "id")));
-		json_object_object_add(src, "title", jstr(title));
-		struct json_object *rank = jx_get(a, "rank");
-		json_object_object_add(src, "rank", rank ? json_object_get(rank) : NULL);
-		json_object_array_add(j->kb_sources, src);
-	}
-	j->kb_text = b.p;
-}
-
-/* The question as an agent receives it: with the knowledge excerpts when there are some. */
-static const char *with_knowledge(struct job *j, const char *question)
-{
-	if (!j->kb_text)
-		return question;
-	return arena_printf(j->a,
-			    "%s\n\nKnowledge-base excerpts of this product (cite them by their "
-			    "title in brackets when you use them):\n%s",
-			    question, j->kb_text);
-}
-
 /* Runs a claimed job: clients waiting for it attach, provider and key are chosen for its
  * owner, the supporting agents start together (or the single agent). */
 static void job_run(struct job *j)
@@ -1293,6 +1906,14 @@ static void job_run(struct job *j)
 	}
 	log_msg(LL_INFO, j->id, "job start kind=%s run=%d attempts=%d user=%s",
 		job_kind_names[j->kind], j->run, j->attempts, j->who.user_id);
+	if (j->kind == JK_MULTI) {
+		const char *q = jx_get_str(j->request, "query");
+		j->query = q && *q ? arena_strdup(j->a, q) : NULL;
+		if (j->query && agent_nlu_gate(j->query) == NLU_DECLINE) {
+			job_decline(j);
+			return;
+		}
+	}
 	if (ai_choose(&j->c, d->cfg, LLM__MAX, &j->choice) != RC_OK) {
 		db_done(&j->c);
 		int st = j->c.rc == RC_BADREQ ? 400 : 503;
@@ -1309,21 +1930,9 @@ static void job_run(struct job *j)
 		db_done(&j->c);
 		return;
 	}
-	job_retrieve(j);
 	db_done(&j->c);
-	for (int i = 0; i < j->plan.nsupporting; i++)
-		if (j->sup[i].prompt)
-			j->sup[i].prompt = with_knowledge(j, j->sup[i].prompt);
 	emit_progress(j, 0.1, "Starting multi-agent processing...");
-	if (j->kind == JK_MULTI && j->plan.nsupporting > 0) {
-		j->sup_left = j->plan.nsupporting;
-		for (int i = 0; i < j->plan.nsupporting; i++)
-			emit_agent_start(&j->sup[i]);
-		for (int i = 0; i < j->plan.nsupporting; i++)
-			arun_start(&j->sup[i]);
-		return;
-	}
-	job_start_primary(j);
+	job_start_stage(j, 0);
 }
 
 /* A job from the row of a claim (copied). */
@@ -1399,6 +2008,21 @@ done:;
 	return s;
 }
 
+/* The agents consulted (every call but the answer's), each once, as a new JSON array. */
+static struct json_object *consulted_agents(struct job *j)
+{
+	struct json_object *a = json_object_new_array();
+	for (int i = 0; i < j->nruns; i++) {
+		const char *k = j->runs[i].def->key;
+		bool seen = strcmp(k, j->prim.def->key) == 0;
+		for (int x = 0; x < i && !seen; x++)
+			seen = strcmp(j->runs[x].def->key, k) == 0;
+		if (!seen)
+			json_object_array_add(a, json_object_new_string(k));
+	}
+	return a;
+}
+
 /* The result JSON of a finished job (API.md 1.7, 5.5). Returns a new object. */
 static struct json_object *job_result(struct job *j, const char *answer)
 {
@@ -1429,11 +2053,12 @@ static struct json_object *job_result(struct job *j, const char *answer)
 		json_object_object_add(r, "timestamp", json_object_new_string(ts));
 		return r;
 	}
-	const char *mode = jx_get_str(rq, "coordination_mode");
-	struct json_object *sup = json_object_new_array();
-	for (int i = 0; i < j->plan.nsupporting; i++)
-		json_object_array_add(sup, json_object_new_string(j->plan.supporting[i]->key));
-	json_object_object_add(md, "mode", json_object_new_string(mode ? mode : "collaborative"));
+	const char *mode = agent_mode_names[j->mode];
+	struct json_object *sup = consulted_agents(j);
+	json_object_object_add(md, "mode", json_object_new_string(mode));
+	json_object_object_add(md, "phase", jstr(j->plan.phase));
+	json_object_object_add(md, "phase_detected", json_object_new_boolean(j->plan.phase_detected));
+	json_object_object_add(md, "has_context", json_object_new_boolean(j->context != NULL));
 	json_object_object_add(md, "primary_agent", json_object_new_string(j->prim.def->key));
 	json_object_object_add(md, "supporting_agents", sup);
 	json_object_object_add(md, "user_id", json_object_new_string(j->who.user_id));
@@ -1441,8 +2066,7 @@ static struct json_object *job_result(struct job *j, const char *answer)
 	json_object_object_add(r, "primary_agent", json_object_new_string(j->prim.def->key));
 	json_object_object_add(r, "response", jstr(answer));
 	json_object_object_add(r, "agent_interactions", json_object_get(j->interactions));
-	json_object_object_add(r, "coordination_mode",
-			       json_object_new_string(mode ? mode : "collaborative"));
+	json_object_object_add(r, "coordination_mode", json_object_new_string(mode));
 	json_object_object_add(r, "metadata", md);
 	json_object_object_add(r, "timestamp", json_object_new_string(ts));
 	return r;
@@ -1455,38 +2079,86 @@ static char *save_metadata(struct job *j, struct json_object *result)
 	json_object_object_add(o, "primary_agent", json_object_new_string(j->prim.def->key));
 	json_object_object_add(o, "coordination_mode",
 			       json_object_get(jx_get(result, "coordination_mode")));
-	json_object_object_add(o, "agent_interactions", json_object_get(j->interactions));
+	/* the interactions as API.md 5.5 lists them: from, to, query, response, metadata */
+	struct json_object *ia = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(j->interactions); i++) {
+		struct json_object *e = json_object_array_get_idx(j->interactions, i);
+		struct json_object *x = json_object_new_object();
+		static const char *const keys[] = {"from_agent", "to_agent", "query", "response",
+						   "metadata"};
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+			struct json_object *v = jx_get(e, keys[k]);
+			json_object_object_add(x, keys[k], v ? json_object_get(v) : NULL);
+		}
+		json_object_array_add(ia, x);
+	}
+	json_object_object_add(o, "agent_interactions", ia);
 	struct json_object *pm = json_object_new_object(), *am = json_object_new_object();
 	double total_s = 0;
-	int64_t tokens = 0;
+	int64_t tokens = 0, hits = 0, misses = 0;
+	const struct arun *all[JOB_MAX_RUNS + 1];
 	int n = 0;
-	const struct arun *all[AGENT_MAX_SUPPORTING + 1];
-	for (int i = 0; i < j->plan.nsupporting; i++)
-		all[n++] = &j->sup[i];
+	for (int i = 0; i < j->nruns; i++)
+		all[n++] = &j->runs[i];
 	all[n++] = &j->prim;
 	for (int i = 0; i < n; i++) {
 		const struct arun *ar = all[i];
+		if (!ar->finished)
+			continue;
 		int64_t t = (ar->in_tok > 0 ? ar->in_tok : 0) + (ar->out_tok > 0 ? ar->out_tok : 0);
 		double s = (double)(ar->total_us / 1000) / 1000.0;
 		total_s += s;
 		tokens += t;
-		struct json_object *e = json_object_new_object();
-		json_object_object_add(e, "processing_time", jnum(s));
-		json_object_object_add(e, "tokens", json_object_new_int64(t));
-		json_object_object_add(e, "cache_hits", json_object_new_int(0));
-		json_object_object_add(e, "cache_misses", json_object_new_int(1));
-		json_object_object_add(e, "count", json_object_new_int(1));
-		json_object_object_add(am, ar->def->key, e);
+		bool hit = ar->cache_hit, miss = !ar->cache_hit && !j->declined;
+		hits += hit;
+		misses += miss;
+		/* one entry per agent: an agent called twice (debate) adds up */
+		struct json_object *e = jx_get(am, ar->def->key);
+		if (!e) {
+			e = json_object_new_object();
+			json_object_object_add(e, "processing_time", jnum(0));
+			json_object_object_add(e, "tokens", json_object_new_int64(0));
+			json_object_object_add(e, "cache_hits", json_object_new_int(0));
+			json_object_object_add(e, "cache_misses", json_object_new_int(0));
+			json_object_object_add(e, "count", json_object_new_int(0));
+			json_object_object_add(am, ar->def->key, e);
+		}
+		double ps = json_object_get_double(jx_get(e, "processing_time")) + s;
+		json_object_object_add(e, "processing_time", jnum(ps));
+		json_object_object_add(e, "tokens",
+				       json_object_new_int64(json_object_get_int64(jx_get(e, "tokens")) + t));
+		json_object_object_add(e, "cache_hits",
+				       json_object_new_int(json_object_get_int(jx_get(e, "cache_hits")) + hit));
+		json_object_object_add(e, "cache_misses",
+				       json_object_new_int(json_object_get_int(jx_get(e, "cache_misses")) +
+							   miss));
+		json_object_object_add(e, "count",
+				       json_object_new_int(json_object_get_int(jx_get(e, "count")) + 1));
 	}
 	json_object_object_add(pm, "total_processing_time", jnum(total_s));
 	json_object_object_add(pm, "total_tokens", json_object_new_int64(tokens));
-	json_object_object_add(pm, "total_cache_hits", json_object_new_int(0));
-	json_object_object_add(pm, "total_cache_misses", json_object_new_int(n));
+	json_object_object_add(pm, "total_cache_hits", json_object_new_int64(hits));
+	json_object_object_add(pm, "total_cache_misses", json_object_new_int64(misses));
 	json_object_object_add(pm, "agent_metrics", am);
 	json_object_object_add(o, "performance_metrics", pm);
 	char *s = json_dup(o);
 	json_object_put(o);
 	return s;
+}
+
+/* Stores a feature's answer (jobs_store_feature); *result_text becomes the route's response. */
+static int feature_store(struct job *j, struct ctx *c, const char *answer,
+			 struct json_object *scored, char **result_text)
+{
+	const char *json = jobs_store_feature(
+		c, job_kind_names[j->kind], j->who.tenant_id, j->who.user_id, j->product_id,
+		j->request, answer ? answer : "",
+		scored ? json_object_to_json_string_ext(scored, JSON_C_TO_STRING_PLAIN) : NULL);
+	if (!json)
+		return c->rc != RC_OK ? (int)c->rc : RC_INTERNAL;
+	free(*result_text);
+	*result_text = strdup(json);
+	return RC_OK;
 }
 
 /*
@@ -1505,6 +2177,14 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 	job_abort_calls(j);
 	evtimer_del(j->flush);
 
+	/* a score the agent did not give as JSON is no answer (API.md 1.10) */
+	struct json_object *scored = NULL;
+	if (ok && j->kind == JK_SCORE && !(scored = score_parse(j->prim.text))) {
+		ok = false;
+		status = 502;
+		detail = "The scoring agent did not answer with the expected JSON; try again";
+		etype = "bad_answer";
+	}
 	char *answer = NULL;
 	if (ok) {
 		const char *t = j->prim.text ? j->prim.text : "";
@@ -1524,11 +2204,7 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 	if (ok) {
 		json_object_object_add(md, "mode", json_object_get(jx_get(result, "coordination_mode")));
 		json_object_object_add(md, "primary_agent", json_object_new_string(j->prim.def->key));
-		struct json_object *sup = json_object_new_array();
-		for (int i = 0; i < j->plan.nsupporting; i++)
-			json_object_array_add(sup,
-					       json_object_new_string(j->plan.supporting[i]->key));
-		json_object_object_add(md, "supporting_agents", sup);
+		json_object_object_add(md, "supporting_agents", consulted_agents(j));
 	} else {
 		json_object_object_add(md, "error", jstr(detail));
 		json_object_object_add(md, "error_type", jstr(etype));
@@ -1551,6 +2227,8 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 		/* the row says cancelled already: only the events are stored */
 		done = job_flush(j, &o.c) == RC_OK;
 	} else if (db_begin(&o.c) == RC_OK && job_flush(j, &o.c) == RC_OK &&
+		   (!ok || !is_feature(j->kind) || feature_store(j, &o.c, answer, scored,
+								   &result_text) == RC_OK) &&
 		   (ok ? jobs_complete(&o.c, j->id, d->owner, result_text, &done)
 		       : jobs_fail(&o.c, j->id, d->owner, detail, &done)) == RC_OK) {
 		if (done && ok && j->kind == JK_MULTI) {
@@ -1573,6 +2251,11 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 		done = false;
 	}
 	op_end(&o);
+	if (done && ok && !j->cancelled) {
+		for (int i = 0; i < j->nruns; i++)
+			cache_put(j, &j->runs[i]);
+		cache_put(j, &j->prim);
+	}
 
 	int64_t ms = (now_us() - j->start_us) / 1000;
 	const char *state = j->cancelled ? "cancelled" : ok ? "completed" : "failed";
@@ -1611,6 +2294,7 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 			free(shaped[i]);
 	}
 	json_object_put(result);
+	json_object_put(scored);
 	free(result_text);
 	free(answer);
 	job_free(j);
@@ -2355,6 +3039,18 @@ int main(int argc, char **argv)
 	if (!d->pool || !d->base)
 		goto out;
 	d->ec = evcurl_new(d->base, agentd_on_transfer, d);
+	/* the response cache: blocking Redis commands on the loop, with short timeouts (see
+	 * "response cache" above); no Redis configured, or a TTL of 0: no cache */
+	kv_shared_init(&d->kvs);
+	if (srv->redis_url && *srv->redis_url && cfg->agent_cache_ttl_s > 0)
+		d->kv = kv_new(srv->redis_url,
+			       srv->redis_connect_timeout_ms < KV_CONNECT_TIMEOUT_MS
+				       ? srv->redis_connect_timeout_ms
+				       : KV_CONNECT_TIMEOUT_MS,
+			       srv->redis_command_timeout_ms < KV_COMMAND_TIMEOUT_MS
+				       ? srv->redis_command_timeout_ms
+				       : KV_COMMAND_TIMEOUT_MS,
+			       &d->kvs);
 	d->http = evhttp_new(d->base);
 	if (!d->ec || !d->http)
 		goto out;
@@ -2401,6 +3097,7 @@ out:
 			event_free(d->lev);
 		PQfinish(d->lconn);
 		evcurl_free(d->ec);
+		kv_free(d->kv);
 		db_pool_free(d->pool);
 		if (d->base)
 			event_base_free(d->base);

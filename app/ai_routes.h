@@ -58,6 +58,28 @@ int h_ai_job_submit(struct req *r); /* POST /api/multi-agent/submit */
 int h_ai_job_status(struct req *r); /* GET /api/multi-agent/jobs/{id}/status */
 int h_ai_job_result(struct req *r); /* GET /api/multi-agent/jobs/{id}/result */
 int h_ai_job_cancel(struct req *r); /* DELETE /api/multi-agent/jobs/{id} */
+int h_ai_interactions(struct req *r); /* GET /api/multi-agent/interactions (the caller's) */
+
+/*
+ * For the AI features of other resources (app/h_scoring.c): checks the caller has a provider,
+ * enqueues a job of kind (sql/0006) with request (an object owned by the caller's arena;
+ * user_id is set to the session's) on product_id (which the caller can view, else 404), and
+ * answers with the X-Accel-Redirect to its finished result, which agentd returns as stored
+ * (the route's response body). RC_OK, or the error recorded in r.
+ */
+int ai_job_wait(struct req *r, const char *kind, const char *product_id,
+		struct json_object *request);
+
+/* Product scoring, summaries, standardized PRD (API.md 1.10; app/h_scoring.c). Every route
+ * checks the product's tenant and the caller's access in its SQL: another tenant's product,
+ * summary, score or tenant id is 404. */
+int h_scoring_sessions(struct req *r);     /* GET /api/products/{id}/sessions */
+int h_scoring_summarize(struct req *r);    /* POST /api/products/{id}/summarize */
+int h_scoring_score(struct req *r);        /* POST /api/products/{id}/score */
+int h_scoring_generate_prd(struct req *r); /* POST /api/products/{id}/generate-prd */
+int h_scoring_scores(struct req *r);       /* GET /api/products/{id}/scores */
+int h_scoring_tenant_scores(struct req *r); /* GET /api/products/tenant/{tenant_id}/scores */
+int h_agents_usage_stats(struct req *r);   /* GET /api/agents/usage-stats (API.md 6.3) */
 
 /* Providers, per user (API.md 1.7, 8.1 item 3). */
 int h_ai_providers_verify(struct req *r);    /* POST /api/providers/verify */

@@ -177,6 +177,12 @@ static const struct cfg_key app_keys[] = {
 	K("design_follow_s", CFG_INT, design_follow_s, "900", 60, 86400, NULL, 0,
 	  "how long a V0 generation is followed before it is marked timeout"),
 	/* EXT-CONFIG-END */
+	K("agent_cache_ttl_s", CFG_INT, agent_cache_ttl_s, "3600", 0, 604800, NULL, 0,
+	  "lifetime of a cached agent answer in Redis (0: no response cache)"),
+	K("agent_context_budget_tokens", CFG_INT, agent_context_budget_tokens, "8000", 500,
+	  1000000, NULL, 0,
+	  "context given to the agents besides the message (history, submissions, knowledge), "
+	  "in tokens counted as characters / 4"),
 	K("sql_dir", CFG_STR, sql_dir, IF_PKGDATADIR "/sql", 0, 0, NULL, 0,
 	  "directory of the numbered migrations (ideaforgectl migrate)"),
 	{0},

@@ -312,13 +312,30 @@ static int accel_wait(struct req *r, const char *id, const char *shape)
 static int multi_agent_enqueue(struct req *r, struct json_object *in, bool stream,
 			       struct job_row *out)
 {
-	int rc = ai_ready(r);
-	if (rc != RC_OK)
-		return rc;
+	/* validation first (an empty query is 422 whatever the providers); a declined
+	 * message ("no", "skip") is answered with the guidance without a provider, so it needs
+	 * none (API.md 5.3 step 1, 8.2 item 10) */
 	struct json_object *job = multi_agent_job(r, in, stream);
 	if (!job)
 		return r->rc;
+	if (agent_nlu_gate(jx_get_str(in, "query")) != NLU_DECLINE) {
+		int rc = ai_ready(r);
+		if (rc != RC_OK)
+			return rc;
+	}
 	return ai_job_enqueue(r, "multi_agent", jx_get_str(in, "product_id"), job, out);
+}
+
+int ai_job_wait(struct req *r, const char *kind, const char *product_id,
+		struct json_object *request)
+{
+	int rc = ai_ready(r);
+	if (rc != RC_OK)
+		return rc;
+	json_object_object_add(request, "user_id", json_object_new_string(r->auth.user_id));
+	struct job_row j;
+	rc = ai_job_enqueue(r, kind, product_id, request, &j);
+	return rc != RC_OK ? rc : accel_wait(r, j.id, "kind");
 }
 
 /* ---------------------------------------------------------------- streams and process */
@@ -566,6 +583,31 @@ int h_ai_job_events(struct req *r)
 		return found || r->rc != RC_OK ? (int)r->rc :
 						 req_fail(r, RC_NOTFOUND, "Job not found");
 	return accel_events(r, id, strcmp(kind, "phase_form_help") == 0 ? "data" : "named");
+}
+
+/* The caller's own interactions (API.md 1.7 with 8.1 item 1 fixed): the interaction
+ * events stored for the caller's jobs (the latest run of each), newest first, the last 20,
+ * and how many there are. Never another user's: the owner is in the SQL. */
+int h_ai_interactions(struct req *r)
+{
+	const char *p[] = {r->auth.user_id, r->auth.tenant_id};
+	bool found;
+	const char *json = db_value(
+		&r->c, &found,
+		"WITH mine AS ("
+		" SELECT e.data, e.created_at, e.job_id, e.seq FROM agent_job_events e"
+		" JOIN agent_jobs j ON j.id = e.job_id"
+		" WHERE j.user_id = $1::uuid AND j.tenant_id = $2::uuid AND e.event = 'interaction'"
+		" AND e.attempt = (SELECT max(x.attempt) FROM agent_job_events x"
+		"  WHERE x.job_id = e.job_id))"
+		" SELECT json_build_object('interactions', coalesce((SELECT json_agg(i.data || "
+		" jsonb_build_object('job_id', i.job_id) ORDER BY i.created_at DESC, i.seq DESC)"
+		" FROM (SELECT * FROM mine ORDER BY created_at DESC, seq DESC LIMIT 20) i),"
+		" '[]'::json), 'count', (SELECT count(*) FROM mine))",
+		2, p);
+	if (!json)
+		return r->rc != RC_OK ? (int)r->rc : req_fail(r, RC_INTERNAL, "no result");
+	return res_json_text(r, 200, json, strlen(json));
 }
 
 /* ---------------------------------------------------------------- providers */

@@ -238,18 +238,37 @@ int h_metrics_cache(struct req *r)
 	return res_json(r, 200, o);
 }
 
+/* The agents' real figures for the caller's tenant (API.md 6.2's shape, issue 12 item 5):
+ * every agent_complete event agentd stored for the tenant's jobs (latest run of each) is a
+ * call, with its processing time and whether the response cache answered it. */
 int h_metrics_agents(struct req *r)
 {
-	/* the original's placeholder shape; agent work runs in ideaforge-agentd */
-	json_object *o = json_object_new_object();
-	JADD(o, "timestamp", app_now_iso());
-	JADD(o, "agents", json_object_new_object());
-	json_object *s = json_object_new_object();
-	JADD(s, "total_calls", json_object_new_int(0));
-	JADD(s, "total_time", json_object_new_double_s(0.0, "0.0"));
-	JADD(s, "avg_time", json_object_new_double_s(0.0, "0.0"));
-	JADD(s, "cache_hits", json_object_new_int(0));
-	JADD(s, "cache_misses", json_object_new_int(0));
-	JADD(o, "summary", s);
-	return res_json(r, 200, o);
+	const char *p[] = {r->auth.tenant_id};
+	const char *json = db_value(
+		&r->c, NULL,
+		"WITH ev AS ("
+		" SELECT e.data->>'agent' AS agent,"
+		" coalesce((e.data->'metadata'->>'processing_time')::numeric, 0) AS t,"
+		" coalesce((e.data->'metadata'->>'cache_hit')::boolean, false) AS hit"
+		" FROM agent_job_events e JOIN agent_jobs j ON j.id = e.job_id"
+		" WHERE j.tenant_id = $1::uuid AND e.event = 'agent_complete'"
+		" AND e.attempt = (SELECT max(x.attempt) FROM agent_job_events x"
+		"  WHERE x.job_id = e.job_id)),"
+		" a AS (SELECT agent, count(*) AS n, sum(t) AS t,"
+		" count(*) FILTER (WHERE hit) AS hits FROM ev GROUP BY agent)"
+		" SELECT json_build_object("
+		" 'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'),"
+		" 'agents', coalesce((SELECT json_object_agg(agent, json_build_object("
+		"  'total_calls', n, 'total_time', round(t, 3), 'avg_time', round(t / n, 3),"
+		"  'cache_hits', hits, 'cache_misses', n - hits)) FROM a), '{}'::json),"
+		" 'summary', json_build_object("
+		"  'total_calls', (SELECT count(*) FROM ev),"
+		"  'total_time', (SELECT coalesce(round(sum(t), 3), 0) FROM ev),"
+		"  'avg_time', (SELECT coalesce(round(avg(t), 3), 0) FROM ev),"
+		"  'cache_hits', (SELECT count(*) FROM ev WHERE hit),"
+		"  'cache_misses', (SELECT count(*) FROM ev WHERE NOT hit)))",
+		1, p);
+	if (!json)
+		return r->rc;
+	return res_json_text(r, 200, json, strlen(json));
 }

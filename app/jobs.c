@@ -1,5 +1,6 @@
 /* jobs.c - SQL of the agent job queue (see jobs.h). */
 #include "jobs.h"
+#include "products.h" /* SQL_CAN_VIEW */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,6 +212,136 @@ int jobs_save_conversation(struct ctx *c, const char *job_id, const char *tenant
 	}
 	db_exec(c, "RELEASE SAVEPOINT save_conversation", 0, NULL);
 	return RC_OK;
+}
+
+PGresult *jobs_context(struct ctx *c, const char *tenant_id, const char *user_id,
+		       const char *product_id, const char *session_id)
+{
+	const char *p[] = {tenant_id, user_id, product_id, session_id};
+	return db_exec(
+		c,
+		"WITH p AS ("
+		"  SELECT p.id, p.name, p.description FROM products p"
+		"  WHERE p.id = $3::uuid AND p.tenant_id = $1::uuid AND " SQL_CAN_VIEW("p", "$2::uuid")
+		"), s AS ("
+		"  SELECT id FROM ("
+		"    SELECT id, 0 AS pri, updated_at FROM conversation_sessions"
+		"    WHERE id = $4::uuid AND user_id = $2::uuid AND tenant_id = $1::uuid"
+		"    AND product_id IS NULL"
+		"    UNION ALL"
+		"    SELECT id, 1, updated_at FROM conversation_sessions"
+		"    WHERE user_id = $2::uuid AND tenant_id = $1::uuid AND product_id IS NULL"
+		"  ) x WHERE $3::uuid IS NULL ORDER BY pri, updated_at DESC LIMIT 1"
+		"), h AS ("
+		"  SELECT h.message_type, h.content, coalesce(h.agent_name, '') AS agent_name,"
+		"    h.created_at FROM conversation_history h"
+		"  WHERE h.tenant_id = $1::uuid AND ("
+		"    ($3::uuid IS NOT NULL AND h.product_id IN (SELECT id FROM p))"
+		"    OR ($3::uuid IS NULL AND h.session_id IN (SELECT id FROM s)))"
+		"  ORDER BY h.created_at DESC, h.id DESC LIMIT 50"
+		") SELECT kind, title, body, extra, status FROM ("
+		"  SELECT 'product' AS kind, name AS title, coalesce(description, '') AS body,"
+		"    '' AS extra, '' AS status, 0 AS grp, 0::bigint AS ord, now() AS at FROM p"
+		"  UNION ALL"
+		"  SELECT 'submission', ph.phase_name, sb.form_data::text,"
+		"    coalesce(sb.generated_content, ''), sb.status, 1, ph.phase_order, sb.updated_at"
+		"  FROM phase_submissions sb JOIN product_lifecycle_phases ph ON ph.id = sb.phase_id"
+		"  WHERE sb.product_id IN (SELECT id FROM p) AND sb.tenant_id = $1::uuid"
+		"  UNION ALL"
+		"  SELECT 'history', message_type, content, agent_name, '', 2, 0, created_at FROM h"
+		") u ORDER BY grp, ord, at DESC",
+		4, p);
+}
+
+PGresult *jobs_transcript(struct ctx *c, const char *tenant_id, const char *user_id,
+			  const char *product_id, const char *session_ids)
+{
+	const char *p[] = {tenant_id, user_id, product_id, session_ids};
+	return db_exec(
+		c,
+		"SELECT h.message_type, coalesce(h.agent_name, ''), h.content"
+		" FROM conversation_history h"
+		" JOIN conversation_sessions s ON s.id = h.session_id AND s.tenant_id = h.tenant_id"
+		" JOIN products p ON p.id = s.product_id AND p.tenant_id = s.tenant_id"
+		" WHERE s.tenant_id = $1::uuid AND p.id = $3::uuid AND " SQL_CAN_VIEW("p", "$2::uuid")
+		" AND s.id::text IN (SELECT jsonb_array_elements_text($4::jsonb))"
+		" ORDER BY h.created_at, h.id",
+		4, p);
+}
+
+PGresult *jobs_feature_inputs(struct ctx *c, const char *tenant_id, const char *product_id,
+			      const char *summary_id, const char *score_id)
+{
+	const char *p[] = {tenant_id, product_id, summary_id, score_id};
+	return db_exec(
+		c,
+		"SELECT (SELECT summary_content FROM product_summaries WHERE id = $3::uuid"
+		"  AND product_id = $2::uuid AND tenant_id = $1::uuid) AS summary,"
+		" (SELECT scoring_data::text FROM product_idea_scores WHERE id = $4::uuid"
+		"  AND product_id = $2::uuid AND tenant_id = $1::uuid) AS scoring,"
+		" (SELECT overall_score::text FROM product_idea_scores WHERE id = $4::uuid"
+		"  AND product_id = $2::uuid AND tenant_id = $1::uuid) AS overall",
+		4, p);
+}
+
+const char *jobs_store_feature(struct ctx *c, const char *kind, const char *tenant_id,
+			       const char *user_id, const char *product_id,
+			       struct json_object *request, const char *answer, const char *score)
+{
+	struct json_object *v;
+	const char *sids = json_object_object_get_ex(request, "session_ids", &v)
+				   ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)
+				   : "[]";
+	const char *summary_id = json_object_object_get_ex(request, "summary_id", &v) && v
+					 ? json_object_get_string(v)
+					 : NULL;
+	const char *score_id = json_object_object_get_ex(request, "score_id", &v) && v
+				       ? json_object_get_string(v)
+				       : NULL;
+	if (strcmp(kind, "summarize") == 0) {
+		const char *p[] = {product_id, tenant_id, user_id, sids, answer};
+		return db_value(
+			c, NULL,
+			"WITH ins AS (INSERT INTO product_summaries (product_id, tenant_id,"
+			" summary_type, session_ids, summary_content, summary_metadata, created_by)"
+			" SELECT $1::uuid, $2::uuid, 'multi_session',"
+			" ARRAY(SELECT x::uuid FROM jsonb_array_elements_text($4::jsonb) x), $5,"
+			" jsonb_build_object('agent', 'summary'), $3::uuid"
+			" RETURNING id, summary_content, created_at)"
+			" SELECT json_build_object('summary_id', id, 'summary', summary_content,"
+			" 'created_at', created_at) FROM ins",
+			5, p);
+	}
+	if (strcmp(kind, "score") == 0) {
+		const char *p[] = {product_id, tenant_id, user_id, score, summary_id};
+		return db_value(
+			c, NULL,
+			"WITH v AS (SELECT $4::jsonb AS s), ins AS ("
+			" INSERT INTO product_idea_scores (product_id, tenant_id, overall_score,"
+			" success_probability, scoring_data, recommendations, success_factors,"
+			" risk_factors, scoring_criteria, created_by)"
+			" SELECT $1::uuid, $2::uuid, (s->>'overall_score')::numeric,"
+			" (s->>'success_probability')::numeric, s->'dimensions', s->'recommendations',"
+			" s->'success_factors', s->'risk_factors',"
+			" jsonb_build_object('standards', jsonb_build_array('BCS', 'ICAgile', 'AIPMM',"
+			" 'Pragmatic Institute'), 'summary_id', $5::uuid), $3::uuid FROM v"
+			" RETURNING *)"
+			" SELECT json_build_object('score_id', id, 'overall_score', overall_score,"
+			" 'success_probability', success_probability, 'dimensions', scoring_data,"
+			" 'recommendations', recommendations, 'success_factors', success_factors,"
+			" 'risk_factors', risk_factors, 'created_at', created_at) FROM ins",
+			5, p);
+	}
+	const char *p[] = {product_id, tenant_id, user_id, answer, summary_id, score_id};
+	return db_value(
+		c, NULL,
+		"WITH ins AS (INSERT INTO product_prd_documents (product_id, tenant_id, prd_content,"
+		" summary_id, score_id, created_by) VALUES ($1::uuid, $2::uuid,"
+		" jsonb_build_object('content', $4::text, 'template', 'industry_standard'),"
+		" $5::uuid, $6::uuid, $3::uuid) RETURNING id, prd_content, created_at)"
+		" SELECT json_build_object('prd_id', id, 'prd_content', prd_content,"
+		" 'created_at', created_at) FROM ins",
+		6, p);
 }
 
 int64_t jobs_pending(struct ctx *c)

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "../lib/ctx.h"
 
 /*
@@ -71,6 +73,42 @@ int jobs_save_conversation(struct ctx *c, const char *job_id, const char *tenant
 			   const char *user_id, const char *product_id, const char *session_id,
 			   const char *title, const char *query, const char *agent,
 			   const char *response, const char *metadata);
+
+/*
+ * What the coordinator knows about a job's product and conversation, as rows (kind, title,
+ * body, extra, status), in this order: kind 'product' (name, description) when product_id is
+ * a product of tenant_id that user_id may view; kind 'submission' (phase_name, form_data as
+ * JSON text, generated_content, status) of that product by phase order; kind 'history'
+ * (message_type, content, agent_name), newest first, at most 50: the product's messages in the
+ * tenant, or without a product those of the user's product-less session (session_id when it
+ * is one, else the latest). NULL on error.
+ */
+PGresult *jobs_context(struct ctx *c, const char *tenant_id, const char *user_id,
+		       const char *product_id, const char *session_id);
+
+/* The messages (message_type, agent_name, content) of the sessions named in session_ids (a
+ * JSON array text) that belong to product_id in tenant_id, which user_id may view; oldest
+ * first. NULL on error. */
+PGresult *jobs_transcript(struct ctx *c, const char *tenant_id, const char *user_id,
+			  const char *product_id, const char *session_ids);
+
+/* The summary text and the score (scoring_data JSON text, overall_score) named by summary_id
+ * and score_id (either may be NULL) of product_id in tenant_id: one row (summary, scoring,
+ * overall), NULLs for what is not named or not found. NULL on error. */
+PGresult *jobs_feature_inputs(struct ctx *c, const char *tenant_id, const char *product_id,
+			      const char *summary_id, const char *score_id);
+
+/*
+ * Stores the answer of a feature job (API.md 1.10) and returns the route's response (JSON
+ * text, c's arena): kind "summarize" (product_summaries, multi_session, session_ids from
+ * request), "score" (product_idea_scores from score, a JSON object text {overall_score,
+ * success_probability, dimensions, recommendations, success_factors, risk_factors}),
+ * "generate_prd" (product_prd_documents {content, template}, summary_id and score_id from
+ * request). Runs on the caller's transaction. NULL on error (c->rc set).
+ */
+const char *jobs_store_feature(struct ctx *c, const char *kind, const char *tenant_id,
+			       const char *user_id, const char *product_id,
+			       struct json_object *request, const char *answer, const char *score);
 
 /* Jobs waiting in the queue (pending), -1 on error. */
 int64_t jobs_pending(struct ctx *c);

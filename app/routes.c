@@ -137,6 +137,20 @@ const struct route app_routes[] = {
 	{HM_GET, "/api/agents", h_agents_list, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_GET, "/api/agents/capabilities", h_agents_capabilities, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
 	{HM_GET, "/api/agents/by-phase", h_agents_by_phase, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/agents/usage-stats", h_agents_usage_stats, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	/* product scoring, summaries, standardized PRD (API.md 1.10): app/h_scoring.c; the AI
+	 * ones are agentd jobs answered through X-Accel-Redirect */
+	{HM_GET, "/api/products/{id}/sessions", h_scoring_sessions, ROUTE_AUTH, RL_DEFAULT, NULL,
+	 0},
+	{HM_POST, "/api/products/{id}/summarize", h_scoring_summarize,
+	 ROUTE_AUTH | ROUTE_RAW | ROUTE_STREAM, RL_AI, NULL, KiB(8)},
+	{HM_POST, "/api/products/{id}/score", h_scoring_score, ROUTE_AUTH | ROUTE_STREAM, RL_AI,
+	 NULL, 0},
+	{HM_POST, "/api/products/{id}/generate-prd", h_scoring_generate_prd,
+	 ROUTE_AUTH | ROUTE_STREAM, RL_AI, NULL, 0},
+	{HM_GET, "/api/products/{id}/scores", h_scoring_scores, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/products/tenant/{tenant_id}/scores", h_scoring_tenant_scores, ROUTE_AUTH,
+	 RL_DEFAULT, NULL, 0},
 	/* Work goes to ideaforge-agentd through agent_jobs; stream and process routes answer
 	 * X-Accel-Redirect to nginx's internal /_agentd/ location (app/ai_routes.h). Bodies:
 	 * a 128 KiB query or 192 KiB of messages plus a 64 KiB context. */
@@ -165,6 +179,8 @@ const struct route app_routes[] = {
 	{HM_GET, "/api/multi-agent/jobs/{id}/result", h_ai_job_result, ROUTE_AUTH, RL_DEFAULT,
 	 NULL, 0},
 	{HM_DELETE, "/api/multi-agent/jobs/{id}", h_ai_job_cancel, ROUTE_AUTH, RL_DEFAULT, NULL, 0},
+	{HM_GET, "/api/multi-agent/interactions", h_ai_interactions, ROUTE_AUTH, RL_DEFAULT, NULL,
+	 0},
 	{HM_POST, "/api/providers/verify", h_ai_providers_verify, ROUTE_AUTH | ROUTE_JSON, RL_AI,
 	 provider_verify_fields, KiB(16)},
 	{HM_POST, "/api/providers/configure", h_ai_providers_configure, ROUTE_AUTH | ROUTE_JSON,

@@ -426,6 +426,7 @@ class State:
         self.queues = collections.defaultdict(collections.deque)
         self.log = collections.deque(maxlen=LOG_MAX)
         self.seq = 0
+        self.tick = 0  # one counter for arrivals and ends: their order, without clocks
         self.active_streams = 0
         self.tasks = set()  # connection handlers, cancelled on shutdown
         # pace streamed tokens on absolute deadlines (a benchmark's fake under load then keeps
@@ -459,12 +460,15 @@ class State:
 
     def record(self, provider, path, key, model=None, stream=False):
         self.seq += 1
+        self.tick += 1
+        # arrived/ended: one counter shared by all requests (order without clocks, for tests);
         # *_mono: time.monotonic() (CLOCK_MONOTONIC, shared by the processes of one machine), so
         # a benchmark can compare them with its own clock: the request's arrival, the moment
         # the first token was handed to the socket, the end of the answer (null until then).
         rec = {"seq": self.seq, "provider": provider, "path": path, "key": key, "model": model,
                "stream": stream, "prompt": None, "system": None, "status": None,
                "outcome": None, "tokens_sent": 0, "client_gone": False,
+               "arrived": self.tick, "ended": None,
                "started_mono": time.monotonic(), "first_token_mono": None, "ended_mono": None}
         self.log.append(rec)
         return rec
@@ -677,6 +681,8 @@ async def handle(st, conn, req):
         rec["client_gone"] = True
         conn.keep_alive = False
     finally:
+        st.tick += 1
+        rec["ended"] = st.tick
         if not st.quiet:
             print("fake_llm #%d %s %s key=%s -> %s %s tokens=%d%s"
                   % (rec["seq"], prov.name, req.path, key, rec["status"], rec["outcome"],
