@@ -6,7 +6,7 @@
  * body as the FastCGI stdin stream. The steps: http_read (header count, method, URI split,
  * Content-Length), route_match on app_routes, http_read_body for routes with a body (caps,
  * JSON parse and the route's contract), then the helpers handlers call on untrusted input:
- * the Authorization header and session cookie (auth_token), the client address (with and
+ * the Authorization header and session cookie (session_token), the client address (with and
  * without trust_proxy), query parameters (req_query, the pagination and UUID parsers), path
  * UUIDs, and a multipart body's boundary and parts.
  */
@@ -19,7 +19,7 @@
 
 #include "app.h"
 #include "arena.h"
-#include "../../app/auth.h"
+#include "../../app/session.h"
 #include "../../lib/auth.h"
 #include "mp.h"
 #include "products.h"
@@ -121,8 +121,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)req_query_int(r, "offset", 0, 0, 1000000, &v);
 		const char *u;
 		(void)req_query_uuid(r, "product_id", &u);
-		(void)auth_token(r);
-		(void)auth_client_addr(r);
+		(void)session_token(r);
+		(void)session_client_addr(r);
 		(void)req_cookie(r, "session_token");
 		(void)req_cookie(r, "csrf");
 		const char *bnd = r->content_type ? mp_boundary(a, r->content_type) : NULL;
