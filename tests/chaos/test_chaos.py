@@ -412,7 +412,7 @@ if _AGENTD_OK:
             s = requests.Session()
             for u in users[:10]:
                 r = s.post(BASE_URL + "/api/multi-agent/submit",
-                           json={"query": "chaos " + uuid.uuid4().hex},
+                           json={"request": {"query": "chaos " + uuid.uuid4().hex}},
                            headers={"Authorization": "Bearer " + u.token}, timeout=20)
                 if r.status_code in (200, 201, 202):
                     jobs.append(r.json().get("job_id") or r.json().get("id"))
@@ -438,6 +438,6 @@ if _AGENTD_OK:
         jobs = [j for j in jobs if j]
         assert jobs, "no job was acknowledged"
         final = ("completed", "failed", "cancelled")
-        wait_for(lambda: all(psql_one("SELECT status FROM agent_jobs WHERE id = $1", j) in final
+        wait_for(lambda: all(psql_one("SELECT state FROM agent_jobs WHERE id = $1", j) in final
                              for j in jobs), timeout=120,
                  message="every acknowledged job to reach a final state")
