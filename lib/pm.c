@@ -110,13 +110,18 @@ void pm_scaler_tick(struct pm_scaler *s, const struct srv_config *c, int64_t now
 	d->rec_raw = pm_recommend(c, current, busy, total);
 	d->rec = clampi(d->rec_raw, lo, hi);
 
-	/* the ring holds the recommendation of each of the last `window` seconds; seconds
-	 * without a tick (a stalled master) take this tick's value */
+	/* the ring holds the recommendation of each of the last `window` seconds. Seconds
+	 * without a tick (a stalled master, a starved machine) were not observed: they keep the
+	 * higher of the last recommendation and this one, so a stall can never shorten the
+	 * stabilisation window (the load may have lasted through it) */
 	if (now_s > s->ring_s) {
+		int last = s->ring[s->ring_s % s->window];
+		int unseen = last > d->rec ? last : d->rec;
 		int64_t from =
 			now_s - s->ring_s > s->window ? now_s - s->window + 1 : s->ring_s + 1;
-		for (int64_t t = from; t <= now_s; t++)
-			s->ring[t % s->window] = d->rec;
+		for (int64_t t = from; t < now_s; t++)
+			s->ring[t % s->window] = unseen;
+		s->ring[now_s % s->window] = d->rec;
 		s->ring_s = now_s;
 	} else {
 		int *slot = &s->ring[now_s % s->window];

@@ -173,6 +173,34 @@ START_TEST(test_no_scale_down_while_load_returns)
 }
 END_TEST
 
+/* A stalled master (no tick for longer than the window, on a starved machine) cannot shorten
+ * the stabilisation window: the seconds it did not see keep the last recommendation, so the
+ * first tick after the stall does not remove workers at once. */
+START_TEST(test_stall_does_not_shorten_the_window)
+{
+	static const char *const f[] = {"pm=dynamic", "workers=4", "workers_min=1", "workers_max=4",
+					"threads=2", "pm_scale_down_window_s=4"};
+	load(f, sizeof(f) / sizeof(f[0]));
+	struct pm_scaler s;
+	struct pm_decision d;
+	ck_assert_int_eq(pm_scaler_init(&s, &cfg, 4, 0), 0);
+	for (int t = 1; t <= 10; t++)
+		pm_scaler_tick(&s, &cfg, t, 4, 6, 8, &d); /* 75 % busy: keep 4 */
+	/* no tick for 6 s, then idle: the unseen seconds count as busy ones */
+	pm_scaler_tick(&s, &cfg, 16, 4, 0, 8, &d);
+	ck_assert_int_eq(d.down, 0);
+	/* the window of seen idle seconds then passes: removal */
+	int first = -1;
+	for (int t = 17; t < 30 && first < 0; t++) {
+		pm_scaler_tick(&s, &cfg, t, 4, 0, 8, &d);
+		if (d.down)
+			first = t;
+	}
+	ck_assert_int_eq(first, 16 + 4 - 1);
+	pm_scaler_fini(&s);
+}
+END_TEST
+
 START_TEST(test_max_spare_guard_and_short_window)
 {
 	static const char *const f[] = {"pm=dynamic",
@@ -224,6 +252,7 @@ int main(void)
 	tcase_add_test(tc, test_scale_up_at_most_step_per_tick);
 	tcase_add_test(tc, test_scale_down_after_window_two_per_period);
 	tcase_add_test(tc, test_no_scale_down_while_load_returns);
+	tcase_add_test(tc, test_stall_does_not_shorten_the_window);
 	tcase_add_test(tc, test_max_spare_guard_and_short_window);
 	tcase_add_test(tc, test_ondemand_never_removes_by_window);
 	suite_add_tcase(s, tc);

@@ -29,7 +29,7 @@ export async function render({ main, signal, title }) {
       h('section', { class: 'card', 'aria-labelledby': 'ag-p' }, h('h2', { id: 'ag-p' }, 'Usage by phase'), phases.length ? barChart(phases, { title: 'Usage by phase', unit: 'answers' }) : h('p', { class: 'muted' }, 'No usage yet.')),
       h('section', { class: 'card', 'aria-labelledby': 'ag-t' }, h('h2', { id: 'ag-t' }, 'Last 30 days'), lineChart(trend, { title: 'Agent answers per day' }))),
     h('h2', null, 'Details'),
-    h('div', { class: 'table-wrap' }, h('table', null,
+    h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Agent usage table' }, h('table', null,
       h('caption', { class: 'sr-only' }, 'Agent usage'),
       h('thead', null, h('tr', null, ['Agent', 'Answers', 'Share', 'Avg. time', 'Tokens', 'Last used'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', null, (data.agents || []).map((a) => h('tr', null,

@@ -17,7 +17,7 @@ export async function render({ main, signal, title }) {
     h('section', { class: 'card', 'aria-labelledby': 'pf-chart' }, h('h2', { id: 'pf-chart' }, 'Products by status'),
       barChart(counts, { title: 'Products by status', unit: 'products' })),
     h('h2', null, `${items.length} products`),
-    h('div', { class: 'table-wrap' }, h('table', null,
+    h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Products table' }, h('table', null,
       h('caption', { class: 'sr-only' }, 'Products of the organisation'),
       h('thead', null, h('tr', null, ['Product', 'Status', 'Owner', 'Shares', 'Access'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', null, items.map((p) => h('tr', null,
