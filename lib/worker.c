@@ -122,6 +122,8 @@ static void handle(struct tctx *t, FCGX_Request *fr)
 	if (rc == RC_OK)
 		rc = dispatch(&r, st);
 	db_done(&r.c);
+	if (app->committed && rc == RC_OK)
+		app->committed(&r);
 	http_finish(&r, (enum rc)rc);
 	/* route x status class, latency bucket, slow (lib/metrics.c): counted before the end of
 	 * the response is sent, so a client that reads /metrics next always sees its request */
