@@ -10,11 +10,15 @@
  */
 #include "pcache.h"
 
+#include <errno.h>
+#include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../lib/arena.h"
 #include "../lib/log.h"
@@ -28,6 +32,8 @@
 
 struct pc_entry {
 	char user[37];
+	size_t tslot;       /* its tenant's slot in tepoch */
+	uint64_t tepoch;    /* that slot's epoch when the answer was read */
 	char sub[48];
 	char ver[24];
 	char etag[24];
@@ -41,6 +47,11 @@ static struct pc_entry table[PCACHE_SLOTS];
 static pthread_mutex_t locks[PCACHE_LOCKS];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static atomic_uint_fast64_t epoch = 1; /* bumped to drop every entry of this worker */
+#define PCACHE_TENANT_SLOTS 256
+static atomic_uint_fast64_t tepoch[PCACHE_TENANT_SLOTS]; /* bumped to drop a tenant's */
+static atomic_bool listening;          /* the listener is connected and listening */
+static pthread_once_t listener_once = PTHREAD_ONCE_INIT;
+static const char *listener_conninfo;
 
 static void init_locks(void)
 {
@@ -85,6 +96,74 @@ bool pcache_inm_match(const char *inm, const char *etag)
 	return false;
 }
 
+static size_t tenant_slot(const char *tenant)
+{
+	return (size_t)(fnv(0xcbf29ce484222325ULL, tenant, strlen(tenant)) % PCACHE_TENANT_SLOTS);
+}
+
+/* One notification of sql/0007_read_path.sql: a tenant id, or "*" for every tenant. */
+static void changed(const char *payload)
+{
+	if (!payload || strcmp(payload, "*") == 0 || !*payload)
+		atomic_fetch_add(&epoch, 1);
+	else
+		atomic_fetch_add(&tepoch[tenant_slot(payload)], 1);
+}
+
+/* The listener thread: LISTEN ideaforge_products on its own connection, for good. Every
+ * (re)connection first drops everything cached (changes while it was away went unheard). */
+static void *listener(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		PGconn *c = PQconnectdb(listener_conninfo);
+		PGresult *res = PQstatus(c) == CONNECTION_OK
+					? PQexec(c, "SET application_name = 'ideaforge-api listen'; "
+						    "LISTEN ideaforge_products")
+					: NULL;
+		bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+		if (ok) {
+			atomic_fetch_add(&epoch, 1);
+			atomic_store(&listening, true);
+		}
+		while (ok) {
+			struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+				break;
+			if (!PQconsumeInput(c))
+				break;
+			PGnotify *n;
+			while ((n = PQnotifies(c)) != NULL) {
+				changed(n->extra);
+				PQfreemem(n);
+			}
+			if (PQstatus(c) != CONNECTION_OK)
+				break;
+		}
+		if (atomic_exchange(&listening, false))
+			log_msg(LL_WARN, NULL, "product cache: LISTEN connection lost, cache off until "
+					       "it is back");
+		atomic_fetch_add(&epoch, 1);
+		PQfinish(c);
+		sleep(1);
+	}
+	return NULL;
+}
+
+static void listener_start(void)
+{
+	pthread_t th;
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&at, 256 * 1024);
+	if (listener_conninfo && *listener_conninfo &&
+	    pthread_create(&th, &at, listener, NULL) != 0)
+		log_msg(LL_WARN, NULL, "product cache: cannot start the listener; cache off");
+	pthread_attr_destroy(&at);
+}
+
 bool pcache_route(const struct req *r)
 {
 	return r->route && r->method == HM_GET &&
@@ -121,9 +200,9 @@ void pcache_ver_parse(struct req *r, const redisReply *rep, const char *tenant,
 	}
 }
 
-static const struct pcache_ver *req_ver(const struct req *r)
+static struct pcache_ver *req_ver(const struct req *r)
 {
-	const struct session_info *x = r->auth.ext;
+	struct session_info *x = r->auth.ext;
 	return r->authed && x && x->pver.ok ? &x->pver : NULL;
 }
 
@@ -148,16 +227,28 @@ static int answer(struct req *r, const char *etag, const char *body, size_t len)
 
 bool pcache_get(struct req *r, const char *sub)
 {
-	const struct pcache_ver *v = req_ver(r);
+	struct pcache_ver *v = req_ver(r);
 	if (!v || strlen(sub) >= sizeof(table[0].sub))
 		return false;
 	pthread_once(&once, init_locks);
+	if (!listener_conninfo)
+		listener_conninfo = r->w->cfg->database_url;
+	pthread_once(&listener_once, listener_start);
+	/* the epochs before any SQL: an answer read after a change was announced is stored
+	 * under the epochs of before it, and so never used */
+	size_t ts = tenant_slot(r->auth.tenant_id);
+	v->snap = atomic_load(&listening);
+	v->eg = atomic_load(&epoch);
+	v->et = atomic_load(&tepoch[ts]);
+	if (!v->snap)
+		return false;
 	size_t i = slot_of(r->auth.user_id, sub);
 	struct pc_entry *e = &table[i];
 	bool hit = false;
 	char etag[24];
 	pthread_mutex_lock(&locks[i % PCACHE_LOCKS]);
-	if (e->body && e->epoch == atomic_load(&epoch) && strcmp(e->user, r->auth.user_id) == 0 &&
+	if (e->body && e->epoch == v->eg && e->tslot == ts && e->tepoch == v->et &&
+	    strcmp(e->user, r->auth.user_id) == 0 &&
 	    strcmp(e->sub, sub) == 0 && strcmp(e->ver, v->v) == 0 &&
 	    now_us() - e->at_us < PCACHE_MAX_AGE_US) {
 		hit = true;
@@ -182,7 +273,7 @@ int pcache_respond(struct req *r, const char *sub, const char *json)
 	char etag[24];
 	pcache_etag(json, len, etag);
 	const struct pcache_ver *v = req_ver(r);
-	if (v && len <= PCACHE_MAX_BODY && strlen(sub) < sizeof(table[0].sub)) {
+	if (v && v->snap && len <= PCACHE_MAX_BODY && strlen(sub) < sizeof(table[0].sub)) {
 		pthread_once(&once, init_locks);
 		char *copy = malloc(len + 1);
 		if (copy) {
@@ -196,7 +287,9 @@ int pcache_respond(struct req *r, const char *sub, const char *json)
 			snprintf(e->sub, sizeof(e->sub), "%s", sub);
 			snprintf(e->ver, sizeof(e->ver), "%s", v->v);
 			memcpy(e->etag, etag, sizeof(etag));
-			e->epoch = atomic_load(&epoch);
+			e->epoch = v->eg;
+			e->tslot = tenant_slot(r->auth.tenant_id);
+			e->tepoch = v->et;
 			e->at_us = now_us();
 			e->body = copy;
 			e->len = len;

@@ -7,12 +7,18 @@
  * stored under the version this request read: a write is visible on the very next request on
  * every worker and machine, and a cached answer costs no SQL. Without a version (Redis down,
  * the counter missing) the cache is neither read nor filled.
+ *
+ * Writes that bypass the API (ideaforgectl, SQL by hand, agentd) raise no version: triggers of
+ * sql/0007_read_path.sql announce them on channel ideaforge_products (payload: the tenant id,
+ * or "*"), and a listener thread per worker (its own PostgreSQL connection) drops that
+ * tenant's answers. While the listener is not connected, the cache is neither read nor filled.
  */
 #ifndef IDEAFORGE_PCACHE_H
 #define IDEAFORGE_PCACHE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../lib/kv.h"
 #include "../lib/srv.h"
@@ -21,6 +27,9 @@
 struct pcache_ver {
 	bool ok;       /* a version was read */
 	char v[24];    /* its decimal text */
+	bool snap;     /* the listener was up when the cache was asked (pcache_get) */
+	uint64_t eg;   /* the worker's epoch then */
+	uint64_t et;   /* the tenant's epoch then */
 };
 
 /* "GET pv:<tenant>" into a (keybuf holds the key: at least 48 bytes). */
