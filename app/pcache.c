@@ -1,6 +1,7 @@
 /* pcache.c - validated per-worker cache of product read answers (see pcache.h).
  *
- * A direct-mapped table of PCACHE_SLOTS entries per worker process, keyed by user id and a
+ * A 4-way set-associative table of PCACHE_SLOTS entries per worker process (a direct-mapped
+ * one lost 12 % of the benchmark's 200 lists to collisions), keyed by user id and a
  * route-specific sub key, each entry holding the answer, its ETag, the tenant version it was
  * read under and when. Slots are guarded by striped mutexes (the request threads of a worker
  * share the table); a hit copies the body into the response under the lock. An entry is used
@@ -26,6 +27,8 @@
 #include "session.h"
 
 #define PCACHE_SLOTS 1024
+#define PCACHE_WAYS 4
+#define PCACHE_SETS (PCACHE_SLOTS / PCACHE_WAYS)
 #define PCACHE_LOCKS 64
 #define PCACHE_MAX_BODY (256 * 1024)
 #define PCACHE_MAX_AGE_US (30LL * 1000000)
@@ -206,11 +209,38 @@ static struct pcache_ver *req_ver(const struct req *r)
 	return r->authed && x && x->pver.ok ? &x->pver : NULL;
 }
 
-static size_t slot_of(const char *user, const char *sub)
+/* The set of (user, sub): its first entry's index in table. */
+static size_t set_of(const char *user, const char *sub)
 {
 	uint64_t h = fnv(0xcbf29ce484222325ULL, user, strlen(user));
 	h = fnv(h, sub, strlen(sub));
-	return (size_t)(h % PCACHE_SLOTS);
+	return (size_t)(h % PCACHE_SETS) * PCACHE_WAYS;
+}
+
+/* The entry of (user, sub) in the set at i, or NULL. Under the set's lock. */
+static struct pc_entry *find(size_t i, const char *user, const char *sub)
+{
+	for (size_t k = i; k < i + PCACHE_WAYS; k++)
+		if (table[k].body && strcmp(table[k].user, user) == 0 &&
+		    strcmp(table[k].sub, sub) == 0)
+			return &table[k];
+	return NULL;
+}
+
+/* Where (user, sub) goes in the set at i: its entry, else a free one, else the oldest. */
+static struct pc_entry *victim(size_t i, const char *user, const char *sub)
+{
+	struct pc_entry *e = find(i, user, sub);
+	if (e)
+		return e;
+	e = &table[i];
+	for (size_t k = i; k < i + PCACHE_WAYS; k++) {
+		if (!table[k].body)
+			return &table[k];
+		if (table[k].at_us < e->at_us)
+			e = &table[k];
+	}
+	return e;
 }
 
 static int answer(struct req *r, const char *etag, const char *body, size_t len)
@@ -242,15 +272,13 @@ bool pcache_get(struct req *r, const char *sub)
 	v->et = atomic_load(&tepoch[ts]);
 	if (!v->snap)
 		return false;
-	size_t i = slot_of(r->auth.user_id, sub);
-	struct pc_entry *e = &table[i];
+	size_t i = set_of(r->auth.user_id, sub);
 	bool hit = false;
 	char etag[24];
-	pthread_mutex_lock(&locks[i % PCACHE_LOCKS]);
-	if (e->body && e->epoch == v->eg && e->tslot == ts && e->tepoch == v->et &&
-	    strcmp(e->user, r->auth.user_id) == 0 &&
-	    strcmp(e->sub, sub) == 0 && strcmp(e->ver, v->v) == 0 &&
-	    now_us() - e->at_us < PCACHE_MAX_AGE_US) {
+	pthread_mutex_lock(&locks[(i / PCACHE_WAYS) % PCACHE_LOCKS]);
+	struct pc_entry *e = find(i, r->auth.user_id, sub);
+	if (e && e->epoch == v->eg && e->tslot == ts && e->tepoch == v->et &&
+	    strcmp(e->ver, v->v) == 0 && now_us() - e->at_us < PCACHE_MAX_AGE_US) {
 		hit = true;
 		memcpy(etag, e->etag, sizeof(etag));
 		if (pcache_inm_match(req_env(r, "HTTP_IF_NONE_MATCH"), etag)) {
@@ -261,7 +289,7 @@ bool pcache_get(struct req *r, const char *sub)
 			res_json_text(r, 200, e->body, e->len);
 		}
 	}
-	pthread_mutex_unlock(&locks[i % PCACHE_LOCKS]);
+	pthread_mutex_unlock(&locks[(i / PCACHE_WAYS) % PCACHE_LOCKS]);
 	if (hit)
 		res_header(r, "ETag", etag);
 	return hit;
@@ -278,11 +306,10 @@ int pcache_respond(struct req *r, const char *sub, const char *json)
 		char *copy = malloc(len + 1);
 		if (copy) {
 			memcpy(copy, json, len + 1);
-			size_t i = slot_of(r->auth.user_id, sub);
-			struct pc_entry *e = &table[i];
-			char *old;
-			pthread_mutex_lock(&locks[i % PCACHE_LOCKS]);
-			old = e->body;
+			size_t i = set_of(r->auth.user_id, sub);
+			pthread_mutex_lock(&locks[(i / PCACHE_WAYS) % PCACHE_LOCKS]);
+			struct pc_entry *e = victim(i, r->auth.user_id, sub);
+			char *old = e->body;
 			memcpy(e->user, r->auth.user_id, sizeof(e->user));
 			snprintf(e->sub, sizeof(e->sub), "%s", sub);
 			snprintf(e->ver, sizeof(e->ver), "%s", v->v);
@@ -293,7 +320,7 @@ int pcache_respond(struct req *r, const char *sub, const char *json)
 			e->at_us = now_us();
 			e->body = copy;
 			e->len = len;
-			pthread_mutex_unlock(&locks[i % PCACHE_LOCKS]);
+			pthread_mutex_unlock(&locks[(i / PCACHE_WAYS) % PCACHE_LOCKS]);
 			free(old);
 		}
 	}

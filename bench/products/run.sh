@@ -27,7 +27,10 @@
 #
 # Environment: USERS (200), CONNECTIONS (200), WRK_THREADS (2), DURATION (30s), WARMUP (5s),
 # ROUNDS (1), MIXED_DURATION (60s; 0 skips the mixed workload), BENCH_PORT (18090),
-# DB_POOL_SIZE (threads), IDEAFORGE_BUILD_DIR (build).
+# DB_POOL_SIZE (threads), IDEAFORGE_BUILD_DIR (build), KEEPALIVE (1; 0 removes the upstream
+# keepalive and fastcgi_keep_conn from the site, for A/B runs), PERF_OUT (a file: a system-wide
+# perf record of the list run). Each run also prints the CPU time per request of every process
+# class (api, nginx, postgres, redis, hello, wrk) from /proc.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -120,6 +123,10 @@ done
 api_sock=$(sed -n 's/^[[:space:]]*server unix:\(.*\);/\1/p' "$RUN/site.conf" | head -n 1)
 [ -n "$api_sock" ] || die "no API upstream in $RUN/site.conf"
 bench_site "$RUN/site.conf" "$BENCH_PORT" "$tmp/hello.sock" "$tmp/api.sock" >"$tmp/site.conf"
+# KEEPALIVE=0: nginx opens a connection to the API per request (as before issue 17), for A/B runs
+if [ "${KEEPALIVE:-1}" = 0 ]; then
+	sed -i -e '/^[[:space:]]*keepalive [0-9]*;/d' -e '/fastcgi_keep_conn on;/d' "$tmp/site.conf"
+fi
 sed -e "s|$RUN|$tmp|g" "$RUN/nginx.conf" >"$tmp/nginx.conf"
 cp "$RUN/fastcgi_params" "$tmp/fastcgi_params" 2>/dev/null || cp /etc/nginx/fastcgi_params "$tmp/"
 mkdir -p "$tmp/nginx-tmp"
