@@ -1,7 +1,8 @@
 /* worker.c - the accept loop and the life of one request (ARCHITECTURE.md section 2).
  *
  * The request threads of a worker wait in one shared epoll holding the listening socket
- * (one-shot: a new connection wakes one thread, which re-arms it once it has accepted), the
+ * (one-shot: it wakes one thread, which accepts every waiting connection into the epoll, see
+ * below, and re-arms it), the
  * per-worker stop eventfd (level-triggered: every thread sees it) and the idle kept
  * connections. Waiters of one epoll are woken one per event, so nothing stampedes. The
  * listening socket is non-blocking, so a thread that loses an accept race gets EAGAIN from
@@ -15,7 +16,9 @@
  * blocking read. A thread must never wait there: nginx may leave the connection idle for a
  * minute while new connections queue behind it. So a kept connection is parked instead: its
  * request object (data.ptr) joins the shared epoll, one-shot, and the thread goes back to
- * waiting. The thread woken when it becomes readable owns it alone and calls FCGX_Accept_r on
+ * waiting. A new connection joins the same way as soon as it is accepted, so new and kept
+ * connections are served in the order they became readable. The thread woken when one becomes
+ * readable owns it alone and calls FCGX_Accept_r on
  * it: the next request is already there (or the connection's end, which closes it). An idle
  * kept connection thus costs a file descriptor, never a thread. Before finishing a request on
  * a kept connection, what is left of its input (a body the handler did not read) is consumed,
@@ -34,6 +37,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -233,6 +237,37 @@ static bool accepted(int rc)
 	return false;
 }
 
+/* Accepts the connections waiting on lfd (at most 256) into request objects parked in ep:
+ * the thread woken when one is readable reads its request with FCGX_Accept_r. libfcgi has no
+ * call that adopts an accepted descriptor: ipcFd is set directly, and keepConnection so that
+ * FCGX_Accept_r's opening FCGX_Finish_r keeps it open (the request's FCGI_BEGIN_REQUEST then
+ * sets keepConnection as the web server asked). */
+static void accept_all(int ep, int lfd)
+{
+	for (int i = 0; i < 256; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				log_msg(LL_WARN, NULL, "accept failed: %s", strerror(errno));
+				struct timespec ts = {0, 10 * 1000 * 1000};
+				nanosleep(&ts, NULL);
+			}
+			return;
+		}
+		FCGX_Request *fr = req_new(lfd);
+		if (!fr) {
+			close(fd);
+			continue;
+		}
+		fr->ipcFd = fd;
+		fr->keepConnection = 1;
+		if (!park(ep, fr))
+			req_del(fr);
+	}
+}
+
 /* The epoll a request thread waits in: the listening socket and the stop eventfd, one-shot
  * for the socket so that one new connection wakes one thread; kept connections join it while
  * idle (park). Waiters of one epoll are woken one per event. */
@@ -278,6 +313,15 @@ static void *thread_main(void *arg)
 			continue;
 		if (ev.data.ptr == &tag_stop)
 			break;
+		if (ev.data.ptr == &tag_listen && !t->ops) {
+			/* every waiting connection joins the epoll like a kept one, so new and
+			 * kept connections are served in the order they became readable (one
+			 * accept per wakeup left new connections behind every kept one: a
+			 * p99 of hundreds of ms under keepalive) */
+			accept_all(ep, lfd);
+			epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &rearm);
+			continue;
+		}
 		if (ev.data.ptr == &tag_listen) {
 			if (!spare && !(spare = req_new(lfd))) {
 				log_msg(LL_ERROR, NULL, "out of memory for a request");
@@ -287,11 +331,8 @@ static void *thread_main(void *arg)
 			bool ok = accepted(FCGX_Accept_r(spare));
 			/* the next connection is another thread's while this one serves */
 			epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &rearm);
-			if (ok) {
+			if (ok)
 				serve(t, spare);
-				if (park(t->ops ? -1 : ep, spare))
-					spare = NULL;
-			}
 			continue;
 		}
 		/* a kept connection with its next request (or its end): ours alone (one-shot).

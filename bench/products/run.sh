@@ -85,7 +85,7 @@ cleanup() {
 	for p in $api_pid $hello_pid; do
 		wait "$p" 2>/dev/null || true
 	done
-	rm -rf "$tmp"
+	[ -n "${KEEP_TMP:-}" ] && echo "bench: kept $tmp" || rm -rf "$tmp"
 }
 trap cleanup EXIT
 
