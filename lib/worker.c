@@ -60,6 +60,7 @@ struct worker {
 	struct tctx *tctx;         /* their contexts */
 	int nthreads;              /* count */
 	atomic_int running;        /* threads still in their loop */
+	atomic_int idle;           /* request threads waiting in ep */
 };
 
 enum worker_route worker_route_check(const struct srv_app *app, const struct route_match *m,
@@ -237,14 +238,16 @@ static bool accepted(int rc)
 	return false;
 }
 
-/* Accepts the connections waiting on lfd (at most 256) into request objects parked in ep:
+/* Accepts the connections waiting on lfd (at most max: this thread and the worker's other idle
+ * ones, so a busy worker does not hoard connections another worker could serve) into request
+ * objects parked in ep:
  * the thread woken when one is readable reads its request with FCGX_Accept_r. libfcgi has no
  * call that adopts an accepted descriptor: ipcFd is set directly, and keepConnection so that
  * FCGX_Accept_r's opening FCGX_Finish_r keeps it open (the request's FCGI_BEGIN_REQUEST then
  * sets keepConnection as the web server asked). */
-static void accept_all(int ep, int lfd)
+static void accept_all(int ep, int lfd, int max)
 {
-	for (int i = 0; i < 256; i++) {
+	for (int i = 0; i < max; i++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -285,6 +288,29 @@ static int shared_epoll(int lfd, int stop_fd)
 	return ep;
 }
 
+/* Stopping: serves the connections already readable in ep (accepted, or kept with a request
+ * sent), closing each after its answer, so that a reload or a recycling loses no request that
+ * reached this worker. */
+static void finish_ready(struct tctx *t, int ep)
+{
+	for (;;) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(ep, evs, 8, 0);
+		int conns = 0;
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == &tag_stop || evs[i].data.ptr == &tag_listen)
+				continue;
+			FCGX_Request *kr = evs[i].data.ptr;
+			conns++;
+			if (accepted(FCGX_Accept_r(kr)))
+				serve(t, kr);
+			req_del(kr);
+		}
+		if (conns == 0)
+			return;
+	}
+}
+
 static void *thread_main(void *arg)
 {
 	struct tctx *t = arg;
@@ -302,7 +328,11 @@ static void *thread_main(void *arg)
 
 	for (;;) {
 		struct epoll_event ev;
+		if (!t->ops)
+			atomic_fetch_add(&wk->idle, 1);
 		int n = epoll_wait(ep, &ev, 1, -1);
+		if (!t->ops)
+			atomic_fetch_sub(&wk->idle, 1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -311,14 +341,17 @@ static void *thread_main(void *arg)
 		}
 		if (n == 0)
 			continue;
-		if (ev.data.ptr == &tag_stop)
+		if (ev.data.ptr == &tag_stop) {
+			if (!t->ops)
+				finish_ready(t, ep);
 			break;
+		}
 		if (ev.data.ptr == &tag_listen && !t->ops) {
 			/* every waiting connection joins the epoll like a kept one, so new and
 			 * kept connections are served in the order they became readable (one
 			 * accept per wakeup left new connections behind every kept one: a
 			 * p99 of hundreds of ms under keepalive) */
-			accept_all(ep, lfd);
+			accept_all(ep, lfd, 1 + atomic_load(&wk->idle));
 			epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &rearm);
 			continue;
 		}
