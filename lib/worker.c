@@ -1,8 +1,8 @@
 /* worker.c - the accept loop and the life of one request (ARCHITECTURE.md section 2).
  *
  * The request threads of a worker wait in one shared epoll holding the listening socket
- * (one-shot: it wakes one thread, which accepts every waiting connection into the epoll, see
- * below, and re-arms it), the
+ * (one-shot: it wakes one thread, which accepts waiting connections into the epoll, as many
+ * as its worker has idle threads, see below, and re-arms it), the
  * per-worker stop eventfd (level-triggered: every thread sees it) and the idle kept
  * connections. Waiters of one epoll are woken one per event, so nothing stampedes. The
  * listening socket is non-blocking, so a thread that loses an accept race gets EAGAIN from
