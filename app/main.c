@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "pcache.h"
 #include "../lib/srv_main.h"
 #include "app.h"
 #include "products.h" /* keys_config_check */
@@ -64,6 +65,7 @@ static const struct srv_app ideaforge = {
 	.worker_init = app_worker_init,
 	.worker_fini = app_worker_fini,
 	.before = app_before,
+	.committed = pcache_committed,
 };
 
 static void usage(void)

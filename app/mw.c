@@ -15,6 +15,7 @@
 #include "../lib/arena.h"
 #include "../lib/sb.h"
 #include "limits.h"
+#include "pcache.h"
 #include "ops.h"
 #include "session.h"
 #include "wstate.h"
@@ -31,8 +32,11 @@ struct gate {
 	const char *rkey;       /* its bucket (arena) */
 	struct rl_cmd rcmd;     /* the rate-limit command */
 	struct sess_cmd scmd;   /* the session-cache check */
-	struct kv_argv cmds[3]; /* the round trip: [rate limit] [session: MGET, PEXPIRE] */
-	redisReply *out[3];     /* its replies (freed with the arena) */
+	struct kv_argv cmds[4]; /* the round trip: [rate limit] [session: MGET, PEXPIRE] [pv] */
+	redisReply *out[4];     /* its replies (freed with the arena) */
+	struct kv_argv vcmd;    /* the tenant's product version (product read routes) */
+	char vkey[48];          /* its key */
+	int iver;               /* index of its reply, or -1 */
 	int n;                  /* commands in cmds */
 	int irl;                /* index of the rate-limit reply, or -1 */
 	int isess;              /* index of the session reply, or -1 */
@@ -71,7 +75,7 @@ static void read_token(struct req *r, struct gate *g)
 static void round_trip(struct req *r, struct gate *g)
 {
 	const struct app_config *cfg = app_cfg(r);
-	g->irl = g->isess = -1;
+	g->irl = g->isess = g->iver = -1;
 	if (g->limited) {
 		bool ai = r->route->rl_class == RL_AI;
 		g->lim = (struct rl_limit){ai ? cfg->rl_ai_per_min : cfg->rl_default_per_min, 60000};
@@ -87,6 +91,11 @@ static void round_trip(struct req *r, struct gate *g)
 		g->isess = g->n;
 		g->cmds[g->n++] = g->scmd.a[0];
 		g->cmds[g->n++] = g->scmd.a[1];
+		if (pcache_route(r)) {
+			pcache_cmd(&g->vcmd, g->vkey, sizeof(g->vkey), g->c.tid);
+			g->iver = g->n;
+			g->cmds[g->n++] = g->vcmd;
+		}
 	}
 	g->kv_ok = g->n > 0 && kv_pipeline(r->t->kv, g->n, g->cmds, g->out) == 0;
 	for (int i = 0; i < g->n; i++)
@@ -190,6 +199,8 @@ static int authenticate(struct req *r, const struct gate *g)
 	if (rc != RC_OK)
 		return rc;
 	r->auth.ext = x;
+	if (g->kv_ok && g->iver >= 0)
+		pcache_ver_parse(r, g->out[g->iver], g->c.tid, &x->pver);
 	/* canonical UUIDs (checked above): 36 characters and the NUL */
 	memcpy(r->auth.user_id, g->c.sub, 37);
 	memcpy(r->auth.tenant_id, g->c.tid, 37);

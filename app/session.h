@@ -19,6 +19,7 @@
 #include "../lib/auth.h"
 #include "../lib/sess.h"
 #include "app.h"
+#include "pcache.h"
 
 /* What the middleware learnt about the caller, in r->auth.ext (arena): the /api/auth/me
  * document when the session check brought it along (Redis or PostgreSQL), and the cache stamp
@@ -28,6 +29,7 @@ struct session_info {
 	size_t me_len;           /* its length */
 	struct sess_stamp stamp; /* what the Redis check saw (valid when stamp_ok) */
 	bool stamp_ok;           /* Redis answered the check */
+	struct pcache_ver pver;  /* the tenant's product version (app/pcache.h), when read */
 };
 
 /* SQL: the /me object (API.md 1.2) of user row u joined with its tenant row t. */

@@ -464,6 +464,10 @@ void http_finish(struct req *r, enum rc rc)
 		r->ctype = "application/json";
 	}
 	bool head = r->method == HM_HEAD;
+	if (r->status == 304) { /* Not Modified: no body, no Content-Type or Content-Length */
+		put_headers(r, 304, NULL, -1);
+		return;
+	}
 	put_headers(r, r->status, r->ctype, (long long)r->out.len);
 	if (!head && r->out.len)
 		FCGX_PutStr(r->out.p, (int)r->out.len, r->fcgx->out);

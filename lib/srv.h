@@ -120,6 +120,10 @@ struct srv_app {
 	 * enum rc. A non-OK return ends the request with the error already described; RC_OK
 	 * with a response already set (res_json etc.) ends it with that response. */
 	int (*before)(struct req *r);
+	/* Called after the handler (its transactions are over) and before the response is sent:
+	 * e.g. to publish that a write committed, so the client's next request sees it. May be
+	 * NULL. */
+	void (*committed)(struct req *r);
 	/* Called after the response is written (metrics, audit). May be NULL. */
 	void (*after)(struct req *r);
 };

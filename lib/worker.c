@@ -1,10 +1,28 @@
 /* worker.c - the accept loop and the life of one request (ARCHITECTURE.md section 2).
  *
- * Threads wait in epoll on the shared listening socket (EPOLLEXCLUSIVE, so one connection
- * wakes one thread rather than all of them) and on a per-worker stop eventfd. The listening
- * socket is non-blocking, so a thread that loses the accept race gets EAGAIN from
+ * The request threads of a worker wait in one shared epoll holding the listening socket
+ * (one-shot: it wakes one thread, which accepts waiting connections into the epoll, as many
+ * as its worker has idle threads, see below, and re-arms it), the
+ * per-worker stop eventfd (level-triggered: every thread sees it) and the idle kept
+ * connections. Waiters of one epoll are woken one per event, so nothing stampedes. The
+ * listening socket is non-blocking, so a thread that loses an accept race gets EAGAIN from
  * FCGX_Accept_r and simply waits again. A stop request makes every idle thread leave its loop
- * at once while busy threads finish the request they are serving.
+ * at once while busy threads finish the request they are serving. The ops thread waits alone
+ * in its own epoll on the ops socket.
+ *
+ * Persistent connections (nginx's fastcgi_keep_conn with an upstream keepalive pool): libfcgi
+ * keeps a connection open after FCGX_Finish_r when the web server asked for it (FCGI_KEEP_CONN),
+ * and its next FCGX_Accept_r on that request object reads the next request from it with a
+ * blocking read. A thread must never wait there: nginx may leave the connection idle for a
+ * minute while new connections queue behind it. So a kept connection is parked instead: its
+ * request object (data.ptr) joins the shared epoll, one-shot, and the thread goes back to
+ * waiting. A new connection joins the same way as soon as it is accepted, so new and kept
+ * connections are served in the order they became readable. The thread woken when one becomes
+ * readable owns it alone and calls FCGX_Accept_r on
+ * it: the next request is already there (or the connection's end, which closes it). An idle
+ * kept connection thus costs a file descriptor, never a thread. Before finishing a request on
+ * a kept connection, what is left of its input (a body the handler did not read) is consumed,
+ * so the next request starts at a record boundary; a large unread body closes it instead.
  */
 #include "worker.h"
 
@@ -19,6 +37,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,10 +55,12 @@ struct worker {
 	int listen_fd;             /* shared listening socket */
 	int ops_fd;                /* shared ops socket (internal routes), -1 none */
 	int stop_fd;               /* eventfd: readable once stopping */
+	int ep;                    /* epoll of the request threads: socket, stop, kept conns */
 	pthread_t *threads;        /* accept threads */
 	struct tctx *tctx;         /* their contexts */
 	int nthreads;              /* count */
 	atomic_int running;        /* threads still in their loop */
+	atomic_int idle;           /* request threads waiting in ep */
 };
 
 enum worker_route worker_route_check(const struct srv_app *app, const struct route_match *m,
@@ -122,10 +143,23 @@ static void handle(struct tctx *t, FCGX_Request *fr)
 	if (rc == RC_OK)
 		rc = dispatch(&r, st);
 	db_done(&r.c);
+	if (app->committed && rc == RC_OK)
+		app->committed(&r);
 	http_finish(&r, (enum rc)rc);
 	/* route x status class, latency bucket, slow (lib/metrics.c): counted before the end of
 	 * the response is sent, so a client that reads /metrics next always sees its request */
 	metrics_request(&r, now_us() - r.start_us);
+	if (fr->keepConnection) {
+		/* the next request on a kept connection starts after this one's input: read what
+		 * the handler left (a body it did not need), or close when that is large */
+		if (r.body_len > 65536 && !r.body)
+			fr->keepConnection = 0;
+		else {
+			char skip[4096];
+			while (FCGX_GetStr(skip, sizeof(skip), fr->in) > 0)
+				;
+		}
+	}
 	FCGX_Finish_r(fr);
 
 	int64_t dur = now_us() - r.start_us;
@@ -145,68 +179,219 @@ static void handle(struct tctx *t, FCGX_Request *fr)
 	atomic_store(&st->state, SBT_IDLE);
 }
 
+/* A new request object on lfd. */
+static FCGX_Request *req_new(int lfd)
+{
+	FCGX_Request *fr = malloc(sizeof(*fr));
+	if (fr)
+		FCGX_InitRequest(fr, lfd, 0);
+	return fr;
+}
+
+static void req_del(FCGX_Request *fr)
+{
+	FCGX_Free(fr, 1);
+	free(fr);
+}
+
+/* The tags of the shared epoll's other members (data.ptr); a kept connection's is its
+ * FCGX_Request. */
+static char tag_listen, tag_stop;
+
+/* After a request: parks its connection in ep when it is kept (true: fr now belongs to ep),
+ * else leaves fr free for the next accept (false). */
+static bool park(int ep, FCGX_Request *fr)
+{
+	if (fr->ipcFd < 0 || !fr->keepConnection || ep < 0)
+		return false;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = fr};
+	if (epoll_ctl(ep, EPOLL_CTL_MOD, fr->ipcFd, &ev) == 0 ||
+	    (errno == ENOENT && epoll_ctl(ep, EPOLL_CTL_ADD, fr->ipcFd, &ev) == 0))
+		return true;
+	log_msg(LL_WARN, NULL, "cannot park a kept connection: %s", strerror(errno));
+	FCGX_Free(fr, 1);
+	return false;
+}
+
+/* Serves the request accepted (or read from a kept connection) into fr. */
+static void serve(struct tctx *t, FCGX_Request *fr)
+{
+	handle(t, fr);
+	uint64_t served = atomic_fetch_add(&t->w->requests, 1) + 1;
+	int64_t max_req = t->w->cfg->max_requests;
+	if (max_req > 0 && served == (uint64_t)max_req) {
+		log_msg(LL_INFO, NULL, "served %llu requests, recycling", (unsigned long long)served);
+		kill(getpid(), SIGTERM);
+	}
+}
+
+/* FCGX_Accept_r's answer: true when a request was read into fr. */
+static bool accepted(int rc)
+{
+	if (rc >= 0)
+		return true;
+	if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR || rc == -ECONNABORTED)
+		return false;
+	log_msg(LL_WARN, NULL, "accept failed: %s", strerror(-rc));
+	struct timespec ts = {0, 10 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	return false;
+}
+
+/* Accepts the connections waiting on lfd (at most max: this thread and the worker's other idle
+ * ones, so a busy worker does not hoard connections another worker could serve) into request
+ * objects parked in ep:
+ * the thread woken when one is readable reads its request with FCGX_Accept_r. libfcgi has no
+ * call that adopts an accepted descriptor: ipcFd is set directly, and keepConnection so that
+ * FCGX_Accept_r's opening FCGX_Finish_r keeps it open (the request's FCGI_BEGIN_REQUEST then
+ * sets keepConnection as the web server asked). */
+static void accept_all(int ep, int lfd, int max)
+{
+	for (int i = 0; i < max; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				log_msg(LL_WARN, NULL, "accept failed: %s", strerror(errno));
+				struct timespec ts = {0, 10 * 1000 * 1000};
+				nanosleep(&ts, NULL);
+			}
+			return;
+		}
+		FCGX_Request *fr = req_new(lfd);
+		if (!fr) {
+			close(fd);
+			continue;
+		}
+		fr->ipcFd = fd;
+		fr->keepConnection = 1;
+		if (!park(ep, fr))
+			req_del(fr);
+	}
+}
+
+/* The epoll a request thread waits in: the listening socket and the stop eventfd, one-shot
+ * for the socket so that one new connection wakes one thread; kept connections join it while
+ * idle (park). Waiters of one epoll are woken one per event. */
+static int shared_epoll(int lfd, int stop_fd)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event lev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &tag_listen};
+	struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &tag_stop};
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev) < 0 ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, stop_fd, &sev) < 0) {
+		if (ep >= 0)
+			close(ep);
+		return -1;
+	}
+	return ep;
+}
+
+/* Stopping: serves the connections already readable in ep (accepted, or kept with a request
+ * sent), closing each after its answer, so that a reload or a recycling loses no request that
+ * reached this worker. */
+static void finish_ready(struct tctx *t, int ep)
+{
+	for (;;) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(ep, evs, 8, 0);
+		int conns = 0;
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == &tag_stop || evs[i].data.ptr == &tag_listen)
+				continue;
+			FCGX_Request *kr = evs[i].data.ptr;
+			conns++;
+			if (accepted(FCGX_Accept_r(kr)))
+				serve(t, kr);
+			req_del(kr);
+		}
+		if (conns == 0)
+			return;
+	}
+}
+
 static void *thread_main(void *arg)
 {
 	struct tctx *t = arg;
 	struct worker *wk = (struct worker *)t->w; /* w is the first member */
 	struct sb_thread *st = &t->w->sb->workers[t->w->slot].threads[t->idx];
 	int lfd = t->ops ? wk->ops_fd : wk->listen_fd;
-	FCGX_Request fr;
-	FCGX_InitRequest(&fr, lfd, 0);
-
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = lfd};
-	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) < 0) {
+	/* the ops thread waits alone on its own socket; the request threads share wk->ep */
+	int ep = t->ops ? shared_epoll(lfd, wk->stop_fd) : wk->ep;
+	FCGX_Request *spare = req_new(lfd);
+	if (!spare || ep < 0) {
 		log_msg(LL_ERROR, NULL, "epoll setup failed: %s", strerror(errno));
 		goto out;
 	}
-	struct epoll_event sev = {.events = EPOLLIN, .data.fd = wk->stop_fd};
-	epoll_ctl(ep, EPOLL_CTL_ADD, wk->stop_fd, &sev);
+	struct epoll_event rearm = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &tag_listen};
 
-	int64_t max_req = t->w->cfg->max_requests;
 	for (;;) {
-		struct epoll_event evs[2];
-		int n = epoll_wait(ep, evs, 2, -1);
+		struct epoll_event ev;
+		if (!t->ops)
+			atomic_fetch_add(&wk->idle, 1);
+		int n = epoll_wait(ep, &ev, 1, -1);
+		if (!t->ops)
+			atomic_fetch_sub(&wk->idle, 1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			log_msg(LL_ERROR, NULL, "epoll_wait: %s", strerror(errno));
 			break;
 		}
-		bool stop = false, ready = false;
-		for (int i = 0; i < n; i++) {
-			if (evs[i].data.fd == wk->stop_fd)
-				stop = true;
-			else
-				ready = true;
-		}
-		if (stop)
+		if (n == 0)
+			continue;
+		if (ev.data.ptr == &tag_stop) {
+			if (!t->ops)
+				finish_ready(t, ep);
 			break;
-		if (!ready)
-			continue;
-		int rc = FCGX_Accept_r(&fr);
-		if (rc < 0) {
-			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR ||
-			    rc == -ECONNABORTED)
-				continue;
-			log_msg(LL_WARN, NULL, "accept failed: %s", strerror(-rc));
-			struct timespec ts = {0, 10 * 1000 * 1000};
-			nanosleep(&ts, NULL);
+		}
+		if (ev.data.ptr == &tag_listen && !t->ops) {
+			/* every waiting connection joins the epoll like a kept one, so new and
+			 * kept connections are served in the order they became readable (one
+			 * accept per wakeup left new connections behind every kept one: a
+			 * p99 of hundreds of ms under keepalive) */
+			accept_all(ep, lfd, 1 + atomic_load(&wk->idle));
+			epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &rearm);
 			continue;
 		}
-		handle(t, &fr);
-		uint64_t served = atomic_fetch_add(&t->w->requests, 1) + 1;
-		if (max_req > 0 && served == (uint64_t)max_req) {
-			log_msg(LL_INFO, NULL, "served %llu requests, recycling",
-				(unsigned long long)served);
-			kill(getpid(), SIGTERM);
+		if (ev.data.ptr == &tag_listen) {
+			if (!spare && !(spare = req_new(lfd))) {
+				log_msg(LL_ERROR, NULL, "out of memory for a request");
+				epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &rearm);
+				continue;
+			}
+			bool ok = accepted(FCGX_Accept_r(spare));
+			/* the next connection is another thread's while this one serves */
+			epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &rearm);
+			if (ok)
+				serve(t, spare);
+			continue;
+		}
+		/* a kept connection with its next request (or its end): ours alone (one-shot).
+		 * FCGX_Accept_r reads it; at the connection's end it closes it and tries the
+		 * listening socket (non-blocking) instead. */
+		FCGX_Request *kr = ev.data.ptr;
+		bool kept = accepted(FCGX_Accept_r(kr));
+		if (kept) {
+			serve(t, kr);
+			kept = park(ep, kr);
+		}
+		if (!kept) {
+			if (!spare) {
+				FCGX_Free(kr, 1);
+				spare = kr;
+			} else {
+				req_del(kr);
+			}
 		}
 	}
 out:
 	atomic_store(&st->state, SBT_DONE);
-	if (ep >= 0)
+	if (t->ops && ep >= 0)
 		close(ep);
-	FCGX_Free(&fr, 1);
+	if (spare)
+		req_del(spare);
 	atomic_fetch_sub(&wk->running, 1);
 	return NULL;
 }
@@ -232,7 +417,8 @@ static void setup(struct worker *wk)
 	bool want_db = cfg->database_url && *cfg->database_url;
 	wk->w.db = want_db ? db_pool_new(&po) : NULL;
 	wk->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if ((want_db && !wk->w.db) || wk->stop_fd < 0 || FCGX_Init() != 0) {
+	wk->ep = shared_epoll(wk->listen_fd, wk->stop_fd);
+	if ((want_db && !wk->w.db) || wk->stop_fd < 0 || wk->ep < 0 || FCGX_Init() != 0) {
 		log_msg(LL_ERROR, NULL, "worker init failed");
 		_exit(1);
 	}

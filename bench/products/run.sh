@@ -27,7 +27,10 @@
 #
 # Environment: USERS (200), CONNECTIONS (200), WRK_THREADS (2), DURATION (30s), WARMUP (5s),
 # ROUNDS (1), MIXED_DURATION (60s; 0 skips the mixed workload), BENCH_PORT (18090),
-# DB_POOL_SIZE (threads), IDEAFORGE_BUILD_DIR (build).
+# DB_POOL_SIZE (threads), IDEAFORGE_BUILD_DIR (build), KEEPALIVE (1; 0 removes the upstream
+# keepalive and fastcgi_keep_conn from the site, for A/B runs), PERF_OUT (a file: a system-wide
+# perf record of the list run). Each run also prints the CPU time per request of every process
+# class (api, nginx, postgres, redis, hello, wrk) from /proc.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -82,7 +85,7 @@ cleanup() {
 	for p in $api_pid $hello_pid; do
 		wait "$p" 2>/dev/null || true
 	done
-	rm -rf "$tmp"
+	[ -n "${KEEP_TMP:-}" ] && echo "bench: kept $tmp" || rm -rf "$tmp"
 }
 trap cleanup EXIT
 
@@ -120,6 +123,10 @@ done
 api_sock=$(sed -n 's/^[[:space:]]*server unix:\(.*\);/\1/p' "$RUN/site.conf" | head -n 1)
 [ -n "$api_sock" ] || die "no API upstream in $RUN/site.conf"
 bench_site "$RUN/site.conf" "$BENCH_PORT" "$tmp/hello.sock" "$tmp/api.sock" >"$tmp/site.conf"
+# KEEPALIVE=0: nginx opens a connection to the API per request (as before issue 17), for A/B runs
+if [ "${KEEPALIVE:-1}" = 0 ]; then
+	sed -i -e '/^[[:space:]]*keepalive [0-9]*;/d' -e '/fastcgi_keep_conn on;/d' "$tmp/site.conf"
+fi
 sed -e "s|$RUN|$tmp|g" "$RUN/nginx.conf" >"$tmp/nginx.conf"
 cp "$RUN/fastcgi_params" "$tmp/fastcgi_params" 2>/dev/null || cp /etc/nginx/fastcgi_params "$tmp/"
 mkdir -p "$tmp/nginx-tmp"
@@ -162,10 +169,57 @@ run_wrk() {
 	[ -n "$script" ] && args+=(-s "$script")
 	args+=("$base$path")
 	[ -n "$script" ] && args+=(-- "$tmp/tokens.txt")
-	wrk "${args[@]}" >"$tmp/$name.out" 2>&1 || { cat "$tmp/$name.out" >&2; die "wrk failed"; }
+	cpu_snap >"$tmp/$name.cpu0"
+	# PERF_OUT=FILE: a system-wide `perf record -g` (cpu-clock) over the list run
+	if [ -n "${PERF_OUT:-}" ] && [ "$name" = list ]; then
+		perf record -q -a -g -F 499 -e cpu-clock -o "$PERF_OUT" -- sleep "${dur%s}" \
+			>/dev/null 2>&1 &
+	fi
+	/usr/bin/time -f 'cpu %U %S' wrk "${args[@]}" >"$tmp/$name.out" 2>&1 ||
+		{ cat "$tmp/$name.out" >&2; die "wrk failed"; }
+	cpu_snap >"$tmp/$name.cpu1"
 	local w_rps w_p99 w_bad w_err
 	read -r w_rps w_p99 w_bad w_err _ < <(wrk_summary "$tmp/$name.out")
 	echo "$w_rps $w_p99 $w_bad $w_err"
+}
+# CPU accounting: clock ticks (user + system) of each process class, from /proc/<pid>/stat;
+# a class is a process and its descendants (api: our ideaforge-api master and workers, nginx:
+# the temporary nginx, postgres: the stack's postmaster and its backends, redis: the stack's
+# Redis, hello). cpu_snap prints "class ticks" lines; wrk's own CPU comes from /usr/bin/time.
+PGHOST_DIR=$(printf '%s\n' "$DBURL" | sed -n 's/.*host=\([^ ]*\).*/\1/p')
+tree_ticks() {
+	local pids=$1 all=" $1 " kids p
+	while [ -n "$pids" ]; do
+		kids=
+		for p in $pids; do
+			kids="$kids $(cat /proc/"$p"/task/*/children 2>/dev/null)"
+		done
+		pids=$(echo $kids)
+		all="$all $pids "
+	done
+	local t=0
+	for p in $all; do
+		[ -r /proc/"$p"/stat ] || continue
+		t=$((t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/"$p"/stat)))
+	done
+	echo "$t"
+}
+cpu_snap() {
+	echo "api $(tree_ticks "$api_pid")"
+	echo "nginx $(tree_ticks "$(cat "$tmp/nginx.pid" 2>/dev/null)")"
+	echo "postgres $(tree_ticks "$(head -n 1 "$PGHOST_DIR/postmaster.pid" 2>/dev/null)")"
+	echo "redis $(tree_ticks "$(cat "$RUN/redis.pid" 2>/dev/null)")"
+	echo "hello $(tree_ticks "$hello_pid")"
+}
+# cpu_report NAME BEFORE_FILE AFTER_FILE REQUESTS: microseconds of CPU per request per class
+cpu_report() {
+	local wrk_s
+	wrk_s=$(awk '/^cpu / { print $2 + $3 }' "$tmp/$1.out")
+	awk -v name="$1" -v n="$4" -v hz="$(getconf CLK_TCK)" -v wrk="${wrk_s:-0}" '
+		FNR == NR { b[$1] = $2; next }
+		{ d = ($2 - b[$1]) * 1e6 / hz / n; tot += d; s = s sprintf("  %s %.0f", $1, d) }
+		END { w = wrk * 1e6 / n; printf "  cpu us/request %s:%s  wrk %.0f  total %.0f\n", name, s, w, tot + w }' \
+		"$2" "$3"
 }
 xacts() { sql -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"; }
 requests_of() { awk '/requests in/ { print $1 }' "$tmp/$1.out"; }
@@ -187,6 +241,7 @@ for round in $(seq "$ROUNDS"); do
 	bg_total=$((bg_total + hx1 - hx0 - 1))
 	printf '  round %d hello GET /bench/hello   %9.0f req/s  p99 %7.2f ms  non-2xx %s  socket errors %s\n' \
 		"$round" "$rps" "$p99" "$non2xx" "$errs"
+	cpu_report hello "$tmp/hello.cpu0" "$tmp/hello.cpu1" "$(requests_of hello)"
 	sum_rps[hello]=$(awk -v a="${sum_rps[hello]}" -v b="$rps" 'BEGIN { print a + b }')
 	sum_p99[hello]=$(awk -v a="${sum_p99[hello]}" -v b="$p99" 'BEGIN { print a + b }')
 	bad[hello]=$((bad[hello] + non2xx + errs))
@@ -199,6 +254,7 @@ for round in $(seq "$ROUNDS"); do
 	req_total=$((req_total + $(requests_of list)))
 	printf '  round %d list  GET /api/products  %9.0f req/s  p99 %7.2f ms  non-2xx %s  socket errors %s\n' \
 		"$round" "$rps" "$p99" "$non2xx" "$errs"
+	cpu_report list "$tmp/list.cpu0" "$tmp/list.cpu1" "$(requests_of list)"
 	sum_rps[list]=$(awk -v a="${sum_rps[list]}" -v b="$rps" 'BEGIN { print a + b }')
 	sum_p99[list]=$(awk -v a="${sum_p99[list]}" -v b="$p99" 'BEGIN { print a + b }')
 	bad[list]=$((bad[list] + non2xx + errs))

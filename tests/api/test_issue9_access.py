@@ -10,8 +10,10 @@ import concurrent.futures
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -311,6 +313,24 @@ def assert_json_error(status, headers, body, want):
     assert headers.get("cache-control") == "no-store", headers
 
 
+def _reload_nginx():
+    """SIGHUP to the stack's nginx, then wait until its old workers are gone."""
+    with open(os.path.join(RUN_DIR, "nginx.pid")) as f:
+        master = int(f.read().strip())
+
+    def workers():
+        try:
+            with open("/proc/%d/task/%d/children" % (master, master)) as f:
+                return set(f.read().split())
+        except OSError:
+            return set()
+    old = workers()
+    os.kill(master, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (not workers() or workers() & old):
+        time.sleep(0.05)
+
+
 def _api_socket():
     with open(CONF) as f:
         m = re.search(r"^listen\s*=\s*unix:(\S+)", f.read(), re.M)
@@ -348,6 +368,9 @@ def test_nginx_503_when_api_unreachable_has_retry_after(http):
     """The API's socket gone (API down): nginx's 502 becomes a JSON 503 with Retry-After."""
     sock = _api_socket()
     moved = sock + ".moved"
+    # nginx keeps idle FastCGI connections to the API (upstream keepalive, issue 17): a reload
+    # gives it new workers with none, so the request below must connect, and finds no socket
+    _reload_nginx()
     os.rename(sock, moved)
     try:
         r = http.get("/api/auth/me")
