@@ -747,15 +747,7 @@ static const struct {
 /* A trimmed non-blank optional string member, NULL when absent, null or blank. */
 static const char *opt_text(struct req *r, const char *key)
 {
-	const char *s = jx_get_str(r->json, key);
-	if (!str_has_text(s))
-		return NULL;
-	while (isspace((unsigned char)*s))
-		s++;
-	size_t n = strlen(s);
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		n--;
-	return arena_strndup(r->a, s, n);
+	return arena_strtrim(r->a, jx_get_str(r->json, key));
 }
 
 /* Keys are stored sealed for this user only (app/h_keys.c key_store); nothing process-wide

@@ -57,9 +57,5 @@ int h_conversations_history(struct req *r)
 			"LIMIT $3) x",
 			3, p);
 	}
-	if (json)
-		return res_json_text(r, 200, json, strlen(json));
-	if (r->rc != RC_OK)
-		return r->rc;
-	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
+	return res_json_or(r, json, RC_FORBIDDEN, "Access denied to product");
 }

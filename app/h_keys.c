@@ -9,7 +9,6 @@
  * Sealing and opening live in app/keys.c (shared with ideaforge-agentd). Without a master key,
  * listing still works, saving answers 503.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -59,17 +58,11 @@ static const char *mask(struct arena *a, const char *key)
 
 const char *key_clean_secret(struct arena *a, const char *s)
 {
-	while (isspace((unsigned char)*s))
-		s++;
-	size_t n = strlen(s);
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		n--;
-	if (n == 0)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+	char *t = arena_strtrim(a, s);
+	for (const char *q = t; q && *q; q++)
+		if ((unsigned char)*q < 0x21 || (unsigned char)*q > 0x7e)
 			return NULL;
-	return arena_strndup(a, s, n);
+	return t;
 }
 
 
@@ -198,14 +191,7 @@ static const char *config_str(struct req *r, struct json_object *config, const c
 			      size_t max)
 {
 	const char *s = jx_get_str(config, key);
-	if (!str_has_text(s) || strlen(s) > max)
-		return NULL;
-	while (isspace((unsigned char)*s))
-		s++;
-	size_t n = strlen(s);
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		n--;
-	return arena_strndup(r->a, s, n);
+	return s && strlen(s) <= max ? arena_strtrim(r->a, s) : NULL;
 }
 
 int h_integrations_configure(struct req *r)

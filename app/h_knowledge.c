@@ -85,11 +85,7 @@ int h_articles_list(struct req *r)
 		const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim};
 		json = db_value(&r->c, NULL, sql_list_visible, 3, p);
 	}
-	if (json)
-		return res_json_text(r, 200, json, strlen(json));
-	if (r->rc != RC_OK)
-		return r->rc;
-	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
+	return res_json_or(r, json, RC_FORBIDDEN, "Access denied to product");
 }
 
 /* Inserts an article when the caller may edit the product; the JSON {id, created_at} or NULL
@@ -121,11 +117,7 @@ static int articles_create(struct req *r)
 	const char *json = article_insert(r, product, title, jx_get_str(r->json, "content"),
 					  jx_get_str(r->json, "source"),
 					  meta ? jx_str(meta, NULL) : NULL);
-	if (json)
-		return res_json_text(r, 200, json, strlen(json));
-	if (r->rc != RC_OK)
-		return r->rc;
-	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
+	return res_json_or(r, json, RC_FORBIDDEN, "Access denied to product");
 }
 
 int h_articles_delete(struct req *r)

@@ -193,11 +193,7 @@ int h_submissions_list(struct req *r)
 			"ORDER BY s.created_at, s.id LIMIT $4) s",
 			4, p);
 	}
-	if (json)
-		return res_json_str(r, json);
-	if (r->rc != RC_OK)
-		return r->rc;
-	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
+	return res_json_or(r, json, RC_FORBIDDEN, "Access denied to product");
 }
 
 /* One submission or JSON null; 403 without view access. */
@@ -218,11 +214,7 @@ int h_submissions_get(struct req *r)
 		"WHERE s.product_id = $3 "
 		"AND s.phase_id = $4 AND s.tenant_id = $1), 'null'::json) END",
 		4, p);
-	if (json)
-		return res_json_str(r, json);
-	if (r->rc != RC_OK)
-		return r->rc;
-	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
+	return res_json_or(r, json, RC_FORBIDDEN, "Access denied to product");
 }
 
 /* Upsert on (product_id, phase_id): replaces form_data, status and metadata (and
@@ -360,11 +352,7 @@ int h_messages_list(struct req *r)
 			"ORDER BY h.created_at DESC, h.id DESC LIMIT $4) h",
 			4, p);
 	}
-	if (json)
-		return res_json_str(r, json);
-	if (r->rc != RC_OK)
-		return r->rc;
-	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
+	return res_json_or(r, json, RC_FORBIDDEN, "Access denied to product");
 }
 
 /* One statement: the product check (edit rights: writing to a product's chat is a write, API.md

@@ -1,6 +1,7 @@
 /* arena.c - bump allocator in chunks, with cleanups run in reverse order at reset. */
 #include "arena.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,18 @@ char *arena_strndup(struct arena *a, const char *s, size_t n)
 		memcpy(p, s, n);
 	p[n] = '\0';
 	return p;
+}
+
+char *arena_strtrim(struct arena *a, const char *s)
+{
+	if (!s)
+		return NULL;
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	return n ? arena_strndup(a, s, n) : NULL;
 }
 
 char *arena_strdup(struct arena *a, const char *s)

@@ -117,6 +117,15 @@ int res_json_str(struct req *r, const char *json)
 	return res_json_text(r, 200, json, strlen(json));
 }
 
+int res_json_or(struct req *r, const char *json, enum rc rc, const char *detail)
+{
+	if (json)
+		return res_json_str(r, json);
+	if (r->rc != RC_OK)
+		return r->rc;
+	return req_fail(r, rc, "%s", detail);
+}
+
 int res_body(struct req *r, int status, const char *ctype, const char *body, size_t len)
 {
 	buf_reset(&r->out);

@@ -90,6 +90,11 @@ int res_json_text(struct req *r, int status, const char *json, size_t len);
 /* res_json_text of a NUL-terminated JSON text with status 200. RC_OK. */
 int res_json_str(struct req *r, const char *json);
 
+/* The tail of a handler whose SQL answers one JSON text (db_value): 200 with json when there
+ * is one; else the error the query recorded; else (no row: absent or not visible) rc with
+ * detail. Returns what it answered (RC_OK or the error). */
+int res_json_or(struct req *r, const char *json, enum rc rc, const char *detail);
+
 /* Sets an arbitrary body with a content type. Copies body. RC_OK. */
 int res_body(struct req *r, int status, const char *ctype, const char *body, size_t len);
 

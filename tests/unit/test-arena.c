@@ -194,6 +194,18 @@ START_TEST(test_reset_reuses_memory)
 }
 END_TEST
 
+START_TEST(test_strtrim)
+{
+	struct arena *a = arena_new(1024);
+	ck_assert_str_eq(arena_strtrim(a, "  key \t\n"), "key");
+	ck_assert_str_eq(arena_strtrim(a, "a b"), "a b");
+	ck_assert_ptr_null(arena_strtrim(a, " \t\r\n "));
+	ck_assert_ptr_null(arena_strtrim(a, ""));
+	ck_assert_ptr_null(arena_strtrim(a, NULL));
+	arena_free(a);
+}
+END_TEST
+
 static Suite *arena_suite(void)
 {
 	Suite *s = suite_create("arena");
@@ -203,6 +215,7 @@ static Suite *arena_suite(void)
 	tcase_add_test(tc, test_large_allocation);
 	tcase_add_test(tc, test_calloc_zeroes);
 	tcase_add_test(tc, test_strdup_strndup);
+	tcase_add_test(tc, test_strtrim);
 	tcase_add_test(tc, test_printf);
 	tcase_add_test(tc, test_cleanups_reverse_order_at_reset);
 	tcase_add_test(tc, test_cleanups_run_at_free);
