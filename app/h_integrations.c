@@ -497,12 +497,20 @@ static const char *path_encode(struct req *r, const char *path)
 	return b.p ? b.p : "";
 }
 
+/* The product_id of an upload body: required, and the caller may edit the product (404 for
+ * another tenant's). RC_OK with *product, or the error recorded. */
+static int upload_target(struct req *r, const char **product)
+{
+	*product = jx_get_str(r->json, "product_id");
+	if (!str_has_text(*product))
+		return req_fail(r, RC_BADREQ, "product_id is required");
+	return ext_product_access(r, *product, PL_EDIT);
+}
+
 int h_ext_upload_github(struct req *r)
 {
-	const char *product = jx_get_str(r->json, "product_id");
-	if (!str_has_text(product))
-		return req_fail(r, RC_BADREQ, "product_id is required");
-	int rc = ext_product_access(r, product, PL_EDIT);
+	const char *product;
+	int rc = upload_target(r, &product);
 	if (rc != RC_OK)
 		return rc;
 	struct gh_file f;
@@ -695,10 +703,8 @@ static const char *page_id(struct req *r, const struct atl *a, const char *s)
 
 int h_ext_upload_confluence(struct req *r)
 {
-	const char *product = jx_get_str(r->json, "product_id");
-	if (!str_has_text(product))
-		return req_fail(r, RC_BADREQ, "product_id is required");
-	int rc = ext_product_access(r, product, PL_EDIT);
+	const char *product;
+	int rc = upload_target(r, &product);
 	if (rc != RC_OK)
 		return rc;
 	struct atl a;
