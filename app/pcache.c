@@ -330,7 +330,8 @@ int pcache_respond(struct req *r, const char *sub, const char *json)
 void pcache_committed(struct req *r)
 {
 	if (!r->authed || r->method == HM_GET || r->method == HM_HEAD ||
-	    r->method == HM_OPTIONS || r->status < 200 || r->status >= 400)
+	    r->method == HM_OPTIONS || r->status < 200 || r->status >= 400 ||
+	    (r->route && (r->route->flags & ROUTE_KEEPS_PRODUCTS)))
 		return;
 	redisReply *x = kv_cmd_force(r->t->kv, "INCR pv:%s", r->auth.tenant_id);
 	if (x && x->type == REDIS_REPLY_INTEGER) {

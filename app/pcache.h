@@ -3,7 +3,8 @@
  * Every tenant has a version counter in Redis (pv:<tenant id>). The middleware reads it in the
  * same round trip as the session check (pcache_cmd) for the product read routes; every
  * successful authenticated write of the tenant increments it before its response is sent
- * (pcache_committed, the server's committed hook). A cached answer is used only when it was
+ * (pcache_committed, the server's committed hook), except the writes of routes flagged
+ * ROUTE_KEEPS_PRODUCTS. A cached answer is used only when it was
  * stored under the version this request read: a write is visible on the very next request on
  * every worker and machine, and a cached answer costs no SQL. Without a version (Redis down,
  * the counter missing) the cache is neither read nor filled.
@@ -22,6 +23,14 @@
 
 #include "../lib/kv.h"
 #include "../lib/srv.h"
+
+/* Route flag: the route's writes never change a product answer (they write no row of products,
+ * product_shares or the email, name or tenant of user_profiles: the tables the triggers of
+ * sql/0007_read_path.sql watch), so they leave the tenant version alone. Chat messages,
+ * phase submissions and knowledge writes are most writes; bumping for them made nearly every
+ * product read of a busy tenant a miss. Should a flagged route ever change those tables, the
+ * triggers still drop the answers on every worker (asynchronously, within milliseconds). */
+#define ROUTE_KEEPS_PRODUCTS ROUTE_APP(0)
 
 /* The tenant version as read for this request (kept in struct session_info). */
 struct pcache_ver {
@@ -46,7 +55,8 @@ bool pcache_get(struct req *r, const char *sub);
 /* Answers json (200 with a weak ETag of the body, or 304 when If-None-Match names it) and
  * stores it under the request's version when there is one. */
 int pcache_respond(struct req *r, const char *sub, const char *json);
-/* The server's committed hook: an authenticated write answered 2xx/3xx bumps its tenant. */
+/* The server's committed hook: an authenticated write answered 2xx/3xx bumps its tenant,
+ * unless its route is ROUTE_KEEPS_PRODUCTS. */
 void pcache_committed(struct req *r);
 
 /* FNV-1a 64 weak ETag of a body: W/"<16 hex digits>" (out: at least 24 bytes). */

@@ -9,6 +9,7 @@
 #include "products.h" /* product domain (app/h_products.c, h_lifecycle.c, ...) */
 #include "ops.h"      /* status, metrics (app/h_metrics.c) */
 #include "ai_routes.h" /* agent jobs, streams, providers (app/h_ai.c) */
+#include "pcache.h"    /* ROUTE_KEEPS_PRODUCTS (app/pcache.c) */
 #include "ext.h"       /* SSO, GitHub/Atlassian, design (app/h_oidc.c, h_integrations.c, h_design.c) */
 
 /* Body caps (the last column) are sized to each route's contract: a few KiB where the body
@@ -95,30 +96,31 @@ const struct route app_routes[] = {
 	 ROUTE_AUTH | ROUTE_PRODUCT,
 	 RL_DEFAULT, NULL, 0},
 	{HM_POST, "/api/db/phase-submissions", h_submissions_upsert,
-	 ROUTE_AUTH | ROUTE_PRODUCT | ROUTE_JSON,
+	 ROUTE_AUTH | ROUTE_PRODUCT | ROUTE_JSON | ROUTE_KEEPS_PRODUCTS,
 	 RL_DEFAULT, submission_upsert_fields, MiB(3)},
 	{HM_PUT, "/api/db/phase-submissions/{id}", h_submissions_update,
-	 ROUTE_AUTH | ROUTE_PRODUCT | ROUTE_JSON,
+	 ROUTE_AUTH | ROUTE_PRODUCT | ROUTE_JSON | ROUTE_KEEPS_PRODUCTS,
 	 RL_DEFAULT, submission_update_fields, MiB(3)},
 	{HM_GET, "/api/db/conversation-history", h_messages_list,
 	 ROUTE_AUTH | ROUTE_PRODUCT, RL_DEFAULT, NULL, 0},
 	{HM_POST, "/api/db/conversation-history", h_messages_append,
-	 ROUTE_AUTH | ROUTE_PRODUCT | ROUTE_JSON | ROUTE_IDEMPOTENT,
+	 ROUTE_AUTH | ROUTE_PRODUCT | ROUTE_JSON | ROUTE_IDEMPOTENT | ROUTE_KEEPS_PRODUCTS,
 	 RL_DEFAULT, message_fields, MiB(3)},
 	{HM_GET, "/api/db/knowledge-articles", h_articles_list,
 	 ROUTE_AUTH | ROUTE_PRODUCT, RL_DEFAULT, NULL, 0},
 	{HM_POST, "/api/db/knowledge-articles", h_articles_create,
-	 ROUTE_AUTH | ROUTE_PRODUCT | ROUTE_JSON | ROUTE_IDEMPOTENT,
+	 ROUTE_AUTH | ROUTE_PRODUCT | ROUTE_JSON | ROUTE_IDEMPOTENT | ROUTE_KEEPS_PRODUCTS,
 	 RL_DEFAULT, article_fields, MiB(3)},
 	{HM_DELETE, "/api/db/knowledge-articles/{id}", h_articles_delete,
-	 ROUTE_AUTH | ROUTE_PRODUCT, RL_DEFAULT,
+	 ROUTE_AUTH | ROUTE_PRODUCT | ROUTE_KEEPS_PRODUCTS, RL_DEFAULT,
 	 NULL, 0},
 	/* conversations (API.md 1.6) and document upload (API.md 1.12) */
 	{HM_GET, "/api/conversations/history", h_conversations_history,
 	 ROUTE_AUTH | ROUTE_PRODUCT, RL_DEFAULT,
 	 NULL, 0},
 	{HM_POST, "/api/documents/upload", h_documents_upload,
-	 ROUTE_AUTH | ROUTE_PRODUCT | ROUTE_RAW | ROUTE_IDEMPOTENT, RL_DEFAULT,
+	 ROUTE_AUTH | ROUTE_PRODUCT | ROUTE_RAW | ROUTE_IDEMPOTENT | ROUTE_KEEPS_PRODUCTS,
+	 RL_DEFAULT,
 	 NULL, MiB(6)},
 	/* provider keys and integrations (API.md 1.14) */
 	{HM_GET, "/api/api-keys", h_keys_list, ROUTE_AUTH, RL_DEFAULT, NULL, 0},

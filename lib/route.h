@@ -29,6 +29,7 @@ extern const char *const http_method_names[HM__MAX + 1];
 #define ROUTE_PRODUCT 0x100u   /* product-scoped: acts on a product named in its path, query or
 				* body; the tenant matrix (tests/api/test_matrix.py) enumerates
 				* these routes from --list-routes */
+#define ROUTE_APP(n) (1u << (24 + (n))) /* n = 0..7: bits the application defines */
 
 #define ROUTE_MAX_PARAMS 4
 

@@ -128,6 +128,36 @@ def test_tenant_version_counter(world):
     assert int(redis_cmd("GET", "pv:" + world.tenant_a)) > 10 ** 15
 
 
+def test_chat_submission_and_article_writes_keep_the_version(world):
+    """Writes that change no product answer (chat messages, phase submissions, knowledge
+    articles) leave the tenant version alone, so the tenant's cached product reads stay valid
+    (304 on the same tag); a product write still moves it."""
+    import uuid
+    o = world.owner.http
+    pid = world.new_product("Keep version")
+    e1 = _etag(o.get("/api/products"))
+    v1 = int(redis_cmd("GET", "pv:" + world.tenant_a))
+    r = o.post("/api/db/conversation-history", json={
+        "session_id": str(uuid.uuid4()), "product_id": pid, "message_type": "user",
+        "content": "does this move the version?"})
+    assert r.status_code in (200, 201), r.text
+    r = o.post("/api/db/phase-submissions", json={
+        "product_id": pid, "phase_id": "00000000-0000-0000-0001-000000000002",
+        "form_data": {"market_size": "12 teams"}, "status": "draft"})
+    assert r.status_code in (200, 201), r.text
+    r = o.post("/api/db/knowledge-articles", json={
+        "product_id": pid, "title": "Pricing notes", "content": "Per seat."})
+    assert r.status_code in (200, 201), r.text
+    assert o.delete("/api/db/knowledge-articles/" + r.json()["id"]).status_code in (200, 204)
+    assert int(redis_cmd("GET", "pv:" + world.tenant_a)) == v1
+    assert o.get("/api/products", headers={"If-None-Match": e1}).status_code == 304
+    assert o.put("/api/products/" + pid, json={"status": "build"}).status_code == 200
+    assert int(redis_cmd("GET", "pv:" + world.tenant_a)) > v1
+    r = o.get("/api/products", headers={"If-None-Match": e1})
+    assert r.status_code == 200 and _names(r)[pid] == "Keep version"
+    assert [p["status"] for p in r.json()["products"] if p["id"] == pid] == ["build"]
+
+
 def test_correct_with_redis_down(world):
     o = world.owner.http
     pid = world.new_product("Redis down 0")
