@@ -12,6 +12,18 @@
  * prototypes, open items, the conversation transcript. Content-Disposition names the file
  * PRD_<name>_<YYYYMMDD>.(md|html) with spaces turned into _ and other unsafe characters
  * dropped.
+ *
+ * With a provider for the caller (ai_provider_ready: the rule of summarize and score) and no
+ * "use_ai": false in the body, review-prd and export-prd are the export agent's (API.md 1.11,
+ * 5.2; issue 12 item 5): the deterministic review, and the template's Markdown with the newest
+ * transcript within the context budget (context_report), go to ideaforge-agentd as a job of
+ * kind review_prd or export_prd (sql/0008), and the route answers with the X-Accel-Redirect to
+ * its result (ai_job_answer), so no thread here waits on a provider. The review keeps
+ * is_complete and missing_sections of the deterministic check and says "source": "agent", or
+ * "template" when the model's JSON was unusable; the export is the model's Markdown, or for
+ * HTML that Markdown rendered by lib/md.h (every byte escaped) in the template's page
+ * (prd_html.h), downloaded with the same filename and headers as the template (set by agentd,
+ * shape=file). A provider that fails is the job's error (502), not a silent template.
  */
 #include <ctype.h>
 #include <stdio.h>
