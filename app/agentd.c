@@ -58,6 +58,8 @@
 #include "jobs.h"
 #include "kb.h"
 #include "keys.h"
+#include "prd_html.h"
+#include "../lib/md.h"
 
 #define POLL_MS 200                 /* a job running elsewhere: its stored events, polled */
 #define FLUSH_MS 100                /* events reach agent_job_events at most this late */
@@ -70,15 +72,25 @@
 #define KV_CONNECT_TIMEOUT_MS 100    /* Redis on the loop: short, and backed off when down */
 #define KV_COMMAND_TIMEOUT_MS 50
 
-enum job_kind { JK_MULTI, JK_PHASE, JK_AGENT, JK_SUMMARIZE, JK_SCORE, JK_PRD, JK__MAX };
+enum job_kind {
+	JK_MULTI, JK_PHASE, JK_AGENT, JK_SUMMARIZE, JK_SCORE, JK_PRD, JK_REVIEW, JK_EXPORT, JK__MAX
+};
 static const char *const job_kind_names[JK__MAX] = {
 	[JK_MULTI] = "multi_agent", [JK_PHASE] = "phase_form_help", [JK_AGENT] = "agent",
-	[JK_SUMMARIZE] = "summarize", [JK_SCORE] = "score", [JK_PRD] = "generate_prd"};
+	[JK_SUMMARIZE] = "summarize", [JK_SCORE] = "score", [JK_PRD] = "generate_prd",
+	[JK_REVIEW] = "review_prd", [JK_EXPORT] = "export_prd"};
 
 /* The AI features of API.md 1.10: one agent, its answer stored in a table of its own. */
 static bool is_feature(int kind)
 {
 	return kind == JK_SUMMARIZE || kind == JK_SCORE || kind == JK_PRD;
+}
+
+/* review-prd and export-prd (API.md 1.11, sql/0008): the export agent on the deterministic
+ * review or report the API computed; the job's result is the route's answer. */
+static bool is_export(int kind)
+{
+	return kind == JK_REVIEW || kind == JK_EXPORT;
 }
 
 /* ------------------------------------------------------------------------------ metrics */
@@ -131,7 +143,7 @@ struct jev {
 };
 
 enum client_kind { CL_STREAM, CL_WAIT };
-enum shape { SHAPE_KIND, SHAPE_MULTI, SHAPE_AGENT, SHAPE_DESIGN, SHAPE__MAX };
+enum shape { SHAPE_KIND, SHAPE_MULTI, SHAPE_AGENT, SHAPE_DESIGN, SHAPE_FILE, SHAPE__MAX };
 
 /* A request held open: an event stream or a wait for the result. */
 struct client {
@@ -457,14 +469,61 @@ static void reply_detail(struct evhttp_request *req, int status, const char *det
 	json_object_put(o);
 }
 
-/* Answers a wait and ends it. */
+/* A filename for Content-Disposition: only [A-Za-z0-9._-] of name (the API made it so
+ * already; checked again because it reaches a header), at most 160 bytes. Static storage of
+ * the caller (out). */
+static const char *safe_filename(const char *name, char *out, size_t n)
+{
+	size_t k = 0;
+	for (const char *c = name ? name : ""; *c && k + 1 < n; c++)
+		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+		    *c == '.' || *c == '_' || *c == '-')
+			out[k++] = *c;
+	out[k] = '\0';
+	return k ? out : "PRD";
+}
+
+/* A stored document ({filename, content_type, document}, export_file) as the download of
+ * API.md 1.11: its own Content-Type, Content-Disposition: attachment and Cache-Control:
+ * no-store (nginx adds no Cache-Control to the /_agentd/ location). */
+static void reply_file(struct evhttp_request *req, const char *result)
+{
+	struct json_object *r = jx_parse(result, strlen(result), 8);
+	const char *doc = jx_get_str(r, "document");
+	const char *type = jx_get_str(r, "content_type");
+	if (!doc || !type ||
+	    (strcmp(type, "text/html; charset=utf-8") != 0 &&
+	     strcmp(type, "text/markdown; charset=utf-8") != 0)) {
+		json_object_put(r);
+		reply_detail(req, 500, "Internal server error");
+		return;
+	}
+	char fname[168], disp[200];
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"",
+		 safe_filename(jx_get_str(r, "filename"), fname, sizeof(fname)));
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "Content-Type", type);
+	evhttp_add_header(h, "Content-Disposition", disp);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add(b, doc, strlen(doc));
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+	json_object_put(r);
+}
+
+/* Answers a wait and ends it: a success of shape file as the download, anything else as
+ * JSON. */
 static void client_answer(struct client *cl, int status, const char *body_json)
 {
 	client_unlink(cl);
 	struct evhttp_connection *evcon = evhttp_request_get_connection(cl->req);
 	if (evcon)
 		evhttp_connection_set_closecb(evcon, NULL, NULL);
-	reply_json(cl->req, status, body_json);
+	if (cl->shape == SHAPE_FILE && status == 200)
+		reply_file(cl->req, body_json);
+	else
+		reply_json(cl->req, status, body_json);
 	client_free(cl);
 }
 
@@ -1794,6 +1853,184 @@ static struct json_object *score_parse(const char *text)
 	return out;
 }
 
+/* ------------------------------------------------------------------------------ export
+ *
+ * review-prd and export-prd (API.md 1.11): the export agent, on the material the API put in
+ * the request (h_reports.c): the deterministic report in Markdown (product, phases' fields
+ * and generated content, prototypes, open items, the newest transcript within the context
+ * budget) and, for a review, the deterministic review. job_end turns the answer into the
+ * route's answer (review_result, export_file), stored as the job's result.
+ */
+#define REVIEW_MAX_ITEMS 20     /* recommendations or warnings taken from the agent */
+#define REVIEW_ITEM_CHARS 1000  /* bytes of one of them */
+
+static bool export_prepare(struct job *j)
+{
+	struct json_object *rq = j->request;
+	const struct agent_def *def = agent_find("export");
+	const char *report = jx_get_str(rq, "report");
+	if (!def || !report) {
+		job_end(j, false, 500, "Internal server error", "internal");
+		return false;
+	}
+	j->plan.primary = def;
+	arun_init(j, &j->prim, def, true, NULL);
+	if (j->kind == JK_REVIEW) {
+		struct json_object *det = jx_get(rq, "deterministic");
+		j->query = "Review the PRD material of this product for completeness and quality.";
+		j->prim.system = arena_printf(
+			j->a,
+			"%s\nNow review the PRD material for completeness and quality. Answer with "
+			"strict JSON only, no prose and no code fence around it: {\"is_complete\": "
+			"true or false, \"missing_sections\": [\"Phase: Field\", ...], "
+			"\"recommendations\": [\"...\"], \"warnings\": [\"...\"]}. The deterministic "
+			"check you are given is the truth for is_complete and missing_sections; your "
+			"recommendations are concrete next steps (at most 10), your warnings the "
+			"quality problems you find in the material (at most 10).",
+			def->system_prompt);
+		j->prim.prompt = arena_printf(
+			j->a, "%s\n\nThe deterministic completeness check (JSON):\n%s\n\n"
+			      "The product's material:\n\n%s",
+			j->query, det ? json_object_to_json_string_ext(det, JSON_C_TO_STRING_PLAIN) : "{}",
+			report);
+		return true;
+	}
+	const char *title = jx_get_str(rq, "title");
+	bool meta = jx_get_bool(rq, "include_metadata", true);
+	bool open_items = !jx_get_bool(rq, "override_missing", false);
+	j->query = "Write the Product Requirements Document of this product for export.";
+	j->prim.system = arena_printf(
+		j->a,
+		"%s\nNow write the PRD document itself: Markdown only (headings, lists, paragraphs, "
+		"bold, inline code, code blocks), no HTML, no preamble and no closing remarks.",
+		def->system_prompt);
+	j->prim.prompt = arena_printf(
+		j->a,
+		"%s Use only the material below; mark every gap as TODO. Begin with the heading "
+		"\"# %s\".%s%s\n\nThe product's material (its deterministic report):\n\n%s",
+		j->query, title ? title : "Product Requirements Document",
+		meta ? " Follow it with a short list of the product's status, owner, completion and "
+		       "date."
+		     : " Leave out any status, owner or date block.",
+		open_items ? " End with an Open Items section naming every missing section."
+			   : " Do not list open items.",
+		report);
+	return true;
+}
+
+/* A list of 0..REVIEW_MAX_ITEMS non-blank strings of the agent (each cut to
+ * REVIEW_ITEM_CHARS at a UTF-8 boundary) added to out, skipping those already in it; false
+ * when v is not an array of strings. */
+static bool review_list(struct json_object *out, struct json_object *v)
+{
+	if (!v || !json_object_is_type(v, json_type_array))
+		return false;
+	size_t n = json_object_array_length(v);
+	for (size_t i = 0; i < n; i++)
+		if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string))
+			return false;
+	for (size_t i = 0, added = 0; i < n && added < REVIEW_MAX_ITEMS; i++) {
+		const char *s = json_object_get_string(json_object_array_get_idx(v, i));
+		size_t len = strlen(s);
+		while (len && (s[len - 1] == ' ' || s[len - 1] == '\n'))
+			len--;
+		if (len > REVIEW_ITEM_CHARS) {
+			len = REVIEW_ITEM_CHARS;
+			while (len && ((unsigned char)s[len] & 0xC0) == 0x80)
+				len--;
+		}
+		if (!len)
+			continue;
+		bool dup = false;
+		for (size_t k = 0; k < json_object_array_length(out) && !dup; k++) {
+			const char *o = json_object_get_string(json_object_array_get_idx(out, k));
+			dup = strlen(o) == len && memcmp(o, s, len) == 0;
+		}
+		if (!dup) {
+			json_object_array_add(out, json_object_new_string_len(s, (int)len));
+			added++;
+		}
+	}
+	return true;
+}
+
+/* The review of API.md 1.11 from the agent's answer (malloc JSON): is_complete and
+ * missing_sections are the deterministic check's, always; recommendations are the agent's,
+ * warnings the deterministic ones followed by the agent's, "source": "agent". An answer that
+ * is not that JSON (text around the object is tolerated), or gives no recommendation, leaves
+ * the deterministic review as it is, with "source": "template". */
+static char *review_result(struct job *j, const char *answer)
+{
+	struct json_object *det = jx_get(j->request, "deterministic");
+	struct json_object *out = json_object_new_object();
+	static const char *const keys[] = {"is_complete", "missing_sections", "recommendations",
+					   "warnings"};
+	for (size_t i = 0; i < 4; i++) {
+		struct json_object *v = jx_get(det, keys[i]);
+		json_object_object_add(out, keys[i],
+				       v ? json_object_get(v)
+				       : i == 0 ? json_object_new_boolean(false)
+						: json_object_new_array());
+	}
+	const char *a = answer ? strchr(answer, '{') : NULL;
+	const char *z = answer ? strrchr(answer, '}') : NULL;
+	struct json_object *in = a && z && z > a ? jx_parse(a, (size_t)(z - a + 1), 16) : NULL;
+	struct json_object *recs = json_object_new_array();
+	struct json_object *warns = json_object_new_array();
+	review_list(warns, jx_get(det, "warnings"));
+	bool ok = in && json_object_is_type(in, json_type_object) &&
+		  review_list(recs, jx_get(in, "recommendations")) &&
+		  json_object_array_length(recs) > 0 &&
+		  (!jx_get(in, "warnings") || review_list(warns, jx_get(in, "warnings")));
+	if (ok) {
+		json_object_object_add(out, "recommendations", recs);
+		json_object_object_add(out, "warnings", warns);
+	} else {
+		log_msg(LL_WARN, j->id, "review: the export agent's answer is not the review JSON; "
+					"the deterministic review is returned");
+		json_object_put(recs);
+		json_object_put(warns);
+	}
+	json_object_object_add(out, "source", json_object_new_string(ok ? "agent" : "template"));
+	json_object_put(in);
+	char *s = json_dup(out);
+	json_object_put(out);
+	return s;
+}
+
+/* The document of export-prd from the agent's Markdown (malloc JSON {filename, content_type,
+ * document, source}): as written for format markdown; for html, rendered by lib/md (every
+ * byte of the model's text escaped, only our own tags) inside the template's page. */
+static char *export_file(struct job *j, const char *answer)
+{
+	struct json_object *rq = j->request;
+	const char *format = jx_get_str(rq, "format");
+	bool html = !format || strcmp(format, "markdown") != 0;
+	struct buf doc;
+	buf_init(&doc, j->a);
+	if (html) {
+		prd_html_begin(&doc, jx_get_str(rq, "title"));
+		md_html(&doc, answer);
+		prd_html_end(&doc);
+	} else {
+		buf_puts(&doc, answer ? answer : "");
+		if (!doc.len || doc.p[doc.len - 1] != '\n')
+			buf_putc(&doc, '\n');
+	}
+	char fname[168];
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "filename", json_object_new_string(safe_filename(
+						      jx_get_str(rq, "filename"), fname, sizeof(fname))));
+	json_object_object_add(o, "content_type",
+			       json_object_new_string(html ? "text/html; charset=utf-8"
+							   : "text/markdown; charset=utf-8"));
+	json_object_object_add(o, "document", json_object_new_string_len(doc.p, (int)doc.len));
+	json_object_object_add(o, "source", json_object_new_string("agent"));
+	char *s = json_dup(o);
+	json_object_put(o);
+	return s;
+}
+
 /* Sets up the agents of the job from its request; false after job_end (a refused request). */
 static bool job_prepare(struct job *j)
 {
@@ -1818,6 +2055,8 @@ static bool job_prepare(struct job *j)
 	j->nstages = 1;
 	if (is_feature(j->kind))
 		return feature_prepare(j);
+	if (is_export(j->kind))
+		return export_prepare(j);
 	if (j->kind == JK_PHASE) {
 		const char *phase = jx_get_str(rq, "phase_name");
 		const char *len = jx_get_str(rq, "response_length");
@@ -2195,6 +2434,11 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 	}
 	struct json_object *result = ok ? job_result(j, answer) : NULL;
 	char *result_text = result ? json_dup(result) : NULL;
+	if (ok && is_export(j->kind)) {
+		/* the route's answer is the job's result (API.md 1.11) */
+		free(result_text);
+		result_text = j->kind == JK_REVIEW ? review_result(j, answer) : export_file(j, answer);
+	}
 
 	/* the complete event (API.md 5.7): the primary agent's answer only */
 	struct json_object *ce = json_object_new_object();
@@ -2796,6 +3040,7 @@ static void serve_job(struct agentd *d, struct evhttp_request *req, const char *
 		    : strcmp(shape, "agent") == 0       ? SHAPE_AGENT
 		    : strcmp(shape, "multi_agent") == 0 ? SHAPE_MULTI
 		    : strcmp(shape, "design_prompt") == 0 ? SHAPE_DESIGN
+		    : strcmp(shape, "file") == 0          ? SHAPE_FILE
 							: SHAPE_KIND;
 	parse_last_id(evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID"),
 		      &cl->run, &cl->seq);

@@ -70,6 +70,19 @@ int h_ai_interactions(struct req *r); /* GET /api/multi-agent/interactions (the 
 int ai_job_wait(struct req *r, const char *kind, const char *product_id,
 		struct json_object *request);
 
+/* Whether the caller has a provider for AI work, by the rule of ai_job_wait (ai_choose: the
+ * user's own keys, the server's, a keyless local server): 1 yes, 0 no (nothing is recorded in
+ * r: the caller goes on without AI), -1 a database error recorded in r. */
+int ai_provider_ready(struct req *r);
+
+/* ai_job_wait once the provider was checked (ai_provider_ready): enqueues the job and answers
+ * with the X-Accel-Redirect to agentd's wait in shape: "kind" (the stored result as the JSON
+ * body) or "file" (a stored {filename, content_type, document} as a download with
+ * Content-Disposition and Cache-Control: no-store, set by agentd). RC_OK, or the error
+ * recorded in r. */
+int ai_job_answer(struct req *r, const char *kind, const char *product_id,
+		  struct json_object *request, const char *shape);
+
 /* Product scoring, summaries, standardized PRD (API.md 1.10; app/h_scoring.c). Every route
  * checks the product's tenant and the caller's access in its SQL: another tenant's product,
  * summary, score or tenant id is 404. */

@@ -11,6 +11,7 @@
  *   kind 'agent'            request = AgentRequest (API.md 1.7), user_id the owner's
  *   /_agentd/jobs/<id>/events?format=named|data   the job's SSE (Last-Event-ID forwarded)
  *   /_agentd/jobs/<id>/wait?shape=multi_agent|agent   the finished answer as one JSON body
+ *   /_agentd/jobs/<id>/wait?shape=file   a stored document as a download (export_prd)
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -332,10 +333,27 @@ int ai_job_wait(struct req *r, const char *kind, const char *product_id,
 	int rc = ai_ready(r);
 	if (rc != RC_OK)
 		return rc;
+	return ai_job_answer(r, kind, product_id, request, "kind");
+}
+
+int ai_provider_ready(struct req *r)
+{
+	int rc = ai_ready(r);
+	if (rc == RC_OK)
+		return 1;
+	if (rc != RC_BADREQ)
+		return -1;
+	ctx_clear(&r->c); /* no provider: not an error for the caller */
+	return 0;
+}
+
+int ai_job_answer(struct req *r, const char *kind, const char *product_id,
+		  struct json_object *request, const char *shape)
+{
 	json_object_object_add(request, "user_id", json_object_new_string(r->auth.user_id));
 	struct job_row j;
-	rc = ai_job_enqueue(r, kind, product_id, request, &j);
-	return rc != RC_OK ? rc : accel_wait(r, j.id, "kind");
+	int rc = ai_job_enqueue(r, kind, product_id, request, &j);
+	return rc != RC_OK ? rc : accel_wait(r, j.id, shape);
 }
 
 /* ---------------------------------------------------------------- streams and process */

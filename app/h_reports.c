@@ -12,6 +12,18 @@
  * prototypes, open items, the conversation transcript. Content-Disposition names the file
  * PRD_<name>_<YYYYMMDD>.(md|html) with spaces turned into _ and other unsafe characters
  * dropped.
+ *
+ * With a provider for the caller (ai_provider_ready: the rule of summarize and score) and no
+ * "use_ai": false in the body, review-prd and export-prd are the export agent's (API.md 1.11,
+ * 5.2; issue 12 item 5): the deterministic review, and the template's Markdown with the newest
+ * transcript within the context budget (context_report), go to ideaforge-agentd as a job of
+ * kind review_prd or export_prd (sql/0008), and the route answers with the X-Accel-Redirect to
+ * its result (ai_job_answer), so no thread here waits on a provider. The review keeps
+ * is_complete and missing_sections of the deterministic check and says "source": "agent", or
+ * "template" when the model's JSON was unusable; the export is the model's Markdown, or for
+ * HTML that Markdown rendered by lib/md.h (every byte escaped) in the template's page
+ * (prd_html.h), downloaded with the same filename and headers as the template (set by agentd,
+ * shape=file). A provider that fails is the job's error (502), not a silent template.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -19,6 +31,8 @@
 #include <strings.h>
 
 #include "../lib/arena.h"
+#include "ai_routes.h"
+#include "prd_html.h"
 #include "products.h"
 
 #define MAX_PHASES 16
@@ -32,6 +46,7 @@ static const char *const export_formats[] = {"html", "markdown", NULL};
 const struct jx_field review_fields[] = {
 	/* ignored: we load our own */
 	{"conversation_history", JX_ANY, JX_NULLABLE, HISTORY_MAX_BYTES, NULL},
+	{"use_ai", JX_BOOL, JX_NULLABLE, 0, NULL}, /* false: the deterministic review */
 	{NULL, 0, 0, 0, NULL},
 };
 
@@ -40,8 +55,19 @@ const struct jx_field export_fields[] = {
 	{"include_metadata", JX_BOOL, JX_NULLABLE, 0, NULL},
 	{"override_missing", JX_BOOL, JX_NULLABLE, 0, NULL},
 	{"conversation_history", JX_ANY, JX_NULLABLE, HISTORY_MAX_BYTES, NULL}, /* ignored */
+	{"use_ai", JX_BOOL, JX_NULLABLE, 0, NULL}, /* false: the deterministic template */
 	{NULL, 0, 0, 0, NULL},
 };
+
+/* 1 when the request is answered by the export agent: the caller has a provider (the rule
+ * of summarize and score, ai_provider_ready) and did not ask for "use_ai": false; 0 for the
+ * deterministic answer; -1 after a database error recorded in r. */
+static int want_ai(struct req *r)
+{
+	if (!jx_get_bool(r->json, "use_ai", true))
+		return 0;
+	return ai_provider_ready(r);
+}
 
 /* ---------------------------------------------------------------- evaluation */
 
@@ -364,13 +390,18 @@ int h_reports_get(struct req *r)
 
 /* ---------------------------------------------------------------- review */
 
+static const char *context_report(struct req *r, const struct report *rep);
+
 int h_reports_review(struct req *r)
 {
 	const char *id = req_path_uuid(r, "id");
 	if (!id)
 		return r->rc;
+	int ai = want_ai(r);
+	if (ai < 0)
+		return r->rc;
 	struct report rep;
-	if (report_load(r, id, false, &rep) != RC_OK)
+	if (report_load(r, id, ai == 1, &rep) != RC_OK)
 		return r->rc;
 	struct json_object *out = json_object_new_object();
 	json_object_object_add(out, "is_complete",
@@ -395,6 +426,17 @@ int h_reports_review(struct req *r)
 						    "There is no conversation history for this "
 						    "product."));
 	json_object_object_add(out, "warnings", warn);
+	if (ai == 1) {
+		/* the export agent reviews, given this review and the report (agentd.c,
+		 * review_result: is_complete and missing_sections stay these) */
+		jx_arena_own(r->a, out);
+		struct json_object *o = json_object_new_object();
+		jx_arena_own(r->a, o);
+		json_object_object_add(o, "product_id", json_object_new_string(id));
+		json_object_object_add(o, "deterministic", json_object_get(out));
+		json_object_object_add(o, "report", json_object_new_string(context_report(r, &rep)));
+		return ai_job_answer(r, "review_prd", id, o, "kind");
+	}
 	return res_json(r, 200, out);
 }
 
@@ -530,26 +572,6 @@ static void d_field(struct doc *d, struct arena *a, const char *key, struct json
 		d_json(d, v);
 }
 
-static const char html_head[] =
-	"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-	"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>";
-static const char html_style[] =
-	"</title>\n<style>\n"
-	"body{font-family:-apple-system,BlinkMacSystemFont,\"Segoe UI\",Roboto,Helvetica,Arial,"
-	"sans-serif;max-width:860px;margin:2rem auto;padding:0 1rem;color:#1f2937;"
-	"line-height:1.6}\n"
-	"h1{border-bottom:3px solid #4f46e5;padding-bottom:.4rem}\n"
-	"h2{color:#4338ca;border-bottom:1px solid #e5e7eb;padding-bottom:.2rem;margin-top:2rem}\n"
-	"h3{color:#374151;margin-bottom:.3rem}\n"
-	".meta{background:#f3f4f6;border-radius:6px;padding:.8rem 1rem .8rem 2rem}\n"
-	".text{white-space:pre-wrap}\n"
-	".status,.missing{color:#6b7280;font-style:italic}\n"
-	".message{border-left:3px solid #c7d2fe;padding:.2rem .8rem;margin:.8rem 0}\n"
-	".message .who{font-weight:600}\n"
-	".message .at{color:#6b7280;font-size:.85em}\n"
-	"pre{background:#f9fafb;padding:.6rem;overflow-x:auto;white-space:pre-wrap}\n"
-	"</style>\n</head>\n<body>\n";
-
 /* Who spoke: "User", "System", or the agent's name with its role. */
 static const char *speaker(struct arena *a, struct json_object *m)
 {
@@ -616,9 +638,7 @@ static void render_title(struct doc *d, struct arena *a, const struct report *re
 	const char *name = jx_get_str(rep->product, "name");
 	const char *title = arena_printf(a, "Product Requirements Document: %s", name);
 	if (d->html) {
-		buf_puts(&d->b, html_head);
-		buf_html(&d->b, title);
-		buf_puts(&d->b, html_style);
+		prd_html_begin(&d->b, title);
 	}
 	d_heading(d, 1, title);
 	if (!include_metadata)
@@ -749,7 +769,55 @@ static void export_render(struct doc *d, struct arena *a, const struct report *r
 		render_open_items(d, a, rep);
 	render_transcript(d, a, rep);
 	if (d->html)
-		buf_puts(&d->b, "</body>\n</html>\n");
+		prd_html_end(&d->b);
+}
+
+/* The material the export agent works from (arena): the template's Markdown with metadata
+ * and open items, and of the transcript the newest messages that fit, written oldest first,
+ * all within the context budget of the agents (agent_context_budget_tokens, 4 bytes a token,
+ * as agentd counts). A report larger than the budget without its transcript is cut at a
+ * UTF-8 boundary. */
+static const char *context_report(struct req *r, const struct report *rep)
+{
+	size_t cap = (size_t)app_cfg(r)->agent_context_budget_tokens * 4;
+	struct doc d = {.html = false};
+	buf_init(&d.b, r->a);
+	render_title(&d, r->a, rep, true);
+	render_overview(&d, rep);
+	for (int i = 0; i < rep->nphases; i++)
+		render_phase(&d, r->a, rep, &rep->ph[i]);
+	render_prototypes(&d, r->a, rep);
+	if (rep->nmissing)
+		render_open_items(&d, r->a, rep);
+	if (d.b.len >= cap) {
+		size_t n = cap;
+		while (n && ((unsigned char)d.b.p[n] & 0xC0) == 0x80)
+			n--;
+		return arena_printf(r->a, "%.*s\n\n[The rest of the report is left out.]", (int)n,
+				    d.b.p);
+	}
+	struct json_object *msgs = jx_get(rep->root, "messages");
+	size_t nmsg = msgs ? json_object_array_length(msgs) : 0;
+	struct doc *m = arena_calloc(r->a, (nmsg + 1) * sizeof(*m));
+	size_t left = cap - d.b.len, first = nmsg;
+	while (first > 0) {
+		struct doc *x = &m[first - 1];
+		buf_init(&x->b, r->a);
+		d_message(x, r->a, json_object_array_get_idx(msgs, first - 1));
+		if (x->b.len + 64 > left)
+			break;
+		left -= x->b.len;
+		first--;
+	}
+	d_heading(&d, 2, "Conversation Transcript");
+	if (!nmsg)
+		d_note(&d, "missing", "No conversation yet.");
+	else if (first > 0)
+		d_note(&d, "missing",
+		       arena_printf(r->a, "The %zu oldest messages are left out.", first));
+	for (size_t i = first; i < nmsg; i++)
+		buf_append(&d.b, m[i].b.p, m[i].b.len);
+	return d.b.p;
 }
 
 int h_reports_export(struct req *r)
@@ -761,14 +829,36 @@ int h_reports_export(struct req *r)
 	bool html = !format || strcmp(format, "html") == 0;
 	bool include_metadata = jx_get_bool(r->json, "include_metadata", true);
 	bool override_missing = jx_get_bool(r->json, "override_missing", false);
+	int ai = want_ai(r);
+	if (ai < 0)
+		return r->rc;
 	struct report rep;
 	if (report_load(r, id, true, &rep) != RC_OK)
 		return r->rc;
+	const char *fname = export_filename(r->a, jx_get_str(rep.product, "name"),
+					    jx_get_str(rep.root, "stamp"), html ? "html" : "md");
+	if (ai == 1) {
+		/* the export agent writes the document from the report; agentd renders it and
+		 * answers the download with these headers (agentd.c, export_file, reply_file) */
+		struct json_object *o = json_object_new_object();
+		jx_arena_own(r->a, o);
+		json_object_object_add(o, "product_id", json_object_new_string(id));
+		json_object_object_add(o, "format", json_object_new_string(html ? "html" : "markdown"));
+		json_object_object_add(o, "filename", json_object_new_string(fname));
+		json_object_object_add(
+			o, "title",
+			json_object_new_string(arena_printf(r->a, "Product Requirements Document: %s",
+							    jx_get_str(rep.product, "name"))));
+		json_object_object_add(o, "include_metadata",
+				       json_object_new_boolean(include_metadata));
+		json_object_object_add(o, "override_missing",
+				       json_object_new_boolean(override_missing));
+		json_object_object_add(o, "report", json_object_new_string(context_report(r, &rep)));
+		return ai_job_answer(r, "export_prd", id, o, "file");
+	}
 	struct doc d = {.html = html};
 	buf_init(&d.b, r->a);
 	export_render(&d, r->a, &rep, include_metadata, override_missing);
-	const char *fname = export_filename(r->a, jx_get_str(rep.product, "name"),
-					    jx_get_str(rep.root, "stamp"), html ? "html" : "md");
 	res_header(r, "Content-Disposition",
 		   arena_printf(r->a, "attachment; filename=\"%s\"", fname));
 	res_header(r, "Cache-Control", "no-store");

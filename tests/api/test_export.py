@@ -2,6 +2,10 @@
 one-report-per-product-and-user upsert, and the export template checked against golden files
 (tests/api/golden/prd.md, prd.html; the date and the owner's random e-mail are normalised).
 
+The test stack has a provider for everyone (the fake's server-wide key), with which review-prd
+and export-prd are the export agent's (tests/api/test_export_ai.py): these requests ask for the
+deterministic answer with "use_ai": false (README, "Decisions where the spec was silent").
+
 Regenerate the golden files after an intended template change with
     IDEAFORGE_UPDATE_GOLDEN=1 python3 -m pytest tests/api/test_export.py
 and review the diff.
@@ -16,6 +20,7 @@ from conftest import psql, psql_one
 from product_helpers import (DESIGN, DEVPLAN, GTM, IDEATION, MARKET, PHASES, REQUIREMENTS,
                              detail, uid, world)  # noqa: F401 (fixture)
 
+NO_AI = {"use_ai": False}  # the deterministic review and template, whatever the providers
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 FULL = {
     IDEATION: {"problem_statement": "p", "target_audience": "t", "value_proposition": "v"},
@@ -102,7 +107,7 @@ def test_progress_report_ready(world):
     # every phase is completed: ready, even with a required field still open
     assert (rep["overall_score"], rep["status"]) == (100.0, "ready")
     assert rep["missing_sections"] == ["Design: Design Mockups"]
-    rev = o.post("/api/products/%s/review-prd" % pid).json()
+    rev = o.post("/api/products/%s/review-prd" % pid, json=NO_AI).json()
     assert rev["is_complete"] is False
     psql("INSERT INTO design_mockups (product_id, user_id, tenant_id, provider, prompt) "
          "VALUES ($1, $2, $3, 'lovable', 'p')", pid, world.owner.id, world.tenant_a)
@@ -110,7 +115,7 @@ def test_progress_report_ready(world):
     assert (rep["overall_score"], rep["status"], rep["missing_sections"]) == (100.0, "ready", [])
     assert rep["recommendations"] == [
         "All lifecycle phases are complete: the PRD is ready for export."]
-    rev = o.post("/api/products/%s/review-prd" % pid, json={"conversation_history": []}).json()
+    rev = o.post("/api/products/%s/review-prd" % pid, json={"conversation_history": [], **NO_AI}).json()
     assert rev["is_complete"] is True and rev["missing_sections"] == []
     assert rev["warnings"] == ["There is no conversation history for this product."]
 
@@ -119,7 +124,7 @@ def test_review_prd(world):
     pid = world.new_product(description="")
     o = world.owner.http
     save(o, pid, IDEATION, FULL[IDEATION], status="in_progress")
-    r = world.client("viewer").post("/api/products/%s/review-prd" % pid)
+    r = world.client("viewer").post("/api/products/%s/review-prd" % pid, json=NO_AI)
     assert r.status_code == 200, r.text
     rev = r.json()
     assert set(rev) == {"is_complete", "missing_sections", "recommendations", "warnings"}
@@ -196,6 +201,7 @@ def check_golden(name, text):
 
 
 def export(http, pid, **body):
+    body.setdefault("use_ai", False)
     return http.post("/api/products/%s/export-prd" % pid, json=body)
 
 
