@@ -167,8 +167,10 @@ static int ctl_migration_apply(struct ctx *x, const char *dir, const struct ctl_
 			what);
 		goto out;
 	}
-	if (db_exec(x, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-		    3, p) == NULL || db_commit(x) != RC_OK) {
+	if (db_exec(x,
+		    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", 3,
+		    p) == NULL ||
+	    db_commit(x) != RC_OK) {
 		ctl_db_err(x, what);
 		goto out;
 	}

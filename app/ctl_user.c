@@ -106,6 +106,8 @@ static void ctl_revoke_cached(const struct ctl *c, const char *user_id)
 	struct kv_shared sh;
 	struct kv *k;
 
+	if (c->srv->redis_url == NULL || c->srv->redis_url[0] == '\0')
+		return; /* no Redis (redis_url empty): no cache to tell */
 	kv_shared_init(&sh);
 	k = kv_new(c->srv->redis_url, c->srv->redis_connect_timeout_ms,
 		   c->srv->redis_command_timeout_ms, &sh);

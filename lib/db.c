@@ -332,7 +332,8 @@ static bool is_tool(const struct ctx *r)
 }
 
 /* Keeps PostgreSQL's message (and the failed result, which then belongs to the arena) for
- * db_error, in a tool's context only. Returns whether res was kept. */
+ * db_error, in a tool's context only. Returns whether it did (then res, if any, is taken and
+ * nothing is to be logged). */
 static bool keep_error(struct ctx *r, const char *msg, PGresult *res)
 {
 	struct db_error *e = is_tool(r) ? arena_calloc(r->a, sizeof(*e)) : NULL;
@@ -343,7 +344,7 @@ static bool keep_error(struct ctx *r, const char *msg, PGresult *res)
 	if (res)
 		arena_defer(r->a, clear_result, res);
 	r->db_err = e;
-	return res != NULL;
+	return true;
 }
 
 static int ensure_conn(struct ctx *r)
@@ -422,7 +423,8 @@ static int map_error(struct ctx *r, PGresult *res)
 static PGresult *checked(struct ctx *r, PGresult *res, bool empty_ok)
 {
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK || (empty_ok && st == PGRES_EMPTY_QUERY)) {
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK ||
+	    (empty_ok && st == PGRES_EMPTY_QUERY)) {
 		arena_defer(r->a, clear_result, res);
 		return res;
 	}
