@@ -24,7 +24,8 @@ const char *const user_personas[] = {"product_manager", "leadership", "tech_lead
 #define ENV_PREFIX "IDEAFORGE_"
 
 /* IdeaForge's defaults for keys of the kit (lib/srv.c has none of ours). */
-static const char *const srv_defaults[] = {"database_url=dbname=ideaforge", NULL};
+static const char *const srv_defaults[] = {"database_url=dbname=ideaforge",
+					   "redis_url=redis://127.0.0.1:6379/0", NULL};
 
 static const char *const ai_provider_names[] = {"openai", "anthropic", "gemini", NULL};
 

@@ -3,6 +3,10 @@
  *
  * An operator's tool: failures print PostgreSQL's own message to stderr, prefixed with
  * "ideaforgectl: " and what was being done, and a command returns its exit status.
+ *
+ * SQL goes through the kit's helpers (lib/db.h) on a struct ctx whose pool is a tool's
+ * (db_pool_opts.tool): one connection, PostgreSQL's messages kept for ctl_db_err (db_error)
+ * instead of logged, its notices printed to stderr as libpq prints them.
  */
 #ifndef IF_APP_CTL_H
 #define IF_APP_CTL_H
@@ -13,6 +17,8 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "ctx.h"
+#include "db.h"
 #include "pw.h"
 
 #define CTL_EXIT_OK 0
@@ -60,27 +66,28 @@ int ctl_keys_reseal(struct ctl *c);     /* keys reseal (app/ctl_keys.c) */
 /* Prints "ideaforgectl: <message>\n" to stderr. */
 void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Prints PostgreSQL's message for a failed result (or the connection's, when res is NULL),
- * prefixed with what we were doing. res is borrowed. */
-void ctl_pg_err(PGconn *conn, const PGresult *res, const char *what);
+/* Prints PostgreSQL's message of x's last failure (db_error; x->detail when there is none),
+ * prefixed with what we were doing: "ideaforgectl: <what>: <message>". */
+void ctl_db_err(const struct ctx *x, const char *what);
 
-/* Runs a statement without parameters and expects success. 0 or -1 (message printed). */
-int ctl_exec(PGconn *conn, const char *sql, const char *what);
+/* Prints the failure of a file's SQL run by db_exec_script: "ideaforgectl: <path>:<line>:
+ * <message>", the line found from the statement position PostgreSQL reports in sql (the
+ * file's text), or without ":<line>" when it reports none. */
+void ctl_script_err(const struct ctx *x, const char *path, const char *sql);
 
-/* Runs a parameterised statement. Returns the result (owned: the caller PQclears it) or NULL
- * with the message printed. When sqlstate is not NULL, it receives the SQLSTATE of a failure,
- * and a unique violation (23505) is left unprinted so the caller can explain it in its own
- * words. */
-PGresult *ctl_query(PGconn *conn, const char *sql, int n, const char *const *params,
-		    const char *what, char sqlstate[6]);
+/* Connects with the configured connection string: x becomes a context over its own arena and
+ * a tool's pool of one connection, with the tool's session settings (application_name
+ * ideaforgectl, no NOTICE chatter, no statement timeout). 0, or -1 with the message printed;
+ * either way ctl_disconnect(x) ends it. */
+int ctl_connect(const struct ctl *c, struct ctx *x);
 
-/* Connects with the configured connection string, with the tool's session settings (no
- * NOTICE chatter, no statement timeout). Owned (PQfinish), or NULL with a message. */
-PGconn *ctl_connect(const struct ctl *c);
+/* Ends what ctl_connect made (an open transaction is rolled back, the connection closed, which
+ * also releases the advisory lock). Accepts a zeroed context. */
+void ctl_disconnect(struct ctx *x);
 
 /* Takes the session advisory lock of migrate and seed-demo, saying so when another process
  * holds it (then waits). 0 or -1 (message printed). Released when the connection ends. */
-int ctl_lock(PGconn *conn);
+int ctl_lock(struct ctx *x);
 
 /* Reads a whole SQL file (a regular file of at most 16 MiB without NUL bytes) into a
  * NUL-terminated malloc'd buffer (owned: free) and *len_out. NULL with a message. */

@@ -18,7 +18,7 @@
 /* Re-seals one row: 1 moved, 0 already under the new key, 2 opens with neither (a value
  * copied from another row, or damaged: unusable either way, left as it is and named), -1 a
  * failure (printed). */
-static int reseal_row(PGconn *conn, const unsigned char *oldk, const unsigned char *newk,
+static int reseal_row(struct ctx *x, const unsigned char *oldk, const unsigned char *newk,
 		      const char *id, const char *user, const char *provider, const char *sealed)
 {
 	char aad[128];
@@ -43,14 +43,15 @@ static int reseal_row(PGconn *conn, const unsigned char *oldk, const unsigned ch
 		return -1;
 	}
 	const char *p[] = {id, fresh};
-	PGresult *res = ctl_query(conn,
-				  "UPDATE user_api_keys SET api_key_encrypted = $2, updated_at = now() "
-				  "WHERE id = $1",
-				  2, p, "update", NULL);
+	PGresult *res = db_exec(x,
+				"UPDATE user_api_keys SET api_key_encrypted = $2, updated_at = now() "
+				"WHERE id = $1",
+				2, p);
 	free(fresh);
-	if (!res)
+	if (!res) {
+		ctl_db_err(x, "update");
 		return -1;
-	PQclear(res);
+	}
 	return 1;
 }
 
@@ -58,8 +59,8 @@ int ctl_keys_reseal(struct ctl *c)
 {
 	unsigned char oldk[AEAD_KEY_BYTES], newk[AEAD_KEY_BYTES];
 	char text[256] = "", err[512];
-	PGconn *conn = NULL;
-	PGresult *res = NULL;
+	struct ctx x = {0};
+	PGresult *res;
 	int rc = CTL_EXIT_FAIL, moved = 0, kept = 0, unusable = 0;
 
 	if (keys_read_file("--old-key-file", c->opt[OPT_OLD_KEY_FILE], text, sizeof(text), err,
@@ -76,16 +77,22 @@ int ctl_keys_reseal(struct ctl *c)
 		ctl_err("the old and the configured master keys are the same: nothing to do");
 		goto out;
 	}
-	if ((conn = ctl_connect(c)) == NULL || ctl_exec(conn, "BEGIN", "begin") < 0)
+	if (ctl_connect(c, &x) < 0)
 		goto out;
-	res = ctl_query(conn,
-			"SELECT id, user_id, provider, api_key_encrypted FROM user_api_keys "
-			"ORDER BY id FOR UPDATE",
-			0, NULL, "read the stored keys", NULL);
-	if (!res)
+	if (db_begin(&x) != RC_OK) {
+		ctl_db_err(&x, "begin");
 		goto out;
+	}
+	res = db_exec(&x,
+		      "SELECT id, user_id, provider, api_key_encrypted FROM user_api_keys "
+		      "ORDER BY id FOR UPDATE",
+		      0, NULL);
+	if (!res) {
+		ctl_db_err(&x, "read the stored keys");
+		goto out;
+	}
 	for (int i = 0; i < PQntuples(res); i++) {
-		int r = reseal_row(conn, oldk, newk, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		int r = reseal_row(&x, oldk, newk, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
 				   PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
 		if (r < 0)
 			goto out; /* the transaction is rolled back when the connection ends */
@@ -93,8 +100,10 @@ int ctl_keys_reseal(struct ctl *c)
 		kept += r == 0;
 		unusable += r == 2;
 	}
-	if (ctl_exec(conn, "COMMIT", "commit") < 0)
+	if (db_commit(&x) != RC_OK) {
+		ctl_db_err(&x, "commit");
 		goto out;
+	}
 	printf("resealed %d stored key(s) under the configured master key (%d already were, %d "
 	       "unusable left as they were)\n",
 	       moved, kept, unusable);
@@ -103,8 +112,6 @@ out:
 	OPENSSL_cleanse(text, sizeof(text));
 	OPENSSL_cleanse(oldk, sizeof(oldk));
 	OPENSSL_cleanse(newk, sizeof(newk));
-	PQclear(res);
-	if (conn)
-		PQfinish(conn);
+	ctl_disconnect(&x);
 	return rc;
 }

@@ -145,54 +145,46 @@ out:
 }
 
 /* Applies one migration in its own transaction with its bookkeeping row. 0 or -1. */
-static int ctl_migration_apply(PGconn *conn, const char *dir, const struct ctl_migration *m)
+static int ctl_migration_apply(struct ctx *x, const char *dir, const struct ctl_migration *m)
 {
 	const char *const p[] = {m->version, m->name, m->sha};
-	PGresult *res = NULL;
 	char what[4200];
 	int rc = -1;
 
 	snprintf(what, sizeof what, "%s/%s", dir, m->file);
-	if (ctl_exec(conn, "BEGIN", what) < 0)
-		goto out;
-	res = PQexec(conn, m->sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK &&
-	    PQresultStatus(res) != PGRES_EMPTY_QUERY) {
-		const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
-
-		if (pos)
-			snprintf(what, sizeof what, "%s/%s:%ld", dir, m->file,
-				 ctl_line_of(m->sql, strtol(pos, NULL, 10)));
-		ctl_pg_err(conn, res, what);
+	if (db_begin(x) != RC_OK) {
+		ctl_db_err(x, what);
 		goto out;
 	}
-	PQclear(res);
-	res = NULL;
-	if (PQtransactionStatus(conn) != PQTRANS_INTRANS) {
+	if (db_exec_script(x, m->sql) == NULL) {
+		ctl_script_err(x, what, m->sql);
+		goto out;
+	}
+	if (PQtransactionStatus(db_pg(x->db)) != PQTRANS_INTRANS) {
 		ctl_err("%s: the file ended the transaction itself (COMMIT/ROLLBACK), so what ran "
 			"before that is committed but not recorded; migrations must not contain "
 			"transaction control: check the database by hand",
 			what);
 		goto out;
 	}
-	res = ctl_query(
-		conn, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-		3, p, what, NULL);
-	if (res == NULL)
+	if (db_exec(x,
+		    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", 3,
+		    p) == NULL ||
+	    db_commit(x) != RC_OK) {
+		ctl_db_err(x, what);
 		goto out;
-	if (ctl_exec(conn, "COMMIT", what) < 0)
-		goto out;
+	}
 	rc = 0;
 out:
-	PQclear(res);
-	if (rc < 0 && PQtransactionStatus(conn) != PQTRANS_IDLE)
-		PQclear(PQexec(conn, "ROLLBACK"));
+	if (rc < 0 && x->db && PQtransactionStatus(db_pg(x->db)) != PQTRANS_IDLE)
+		db_rollback(x);
 	/* A file's SET statements must not leak into the next file. */
-	if (rc == 0 && ctl_exec(conn,
-				"RESET ALL; SET client_min_messages = warning; "
-				"SET statement_timeout = 0",
-				what) < 0)
+	if (rc == 0 && db_exec_script(x,
+				      "RESET ALL; SET client_min_messages = warning; "
+				      "SET statement_timeout = 0") == NULL) {
+		ctl_db_err(x, what);
 		rc = -1;
+	}
 	return rc;
 }
 
@@ -200,8 +192,8 @@ int ctl_migrate_run(struct ctl *c)
 {
 	struct ctl_migration *m = NULL;
 	size_t n = 0, napplied_now = 0;
-	PGconn *conn = NULL;
-	PGresult *res = NULL;
+	struct ctx x = {0};
+	PGresult *res;
 	const char *latest = NULL;
 	int rc = CTL_EXIT_FAIL;
 
@@ -211,23 +203,23 @@ int ctl_migrate_run(struct ctl *c)
 		ctl_err("%s: no NNNN_name.sql files", c->sql_dir);
 		goto out;
 	}
-	if ((conn = ctl_connect(c)) == NULL || ctl_lock(conn) < 0)
+	if (ctl_connect(c, &x) < 0 || ctl_lock(&x) < 0)
 		goto out;
-	if (ctl_exec(conn,
-		     "CREATE TABLE IF NOT EXISTS schema_migrations ("
-		     " version text PRIMARY KEY CHECK (version ~ '^[0-9]{4}$'),"
-		     " name text NOT NULL,"
-		     " checksum text NOT NULL CHECK (checksum ~ '^[0-9a-f]{64}$'),"
-		     " applied_at timestamptz NOT NULL DEFAULT now())",
-		     "schema_migrations") < 0)
+	if (db_exec(&x,
+		    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		    " version text PRIMARY KEY CHECK (version ~ '^[0-9]{4}$'),"
+		    " name text NOT NULL,"
+		    " checksum text NOT NULL CHECK (checksum ~ '^[0-9a-f]{64}$'),"
+		    " applied_at timestamptz NOT NULL DEFAULT now())",
+		    0, NULL) == NULL ||
+	    (res = db_exec(&x,
+			   "SELECT version, name, checksum,"
+			   " to_char(applied_at, 'YYYY-MM-DD HH24:MI:SSOF')"
+			   " FROM schema_migrations ORDER BY version",
+			   0, NULL)) == NULL) {
+		ctl_db_err(&x, "schema_migrations");
 		goto out;
-	res = ctl_query(
-		conn,
-		"SELECT version, name, checksum, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SSOF')"
-		" FROM schema_migrations ORDER BY version",
-		0, NULL, "schema_migrations", NULL);
-	if (res == NULL)
-		goto out;
+	}
 	/* Applied files must be unchanged; applied versions unknown here are only reported. */
 	for (int r = 0; r < PQntuples(res); r++) {
 		const char *ver = PQgetvalue(res, r, 0), *sum = PQgetvalue(res, r, 2);
@@ -263,7 +255,7 @@ int ctl_migrate_run(struct ctl *c)
 	for (size_t i = 0; i < n; i++) {
 		if (m[i].applied)
 			continue;
-		if (ctl_migration_apply(conn, c->sql_dir, &m[i]) < 0)
+		if (ctl_migration_apply(&x, c->sql_dir, &m[i]) < 0)
 			goto out;
 		printf("applied %s\n", m[i].file);
 		fflush(stdout);
@@ -273,8 +265,7 @@ int ctl_migrate_run(struct ctl *c)
 		printf("up to date (%s/%s)\n", m[n - 1].version, m[n - 1].name);
 	rc = CTL_EXIT_OK;
 out:
-	PQclear(res);
-	PQfinish(conn); /* also releases the advisory lock */
+	ctl_disconnect(&x); /* also releases the advisory lock */
 	ctl_migrations_free(m, n);
 	return rc;
 }

@@ -17,8 +17,9 @@ int ctl_seed_demo(struct ctl *c)
 {
 	char path[4096], hash[PW_HASH_MAX] = "";
 	const char *p[1] = {hash};
-	PGconn *conn = NULL;
-	PGresult *res = NULL;
+	struct ctx x = {0};
+	PGresult *res;
+	const char *ok;
 	char *sql = NULL;
 	size_t len;
 	int rc = CTL_EXIT_FAIL;
@@ -33,45 +34,36 @@ int ctl_seed_demo(struct ctl *c)
 		ctl_err("cannot hash the demo password (argon2 parameters or memory)");
 		goto out;
 	}
-	if ((conn = ctl_connect(c)) == NULL || ctl_lock(conn) < 0)
+	if (ctl_connect(c, &x) < 0 || ctl_lock(&x) < 0)
 		goto out;
-	res = ctl_query(conn, "SELECT to_regclass('public.user_profiles') IS NOT NULL", 0, NULL,
-			"schema check", NULL);
-	if (res == NULL)
+	ok = db_value(&x, NULL, "SELECT to_regclass('public.user_profiles') IS NOT NULL", 0, NULL);
+	if (ok == NULL) {
+		ctl_db_err(&x, "schema check");
 		goto out;
-	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+	}
+	if (strcmp(ok, "t") != 0) {
 		ctl_err("the database has no schema yet: run 'ideaforgectl migrate' first");
 		goto out;
 	}
-	PQclear(res);
-	res = NULL;
-	if (ctl_exec(conn, "BEGIN", path) < 0)
-		goto out;
 	/* The file reads the hash with current_setting('ideaforge.demo_hash'); local to this
 	 * transaction. */
-	res = ctl_query(conn, "SELECT set_config('ideaforge.demo_hash', $1, true)", 1, p, path,
-			NULL);
-	if (res == NULL)
-		goto out;
-	PQclear(res);
-	res = PQexec(conn, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-		const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
-		char what[4200];
-
-		snprintf(what, sizeof what, "%s", path);
-		if (pos)
-			snprintf(what, sizeof what, "%s:%ld", path,
-				 ctl_line_of(sql, strtol(pos, NULL, 10)));
-		ctl_pg_err(conn, res, what);
+	if (db_begin(&x) != RC_OK ||
+	    db_exec(&x, "SELECT set_config('ideaforge.demo_hash', $1, true)", 1, p) == NULL) {
+		ctl_db_err(&x, path);
 		goto out;
 	}
-	if (PQtransactionStatus(conn) != PQTRANS_INTRANS) {
+	if ((res = db_exec_script(&x, sql)) == NULL) {
+		ctl_script_err(&x, path, sql);
+		goto out;
+	}
+	if (PQtransactionStatus(db_pg(x.db)) != PQTRANS_INTRANS) {
 		ctl_err("%s: the file ended the transaction itself", path);
 		goto out;
 	}
-	if (ctl_exec(conn, "COMMIT", path) < 0)
+	if (db_commit(&x) != RC_OK) {
+		ctl_db_err(&x, path);
 		goto out;
+	}
 	/* The file ends with a SELECT of row counts: show them. */
 	printf("demo data loaded from %s", path);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
@@ -81,11 +73,7 @@ int ctl_seed_demo(struct ctl *c)
 	       CTL_DEMO_PASSWORD);
 	rc = CTL_EXIT_OK;
 out:
-	PQclear(res);
-	if (rc != CTL_EXIT_OK && conn && PQtransactionStatus(conn) == PQTRANS_INERROR)
-		PQclear(PQexec(conn, "ROLLBACK"));
-	PQfinish(conn);
+	ctl_disconnect(&x); /* rolls back what failed; releases the advisory lock */
 	free(sql);
 	return rc;
 }
-

@@ -106,6 +106,8 @@ static void ctl_revoke_cached(const struct ctl *c, const char *user_id)
 	struct kv_shared sh;
 	struct kv *k;
 
+	if (c->srv->redis_url == NULL || c->srv->redis_url[0] == '\0')
+		return; /* no Redis (redis_url empty): no cache to tell */
 	kv_shared_init(&sh);
 	k = kv_new(c->srv->redis_url, c->srv->redis_connect_timeout_ms,
 		   c->srv->redis_command_timeout_ms, &sh);
@@ -123,20 +125,21 @@ static void ctl_revoke_cached(const struct ctl *c, const char *user_id)
  * deactivation) has committed, so a concurrent cache refill cannot bring back a session that
  * we revoke. Idempotent. *nrevoked gets the count. Returns 0 or -1 (message printed).
  */
-static int ctl_revoke_sessions(const struct ctl *c, PGconn *conn, const char *user_id,
+static int ctl_revoke_sessions(const struct ctl *c, struct ctx *x, const char *user_id,
 			       long *nrevoked)
 {
 	const char *const p[] = {user_id};
 	PGresult *res;
 
-	res = ctl_query(conn,
-			"UPDATE user_sessions SET revoked_at = now()"
-			" WHERE user_id = $1 AND revoked_at IS NULL RETURNING id::text",
-			1, p, "revoke sessions", NULL);
-	if (res == NULL)
+	res = db_exec(x,
+		      "UPDATE user_sessions SET revoked_at = now()"
+		      " WHERE user_id = $1 AND revoked_at IS NULL RETURNING id::text",
+		      1, p);
+	if (res == NULL) {
+		ctl_db_err(x, "revoke sessions");
 		return -1;
+	}
 	*nrevoked = PQntuples(res);
-	PQclear(res);
 	ctl_revoke_cached(c, user_id);
 	return 0;
 }
@@ -146,10 +149,10 @@ int ctl_user_add(struct ctl *c)
 	const char *email = c->opt[OPT_EMAIL], *name = c->opt[OPT_NAME];
 	const char *tenant = c->opt[OPT_TENANT] ? c->opt[OPT_TENANT] : "default";
 	const char *persona = c->opt[OPT_PERSONA] ? c->opt[OPT_PERSONA] : "product_manager";
-	char pw[CTL_PW_MAX + 2] = "", hash[PW_HASH_MAX] = "", state[6] = "";
+	char pw[CTL_PW_MAX + 2] = "", hash[PW_HASH_MAX] = "";
 	const char *p[5] = {email, name, persona, hash, tenant};
-	PGconn *conn = NULL;
-	PGresult *res = NULL;
+	struct ctx x = {0};
+	PGresult *res;
 	bool persona_ok = false, name_ok = false;
 	const char *bad = NULL;
 	int rc = CTL_EXIT_FAIL;
@@ -179,21 +182,23 @@ int ctl_user_add(struct ctl *c)
 		ctl_err("cannot hash the password (argon2 parameters or memory)");
 		goto out;
 	}
-	if ((conn = ctl_connect(c)) == NULL)
+	if (ctl_connect(c, &x) < 0)
 		goto out;
 	/* One statement: the user and its default preferences, or nothing. */
-	res = ctl_query(
-		conn,
+	res = db_exec(
+		&x,
 		"WITH t AS (SELECT id FROM tenants WHERE slug = $5),"
 		" u AS (INSERT INTO user_profiles"
 		"        (email, full_name, persona, password_hash, tenant_id, auth_provider)"
 		"       SELECT lower($1), $2, $3, $4, t.id, 'local' FROM t RETURNING id),"
 		" pref AS (INSERT INTO user_preferences (user_id) SELECT id FROM u)"
 		" SELECT id::text FROM u",
-		5, p, "user add", state);
+		5, p);
 	if (res == NULL) {
-		if (strcmp(state, "23505") == 0)
+		if (strcmp(x.db_sqlstate, "23505") == 0)
 			ctl_err("a user with email %s already exists", email);
+		else
+			ctl_db_err(&x, "user add");
 		goto out;
 	}
 	if (PQntuples(res) != 1) {
@@ -204,8 +209,7 @@ int ctl_user_add(struct ctl *c)
 	rc = CTL_EXIT_OK;
 out:
 	explicit_bzero(pw, sizeof pw);
-	PQclear(res);
-	PQfinish(conn);
+	ctl_disconnect(&x);
 	return rc;
 }
 
@@ -215,21 +219,22 @@ static int ctl_user_update(struct ctl *c, const char *set_sql, const char *arg2,
 			   const char *done)
 {
 	const char *const p[2] = {c->opt[OPT_EMAIL], arg2};
-	PGconn *conn = NULL;
-	PGresult *res = NULL;
+	struct ctx x = {0};
+	PGresult *res;
 	long nrevoked = 0;
 	int rc = CTL_EXIT_FAIL;
 
-	if ((conn = ctl_connect(c)) == NULL)
+	if (ctl_connect(c, &x) < 0)
 		goto out;
-	res = ctl_query(conn, set_sql, arg2 ? 2 : 1, p, done, NULL);
-	if (res == NULL)
+	if ((res = db_exec(&x, set_sql, arg2 ? 2 : 1, p)) == NULL) {
+		ctl_db_err(&x, done);
 		goto out;
+	}
 	if (PQntuples(res) != 1) {
 		ctl_err("no user with email %s", c->opt[OPT_EMAIL]);
 		goto out;
 	}
-	if (revoke && ctl_revoke_sessions(c, conn, PQgetvalue(res, 0, 0), &nrevoked) < 0)
+	if (revoke && ctl_revoke_sessions(c, &x, PQgetvalue(res, 0, 0), &nrevoked) < 0)
 		goto out;
 	if (revoke)
 		printf("%s %s; %ld session(s) revoked\n", done, PQgetvalue(res, 0, 1), nrevoked);
@@ -237,8 +242,7 @@ static int ctl_user_update(struct ctl *c, const char *set_sql, const char *arg2,
 		printf("%s %s\n", done, PQgetvalue(res, 0, 1));
 	rc = CTL_EXIT_OK;
 out:
-	PQclear(res);
-	PQfinish(conn);
+	ctl_disconnect(&x);
 	return rc;
 }
 

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "ctl.h"
 
 /* Key of the session advisory lock taken by migrate and seed-demo: the bytes "IdeaFrge" read
@@ -101,11 +102,10 @@ void ctl_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* Prints PostgreSQL's message for a failed result (or the connection's, when res is NULL),
- * prefixed with what we were doing. */
-void ctl_pg_err(PGconn *conn, const PGresult *res, const char *what)
+/* Prints PostgreSQL's message of x's last failure, prefixed with what we were doing. */
+void ctl_db_err(const struct ctx *x, const char *what)
 {
-	const char *m = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
+	const char *m = db_error(x) ? db_error(x) : x->detail;
 	size_t n = strlen(m);
 
 	while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
@@ -113,93 +113,74 @@ void ctl_pg_err(PGconn *conn, const PGresult *res, const char *what)
 	ctl_err("%s: %.*s", what, (int)n, n ? m : "unknown error");
 }
 
+/* Prints the failure of a file's SQL, with the line of the failing statement. */
+void ctl_script_err(const struct ctx *x, const char *path, const char *sql)
+{
+	const char *pos = db_error_field(x, PG_DIAG_STATEMENT_POSITION);
+	char what[4200];
+
+	snprintf(what, sizeof what, "%s", path);
+	if (pos)
+		snprintf(what, sizeof what, "%s:%ld", path, ctl_line_of(sql, strtol(pos, NULL, 10)));
+	ctl_db_err(x, what);
+}
+
 /* --- database helpers ---------------------------------------------------------------------- */
 
-/* Runs a statement without parameters and expects success. 0 or -1 (message printed). */
-int ctl_exec(PGconn *conn, const char *sql, const char *what)
+/* Connects with the configured connection string; -1 with a message on failure. */
+int ctl_connect(const struct ctl *c, struct ctx *x)
 {
-	PGresult *res = PQexec(conn, sql);
-	int rc = -1;
+	const struct db_pool_opts o = {
+		.conninfo = c->conninfo,
+		.size = 1,
+		.timeout_ms = 1000, /* one thread, one connection: never waited for */
+		.application_name = "ideaforgectl",
+		.tool = true,
+	};
+	struct arena *a = arena_new(16384);
+	struct db_pool *pool = db_pool_new(&o);
 
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-		ctl_pg_err(conn, res, what);
-		goto out;
-	}
-	rc = 0;
-out:
-	PQclear(res);
-	return rc;
-}
-
-/* Runs a parameterised statement. Returns the result (caller PQclears) or NULL with the
- * message printed. When sqlstate is not NULL, it receives the SQLSTATE of a failure, and a
- * unique violation (23505) is left unprinted so the caller can explain it in its own words. */
-PGresult *ctl_query(PGconn *conn, const char *sql, int n, const char *const *params,
-			   const char *what, char sqlstate[6])
-{
-	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-		return res;
-	if (sqlstate) {
-		const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-		snprintf(sqlstate, 6, "%s", s ? s : "");
-		if (strcmp(sqlstate, "23505") != 0)
-			ctl_pg_err(conn, res, what);
-	} else {
-		ctl_pg_err(conn, res, what);
-	}
-	PQclear(res);
-	return NULL;
-}
-
-/* Connects with the configured connection string; NULL with a message on failure. */
-PGconn *ctl_connect(const struct ctl *c)
-{
-	const char *const keys[] = {"dbname", "fallback_application_name", NULL};
-	const char *const vals[] = {c->conninfo, "ideaforgectl", NULL};
-	PGconn *conn = PQconnectdbParams(keys, vals, 1);
-
-	if (conn == NULL) {
+	ctx_init(x, a, pool, "ideaforgectl");
+	if (a == NULL || pool == NULL) {
 		ctl_err("connect: out of memory");
-		return NULL;
-	}
-	if (PQstatus(conn) != CONNECTION_OK) {
-		ctl_pg_err(conn, NULL, "connect");
-		PQfinish(conn);
-		return NULL;
+		return -1;
 	}
 	/* Our own session settings: no NOTICE chatter ("... does not exist, skipping"), and
 	 * no statement timeout a role or database may carry for the application. */
-	if (ctl_exec(conn, "SET client_min_messages = warning; SET statement_timeout = 0",
-		     "connect") < 0) {
-		PQfinish(conn);
-		return NULL;
+	if (db_exec_script(x, "SET client_min_messages = warning; SET statement_timeout = 0") ==
+	    NULL) {
+		ctl_db_err(x, "connect");
+		return -1;
 	}
-	return conn;
+	return 0;
+}
+
+void ctl_disconnect(struct ctx *x)
+{
+	db_done(x);
+	db_pool_free(x->pool);
+	arena_free(x->a);
+	x->pool = NULL;
+	x->a = NULL;
 }
 
 /* Takes the migration lock, saying so when another process holds it. 0 or -1. */
-int ctl_lock(PGconn *conn)
+int ctl_lock(struct ctx *x)
 {
 	const char *const p[] = {CTL_LOCK_KEY};
-	PGresult *res;
-	bool got;
+	const char *got = db_value(x, NULL, "SELECT pg_try_advisory_lock($1::bigint)", 1, p);
 
-	res = ctl_query(conn, "SELECT pg_try_advisory_lock($1::bigint)", 1, p, "lock", NULL);
-	if (res == NULL)
+	if (got == NULL) {
+		ctl_db_err(x, "lock");
 		return -1;
-	got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	if (got)
+	}
+	if (strcmp(got, "t") == 0)
 		return 0;
 	fprintf(stderr, "ideaforgectl: waiting for another ideaforgectl to finish...\n");
-	res = ctl_query(conn, "SELECT pg_advisory_lock($1::bigint)", 1, p, "lock", NULL);
-	if (res == NULL)
+	if (db_exec(x, "SELECT pg_advisory_lock($1::bigint)", 1, p) == NULL) {
+		ctl_db_err(x, "lock");
 		return -1;
-	PQclear(res);
+	}
 	return 0;
 }
 

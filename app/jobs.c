@@ -85,49 +85,51 @@ int jobs_add_events(struct ctx *c, const char *job_id, const char *owner, int ru
 	return RC_OK;
 }
 
+/* The rows a job's holder may update: its own lease, while it is processing ($1 id, $2 owner). */
+#define OWNED_PROCESSING " WHERE id = $1 AND lease_owner = $2 AND state = 'processing'"
+
+/* Runs sql, an UPDATE of the one row OWNED_PROCESSING selects, with $1 = job_id, $2 = owner
+ * and, when arg is not NULL, $3 = arg. *done (when done is not NULL) tells whether the row
+ * changed, i.e. whether owner still held the job. RC_OK or the error (ctx_fail done). */
+static int update_owned(struct ctx *c, const char *sql, const char *job_id, const char *owner,
+			const char *arg, bool *done)
+{
+	const char *p[] = {job_id, owner, arg};
+	PGresult *res = db_exec(c, sql, arg ? 3 : 2, p);
+	if (!res)
+		return c->rc;
+	if (done)
+		*done = strcmp(PQcmdTuples(res), "1") == 0;
+	return RC_OK;
+}
+
 int jobs_complete(struct ctx *c, const char *job_id, const char *owner, const char *result,
 		  bool *done)
 {
-	const char *p[] = {job_id, owner, result};
-	PGresult *res = db_exec(c,
-				"UPDATE agent_jobs SET state = 'completed', result = $3::jsonb, "
-				"progress = 1, message = 'Job completed', completed_at = now(), "
-				"updated_at = now(), lease_until = NULL "
-				"WHERE id = $1 AND lease_owner = $2 AND state = 'processing'",
-				3, p);
-	if (!res)
-		return c->rc;
-	*done = strcmp(PQcmdTuples(res), "1") == 0;
-	return RC_OK;
+	return update_owned(c,
+			    "UPDATE agent_jobs SET state = 'completed', result = $3::jsonb, "
+			    "progress = 1, message = 'Job completed', completed_at = now(), "
+			    "updated_at = now(), lease_until = NULL" OWNED_PROCESSING,
+			    job_id, owner, result, done);
 }
 
 int jobs_fail(struct ctx *c, const char *job_id, const char *owner, const char *error,
 	      bool *done)
 {
-	const char *p[] = {job_id, owner, error};
-	PGresult *res = db_exec(c,
-				"UPDATE agent_jobs SET state = 'failed', error = $3, "
-				"message = 'Job failed: ' || $3, completed_at = now(), "
-				"updated_at = now(), lease_until = NULL "
-				"WHERE id = $1 AND lease_owner = $2 AND state = 'processing'",
-				3, p);
-	if (!res)
-		return c->rc;
-	*done = strcmp(PQcmdTuples(res), "1") == 0;
-	return RC_OK;
+	return update_owned(c,
+			    "UPDATE agent_jobs SET state = 'failed', error = $3, "
+			    "message = 'Job failed: ' || $3, completed_at = now(), "
+			    "updated_at = now(), lease_until = NULL" OWNED_PROCESSING,
+			    job_id, owner, error, done);
 }
 
 int jobs_handback(struct ctx *c, const char *job_id, const char *owner)
 {
-	const char *p[] = {job_id, owner};
-	if (!db_exec(c,
-		     "UPDATE agent_jobs SET state = 'pending', lease_owner = NULL, "
-		     "lease_until = NULL, attempts = greatest(attempts - 1, 0), progress = 0, "
-		     "message = 'Job queued for processing', updated_at = now() "
-		     "WHERE id = $1 AND lease_owner = $2 AND state = 'processing'",
-		     2, p))
-		return c->rc;
-	return RC_OK;
+	return update_owned(c,
+			    "UPDATE agent_jobs SET state = 'pending', lease_owner = NULL, "
+			    "lease_until = NULL, attempts = greatest(attempts - 1, 0), progress = 0, "
+			    "message = 'Job queued for processing', updated_at = now()" OWNED_PROCESSING,
+			    job_id, owner, NULL, NULL);
 }
 
 PGresult *jobs_get(struct ctx *c, const char *job_id)

@@ -343,5 +343,6 @@ void pcache_committed(struct req *r)
 	/* the bump is lost: this worker forgets everything it cached (the others stop using
 	 * theirs after PCACHE_MAX_AGE_US, and read nothing while Redis is down) */
 	atomic_fetch_add(&epoch, 1);
-	log_msg(LL_WARN, r->rid, "tenant version bump failed (Redis unavailable)");
+	if (kv_configured(r->t->kv)) /* without Redis there is nothing to say on every write */
+		log_msg(LL_WARN, r->rid, "tenant version bump failed (Redis unavailable)");
 }

@@ -223,6 +223,8 @@ int session_create(struct req *r, const char *user_id, const char *tenant_id, bo
 void session_revoke_cached(struct req *r, const char *user_id, const char *sid)
 {
 	struct app_state *st = wstate_get(r);
+	if (!kv_configured(r->t->kv))
+		return; /* no Redis, no cache: PostgreSQL's revocation is all there is */
 	if (sess_revoke(r->t->kv, user_id, sid, app_cfg(r)->session_cache_ttl_s) < 0) {
 		atomic_store(&st->gen_bump, true);
 		log_msg(LL_WARN, r->rid,

@@ -33,4 +33,5 @@ void ctx_clear(struct ctx *c)
 	c->rc = RC_OK;
 	c->detail[0] = '\0';
 	c->db_sqlstate[0] = '\0';
+	c->db_err = NULL;
 }

@@ -22,6 +22,7 @@
 struct arena;
 struct db_pool;
 struct db_conn;
+struct db_error;
 struct json_object;
 
 /* The authenticated party of the work, when there is one. */
@@ -45,6 +46,7 @@ struct principal {
 	struct db_conn *db;              /* connection borrowed for this work, or NULL */        \
 	int db_tx;                       /* open transaction depth on db */                      \
 	char db_sqlstate[6];             /* SQLSTATE of the last failed statement, "" if none */ \
+	struct db_error *db_err;         /* tools only: PostgreSQL's message (lib/db.h db_error) */ \
 	const struct principal *who;     /* the authenticated party, NULL when none */
 
 struct ctx {

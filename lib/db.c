@@ -32,6 +32,13 @@ struct db_conn {
 	bool discard;         /* close instead of returning to the pool */
 };
 
+/* The last failure of a tool's context (db_error): PostgreSQL's message, and the failed result
+ * when there was one (its fields: the statement position ...). Arena-owned. */
+struct db_error {
+	char *msg;    /* libpq's text */
+	PGresult *res; /* the failed result, cleared by the arena, or NULL */
+};
+
 struct db_pool {
 	struct db_pool_opts o;  /* options (conninfo and name are copies) */
 	char *conninfo;         /* owned copy */
@@ -167,14 +174,20 @@ static struct db_conn *conn_open(struct db_pool *p, char *err, size_t errlen)
 	vals[n] = NULL;
 	PGconn *pg = PQconnectdbParams(keys, vals, 1);
 	if (!pg || PQstatus(pg) != CONNECTION_OK) {
-		snprintf(err, errlen, "connect failed: %s", pg ? PQerrorMessage(pg) : "out of memory");
-		char *nl = strchr(err, '\n');
-		if (nl)
-			*nl = '\0';
+		const char *m = pg ? PQerrorMessage(pg) : "out of memory";
+		if (p->o.tool) {
+			snprintf(err, errlen, "%s", m); /* the tool prints it whole */
+		} else {
+			snprintf(err, errlen, "connect failed: %s", m);
+			char *nl = strchr(err, '\n');
+			if (nl)
+				*nl = '\0';
+		}
 		PQfinish(pg);
 		return NULL;
 	}
-	PQsetNoticeProcessor(pg, notice_log, NULL);
+	if (!p->o.tool)
+		PQsetNoticeProcessor(pg, notice_log, NULL);
 	struct db_conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		PQfinish(pg);
@@ -313,22 +326,46 @@ static void clear_result(void *p)
 	PQclear(p);
 }
 
+static bool is_tool(const struct ctx *r)
+{
+	return r->pool && r->pool->o.tool;
+}
+
+/* Keeps PostgreSQL's message (and the failed result, which then belongs to the arena) for
+ * db_error, in a tool's context only. Returns whether it did (then res, if any, is taken and
+ * nothing is to be logged). */
+static bool keep_error(struct ctx *r, const char *msg, PGresult *res)
+{
+	struct db_error *e = is_tool(r) ? arena_calloc(r->a, sizeof(*e)) : NULL;
+	if (!e)
+		return false;
+	e->msg = arena_strdup(r->a, msg ? msg : "");
+	e->res = res;
+	if (res)
+		arena_defer(r->a, clear_result, res);
+	r->db_err = e;
+	return true;
+}
+
 static int ensure_conn(struct ctx *r)
 {
 	if (r->db)
 		return RC_OK;
-	char err[256];
+	char err[1024];
 	if (db_checkout(r->pool, &r->db, err, sizeof(err)) != RC_OK) {
-		log_msg(LL_WARN, r->rid, "database checkout: %s", err);
+		if (!keep_error(r, err, NULL))
+			log_msg(LL_WARN, r->rid, "database checkout: %s", err);
 		ctx_fail(r, RC_UNAVAILABLE, "Database unavailable");
 		return RC_UNAVAILABLE;
 	}
 	return RC_OK;
 }
 
-/* Maps a failed result to a code and a client-safe message; logs the real error. */
-static int map_error(struct ctx *r, PGresult *res)
+/* The code and client-safe message of a failed result; the error is logged, except for a tool
+ * (which prints it itself: db_error). */
+static int map_result(struct ctx *r, PGresult *res)
 {
+	bool quiet = is_tool(r);
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db_pg(r->db));
 	snprintf(r->db_sqlstate, sizeof(r->db_sqlstate), "%s", state ? state : "");
@@ -340,16 +377,20 @@ static int map_error(struct ctx *r, PGresult *res)
 	bool conn_bad = PQstatus(db_pg(r->db)) != CONNECTION_OK;
 	if (conn_bad || !state || strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
 	    strcmp(state, "53300") == 0) {
-		log_msg(LL_WARN, r->rid, "database unavailable: %s (%s)", line, state ? state : "-");
+		if (!quiet)
+			log_msg(LL_WARN, r->rid, "database unavailable: %s (%s)", line,
+				state ? state : "-");
 		return ctx_fail(r, RC_UNAVAILABLE, "Database unavailable");
 	}
 	if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0) {
 		/* statement_timeout, lock_timeout: the data is busy (a long lock, a slow query);
 		 * the request fails fast with 503 + Retry-After instead of holding its thread */
-		log_msg(LL_WARN, r->rid, "statement or lock timeout: %s", line);
+		if (!quiet)
+			log_msg(LL_WARN, r->rid, "statement or lock timeout: %s", line);
 		return ctx_fail(r, RC_UNAVAILABLE, "Database timeout");
 	}
-	log_msg(LL_INFO, r->rid, "sql error %s: %s", state, line);
+	if (!quiet)
+		log_msg(LL_INFO, r->rid, "sql error %s: %s", state, line);
 	if (strcmp(state, "23505") == 0)
 		return ctx_fail(r, RC_CONFLICT, "Conflict with an existing record");
 	if (strcmp(state, "23503") == 0)
@@ -367,9 +408,34 @@ static int map_error(struct ctx *r, PGresult *res)
 	return ctx_fail(r, RC_INTERNAL, "sql error %s: %s", state, line);
 }
 
+/* Maps a failed result to a code and a client-safe message; logs the real error, or keeps it
+ * for a tool (db_error). Consumes res. */
+static int map_error(struct ctx *r, PGresult *res)
+{
+	int rc = map_result(r, res);
+	if (!keep_error(r, res ? PQresultErrorMessage(res) : PQerrorMessage(db_pg(r->db)), res))
+		PQclear(res);
+	return rc;
+}
+
+/* res when it succeeded (then cleared by the arena; an empty query counts when empty_ok), else
+ * NULL after map_error, which consumes res. */
+static PGresult *checked(struct ctx *r, PGresult *res, bool empty_ok)
+{
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK ||
+	    (empty_ok && st == PGRES_EMPTY_QUERY)) {
+		arena_defer(r->a, clear_result, res);
+		return res;
+	}
+	map_error(r, res);
+	return NULL;
+}
+
 PGresult *db_exec(struct ctx *r, const char *sql, int nparams, const char *const *params)
 {
 	r->db_sqlstate[0] = '\0';
+	r->db_err = NULL;
 	if (ensure_conn(r) != RC_OK)
 		return NULL;
 	/* Every statement text is prepared once per connection (named by its hash) and then
@@ -421,13 +487,16 @@ PGresult *db_exec(struct ctx *r, const char *sql, int nparams, const char *const
 			c->discard = true;
 		}
 	}
-	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-		arena_defer(r->a, clear_result, res);
-		return res;
-	}
-	map_error(r, res);
-	PQclear(res);
-	return NULL;
+	return checked(r, res, false);
+}
+
+PGresult *db_exec_script(struct ctx *r, const char *sql)
+{
+	r->db_sqlstate[0] = '\0';
+	r->db_err = NULL;
+	if (ensure_conn(r) != RC_OK)
+		return NULL;
+	return checked(r, PQexec(db_pg(r->db), sql), true);
 }
 
 const char *db_value(struct ctx *r, bool *found, const char *sql, int nparams,
@@ -479,6 +548,16 @@ void db_done(struct ctx *r)
 		db_rollback(r);
 	db_release(r->pool, r->db);
 	r->db = NULL;
+}
+
+const char *db_error(const struct ctx *r)
+{
+	return r->db_err ? r->db_err->msg : NULL;
+}
+
+const char *db_error_field(const struct ctx *r, int fieldcode)
+{
+	return r->db_err && r->db_err->res ? PQresultErrorField(r->db_err->res, fieldcode) : NULL;
 }
 
 const char *db_get(PGresult *res, int row, const char *col)

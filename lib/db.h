@@ -28,6 +28,9 @@ struct db_pool_opts {
 	int64_t statement_timeout_ms;  /* SET statement_timeout at connect, 0 = none */
 	int64_t lock_timeout_ms;       /* SET lock_timeout at connect, 0 = none */
 	const char *application_name;  /* shown in pg_stat_activity */
+	bool tool;                     /* an operator's tool, not a server: PostgreSQL's messages
+					* are the caller's to print (db_error, notices to stderr as
+					* libpq prints them), not logged; see db_error */
 };
 
 struct db_stats {
@@ -49,7 +52,8 @@ void db_pool_free(struct db_pool *p); /* closes every connection; accepts NULL *
 void db_pool_stats(struct db_pool *p, struct db_stats *s); /* zeros for a NULL pool */
 
 /* Checks out a healthy connection. RC_OK, or RC_UNAVAILABLE with a reason in err (for the
- * log, not for clients); a NULL pool (a server without a database) is always unavailable. */
+ * log, not for clients; a tool's pool gives libpq's whole message); a NULL pool (a server
+ * without a database) is always unavailable. */
 int db_checkout(struct db_pool *p, struct db_conn **out, char *err, size_t errlen);
 /* Returns a connection; broken ones (or ones in a transaction) are closed. Accepts NULL. */
 void db_release(struct db_pool *p, struct db_conn *c);
@@ -67,6 +71,15 @@ PGconn *db_pg(struct db_conn *c);
  */
 PGresult *db_exec(struct ctx *c, const char *sql, int nparams, const char *const *params);
 
+/*
+ * Runs sql, which may hold several statements (a migration file), with the simple-query
+ * protocol (PQexec): no parameters, nothing prepared. Returns the result of the last
+ * statement (cleared by the arena) for PGRES_TUPLES_OK / PGRES_COMMAND_OK / PGRES_EMPTY_QUERY,
+ * or NULL after ctx_fail() with the same codes as db_exec. Never with text from a client: it
+ * takes no parameters, so anything variable belongs in db_exec.
+ */
+PGresult *db_exec_script(struct ctx *c, const char *sql);
+
 /* First column of the first row as an arena string; NULL with *found = false when no row (not
  * an error), NULL with c->rc set on error. found may be NULL. */
 const char *db_value(struct ctx *c, bool *found, const char *sql, int nparams,
@@ -79,6 +92,20 @@ void db_rollback(struct ctx *c); /* best effort */
 /* Releases the context's connection (rolling back an open transaction). Called by the
  * server after every request; handlers may call it early before slow work (streams). */
 void db_done(struct ctx *c);
+
+/*
+ * PostgreSQL's own message of the context's last failure (a statement, or the connection: the
+ * text libpq gives, possibly several lines, ending in a newline), or NULL when there was none
+ * or the pool is not a tool's (db_pool_opts.tool). For an operator's tool, which prints it;
+ * a server never keeps it, so SQL text cannot reach an HTTP client (the server logs it, and
+ * c->detail holds the safe message). Arena-owned; forgotten by the next statement and
+ * ctx_clear.
+ */
+const char *db_error(const struct ctx *c);
+
+/* A field (PG_DIAG_*, e.g. PG_DIAG_STATEMENT_POSITION) of the last failed statement of a
+ * tool's context, or NULL (no such field, no result: a connection failure, not a tool). */
+const char *db_error_field(const struct ctx *c, int fieldcode);
 
 /* Helpers on results. */
 const char *db_get(PGresult *res, int row, const char *col); /* NULL when SQL NULL or no col */

@@ -28,6 +28,7 @@ struct kv {
 	int64_t command_ms;     /* command timeout */
 	struct kv_shared *sh;   /* worker-wide state */
 	bool prober;            /* the worker's dedicated prober (kv_set_prober) */
+	bool off;               /* no URL: no Redis, every command fails at once */
 };
 
 void kv_shared_init(struct kv_shared *s)
@@ -180,13 +181,18 @@ struct kv *kv_new(const char *url, int64_t connect_timeout_ms, int64_t command_t
 	struct kv *k = calloc(1, sizeof(*k));
 	if (!k)
 		return NULL;
+	k->sh = shared;
+	if (!url || !*url) {
+		k->off = true;
+		atomic_store(&shared->up, false);
+		return k;
+	}
 	if (parse_url(k, url) < 0) {
 		kv_free(k);
 		return NULL;
 	}
 	k->connect_ms = connect_timeout_ms;
 	k->command_ms = command_timeout_ms;
-	k->sh = shared;
 	return k;
 }
 
@@ -302,7 +308,7 @@ typedef int (*kv_io_fn)(redisContext *c, void *arg);
  * closed, and the shared up/down bookkeeping. 0 or -1 (unavailable). */
 static int kv_exec(struct kv *k, bool force, kv_io_fn io, void *arg)
 {
-	if (!force && !may_try(k)) {
+	if (k->off || (!force && !may_try(k))) {
 		atomic_fetch_add(&k->sh->skipped, 1);
 		return -1;
 	}
@@ -494,4 +500,9 @@ bool kv_is_noscript(const redisReply *x)
 bool kv_up(const struct kv *k)
 {
 	return atomic_load(&k->sh->up);
+}
+
+bool kv_configured(const struct kv *k)
+{
+	return k && !k->off;
 }

@@ -28,7 +28,12 @@ struct kv_shared {
 
 void kv_shared_init(struct kv_shared *s);
 
-/* New handle for url ("redis://host:port/db", "unix:/path"); connects lazily. Owned. */
+/* New handle for url ("redis://host:port/db", "unix:/path"); connects lazily. Owned. NULL
+ * when url is malformed or on out of memory.
+ *
+ * An empty (or NULL) url means "no Redis": the handle never connects, every command returns
+ * NULL at once, as while Redis is down (callers fall back the same way), and shared->up is
+ * false from the start, without a "redis unavailable" line. */
 struct kv *kv_new(const char *url, int64_t connect_timeout_ms, int64_t command_timeout_ms,
 		  struct kv_shared *shared);
 void kv_free(struct kv *k); /* accepts NULL */
@@ -93,6 +98,10 @@ bool kv_is_noscript(const redisReply *x);
 
 /* Last known state as seen by this worker. */
 bool kv_up(const struct kv *k);
+
+/* False for a handle made without a URL (no Redis) or NULL: callers skip what only matters
+ * with Redis (a warning that a write did not reach it). */
+bool kv_configured(const struct kv *k);
 
 /* Validates a Redis URL: redis://[[user]:password@]host[:port][/db], unix:/path or
  * unix://[[user]:password@]/path (userinfo percent-encoded). 0 or -1. */

@@ -108,8 +108,9 @@ const struct cfg_key srv_config_keys[] = {
 	  NULL, "server-side statement_timeout of request statements (503 past it); 0 = none"),
 	K("db_lock_timeout_ms", CFG_INT, db_lock_timeout_ms, "1000", 0, 86400000, NULL,
 	  "server-side lock_timeout: a statement waiting this long for a lock fails (503); 0 = none"),
-	KF("redis_url", CFG_STR, redis_url, "redis://127.0.0.1:6379/0", CFG_URL,
-	  "redis://[[user]:password@]host:port/db or unix:/path (password masked when printed)"),
+	KF("redis_url", CFG_STR, redis_url, "", CFG_URL,
+	  "redis://[[user]:password@]host:port/db or unix:/path (password masked when printed); "
+	  "empty = no Redis, as if it were down"),
 	K("redis_connect_timeout_ms", CFG_INT, redis_connect_timeout_ms, "200", 1, 60000, NULL,
 	  "Redis connect timeout"),
 	K("redis_command_timeout_ms", CFG_INT, redis_command_timeout_ms, "100", 1, 60000, NULL,
@@ -158,7 +159,7 @@ int srv_config_validate(const struct srv_config *c, char *err, size_t errlen)
 			 (long long)c->pm_max_spare_threads, (long long)c->pm_min_spare_threads);
 		return -1;
 	}
-	const char *why = kv_url_problem(c->redis_url);
+	const char *why = c->redis_url && *c->redis_url ? kv_url_problem(c->redis_url) : NULL;
 	if (why) {
 		char masked[512];
 		snprintf(err, errlen, "invalid value '%s' for key 'redis_url' (%s)",

@@ -67,7 +67,7 @@ struct srv_config {
 	bool db_pool_pre_ping;             /* ping a connection idle for a while before use */
 	int64_t db_statement_timeout_ms;   /* server-side statement_timeout */
 	int64_t db_lock_timeout_ms;        /* server-side lock_timeout */
-	char *redis_url;                   /* redis://host:port/db or unix:/path */
+	char *redis_url;                   /* redis://host:port/db or unix:/path; "" = no Redis */
 	int64_t redis_connect_timeout_ms;  /* connect timeout */
 	int64_t redis_command_timeout_ms;  /* per-command timeout */
 };

@@ -158,6 +158,9 @@ int srv_main(const struct srv_app *app, int argc, char **argv)
 	log_set_access(cfg->access_log);
 	log_set_rate(cfg->log_rate_limit_per_s);
 	warn_if_root(app->name);
+	if (!cfg->redis_url || !*cfg->redis_url)
+		log_msg(LL_INFO, NULL,
+			"redis_url is empty: running without Redis (as if it were down)");
 	int fd = setup_socket(cfg, err, sizeof(err));
 	if (fd < 0) {
 		fprintf(stderr, "%s: %s\n", app->name, err);

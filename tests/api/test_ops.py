@@ -628,6 +628,56 @@ def test_cache_stats_and_metrics_when_redis_is_down(authed):
             sample(before, "ideaforge_redis_fallbacks_total")
 
 
+def test_api_and_ctl_without_redis(ops_db):
+    """redis_url empty: no Redis at all (issue 10). The API starts and serves as while Redis is
+    down - /health "degraded", sessions checked and revoked in PostgreSQL, no cache stats - and
+    nothing tries Redis or logs its absence per request; ideaforgectl has no cache to tell."""
+    email = "noredis-%d@example.test" % os.getpid()
+    pw = "password-noredis"
+    add = subprocess.run([os.path.join(BUILD_DIR, "ideaforgectl"), "--config", CONF,
+                          "--database_url=" + ops_db, "--redis_url=", "user", "add", "--email",
+                          email, "--name", "No Redis", "--password-stdin"], input=pw + "\n",
+                         capture_output=True, text=True, timeout=60)
+    assert add.returncode == 0 and add.stderr == "", add.stderr
+    with OpsInstance("noredis", 19317, ops_db, redis_url="", workers=1, threads=2) as inst:
+        h = inst.get("/health")
+        assert h.status_code == 200, h.text
+        assert h.json()["status"] == "degraded"
+        assert h.json()["services"]["redis"] is False and h.json()["services"]["database"]
+        s = requests.Session()
+        r = s.post(inst.base + "/api/auth/login", json={"email": email, "password": pw},
+                   timeout=30)
+        assert r.status_code == 200, r.text
+        tok = r.json()["token"]
+        bearer = {"Authorization": "Bearer " + tok}
+        for _ in range(5):
+            assert requests.get(inst.base + "/api/auth/me", headers=bearer,
+                                timeout=30).status_code == 200
+        c = s.get(inst.base + "/api/metrics/cache-stats", timeout=30)
+        assert c.status_code == 200 and c.json()["cache_enabled"] is False, c.text
+        assert s.post(inst.base + "/api/auth/logout", timeout=30).status_code == 200
+        r = requests.get(inst.base + "/api/auth/me", headers=bearer, timeout=30)
+        assert r.status_code == 401, r.text
+        # a password change from the tool: revoked in PostgreSQL, no Redis note
+        r = s.post(inst.base + "/api/auth/login", json={"email": email, "password": pw},
+                   timeout=30)
+        tok2 = r.json()["token"]
+        p = subprocess.run([os.path.join(BUILD_DIR, "ideaforgectl"), "--config", CONF,
+                            "--database_url=" + ops_db, "--redis_url=", "user", "passwd",
+                            "--email", email, "--password-stdin"], input=pw + "-2\n",
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and p.stderr == "", p.stderr
+        assert "1 session(s) revoked" in p.stdout, p.stdout
+        r = requests.get(inst.base + "/api/auth/me",
+                         headers={"Authorization": "Bearer " + tok2}, timeout=30)
+        assert r.status_code == 401, r.text
+        log = inst.log()
+    assert "redis_url is empty: running without Redis" in log, log[-3000:]
+    for line in ("redis unavailable", "tenant version bump failed",
+                 "session revocation did not reach redis", "redis refused"):
+        assert line not in log, (line, log[-3000:])
+
+
 def test_agent_metrics_placeholder_shape(authed):
     a = authed.get("/api/metrics/agent-metrics").json()
     assert set(a) == {"timestamp", "agents", "summary"}

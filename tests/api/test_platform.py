@@ -32,8 +32,11 @@ from conftest import (metric, redis_skipped,  # noqa: F401 (issue 14 helpers)
     API_PID_FILE,
     BUILD_DIR,
     CONF,
+    PG_BIN,
+    PGHOST,
     ApiLog,
     api_pids,
+    ctl,
     new_http,
     psql,
     psql_one,
@@ -415,6 +418,67 @@ def test_migrate_twice_changes_nothing(ctl):
     assert psql_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == tables
     # the six lifecycle phases and the default tenant are there, once
     assert psql_one("SELECT count(*) FROM product_lifecycle_phases") == "6"
+
+
+CTL_DB = "ideaforge_ctl"
+CTL_DB_URL = "host=%s dbname=%s user=ideaforge" % (PGHOST, CTL_DB)
+
+
+def _pg_admin(sql):
+    p = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-At", "-h", PGHOST, "-U",
+                        "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.fixture
+def ctl_db():
+    """A private, empty database for migrations that must fail."""
+    _pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % CTL_DB)
+    _pg_admin("CREATE DATABASE %s OWNER ideaforge" % CTL_DB)
+    yield CTL_DB_URL
+    _pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % CTL_DB)
+
+
+def test_migrate_reports_postgresql_message_with_file_and_line(ctl_db, tmp_path):
+    """A failing migration: PostgreSQL's own message, after the file and the line of the
+    failing statement; the file's work rolled back, the files before it recorded."""
+    (tmp_path / "0001_ok.sql").write_text("CREATE TABLE ok_a (x int);\n")
+    (tmp_path / "0002_bad.sql").write_text("CREATE TABLE bad_b (x int);\n\n"
+                                           "SELECT nosuch\n  FROM bad_b;\n")
+    p = ctl("--database_url=" + ctl_db, "migrate", "--sql-dir", str(tmp_path), check=False)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.stdout == "applied 0001_ok.sql\n"
+    assert p.stderr.startswith('ideaforgectl: %s/0002_bad.sql:3: ERROR:  column "nosuch" '
+                               "does not exist\nLINE 3: SELECT nosuch\n" % tmp_path), p.stderr
+    assert p.stderr.endswith("^\n") and p.stderr.count("ideaforgectl:") == 1, p.stderr
+    q = ctl("--database_url=" + ctl_db, "migrate", "--sql-dir", str(tmp_path), check=False)
+    assert q.returncode == 1 and q.stdout == "" and q.stderr == p.stderr, q.stderr
+
+
+def test_ctl_reports_connection_failure_whole():
+    """libpq's whole message (both lines) when the server cannot be reached."""
+    p = ctl("--database_url=host=/nonexistent-ctl dbname=x", "user", "activate", "--email",
+            "nobody@example.test", check=False)
+    assert p.returncode == 1
+    assert p.stderr.startswith("ideaforgectl: connect: connection to server on socket "
+                               '"/nonexistent-ctl/.s.PGSQL.5432" failed: '), p.stderr
+    assert "\n\tIs the server running locally" in p.stderr and p.stderr.count("\n") == 2
+    assert p.stdout == ""
+
+
+def test_ctl_user_errors_in_its_own_words(demo_seed):
+    """A duplicate email and an unknown one: the tool's sentences, nothing else."""
+    dup = subprocess.run([os.path.join(BUILD_DIR, "ideaforgectl"), "--config", CONF, "user",
+                          "add", "--email", demo_seed["email"], "--name", "Dup",
+                          "--password-stdin"], input="password12345\n", capture_output=True,
+                         text=True, timeout=60)
+    assert dup.returncode == 1 and dup.stdout == ""
+    assert dup.stderr == "ideaforgectl: a user with email %s already exists\n" % \
+        demo_seed["email"]
+    none = ctl("user", "activate", "--email", "nobody-here@example.test", check=False)
+    assert none.returncode == 1
+    assert none.stderr == "ideaforgectl: no user with email nobody-here@example.test\n"
 
 
 # ---------------------------------------------------------------------------------------------

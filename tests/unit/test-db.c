@@ -644,6 +644,80 @@ START_TEST(test_connection_released_at_request_end)
 }
 END_TEST
 
+/* db_exec_script: several statements in one simple query (a migration file); the result of the
+ * last; an empty script; and the errors mapped like db_exec's. A server's context never keeps
+ * PostgreSQL's text (db_error NULL: the log has it, the client the safe detail). */
+START_TEST(test_exec_script)
+{
+	NEED_PG();
+	PGresult *r = db_exec_script(&F.r, "CREATE TEMP TABLE s (x int);\n"
+					   "INSERT INTO s VALUES (1), (2);\n"
+					   "SELECT count(*)::text AS n FROM s");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(db_get(r, 0, "n"), "2");
+	r = db_exec_script(&F.r, "");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(PQresultStatus(r), PGRES_EMPTY_QUERY);
+	ck_assert_ptr_null(db_exec_script(&F.r, "INSERT INTO s VALUES (3);\nSELECT nosuch FROM s"));
+	ck_assert_int_eq(F.r.rc, RC_INTERNAL);
+	ck_assert_str_eq(F.r.db_sqlstate, "42703");
+	ck_assert_ptr_null(db_error(&F.r));
+	ck_assert_ptr_null(db_error_field(&F.r, PG_DIAG_STATEMENT_POSITION));
+	/* nothing prepared: a script may name tables that a prepared statement would pin */
+	ck_assert_str_eq(db_value(&F.r, NULL, "SELECT count(*)::text FROM s", 0, NULL), "2");
+}
+END_TEST
+
+/* A tool's pool (db_pool_opts.tool): PostgreSQL's own message of the last failure, whole, and
+ * the failed statement's fields (the position a migration reports as file:line); forgotten by
+ * the next statement and by ctx_clear. */
+START_TEST(test_tool_keeps_the_message)
+{
+	NEED_PG();
+	struct db_pool_opts o = {.conninfo = conninfo, .size = 1, .timeout_ms = 1000,
+				 .application_name = "test-db", .tool = true};
+	struct db_pool *p = db_pool_new(&o);
+	struct arena *a = arena_new(4096);
+	struct freq f;
+	freq_init(&f, p, a);
+	ck_assert_ptr_null(db_exec_script(&f.r, "SELECT 1;\nSELECT nosuch"));
+	ck_assert_int_eq(f.r.rc, RC_INTERNAL);
+	ck_assert_str_eq(f.r.db_sqlstate, "42703");
+	ck_assert_ptr_nonnull(db_error(&f.r));
+	ck_assert_msg(strstr(db_error(&f.r), "ERROR:  column \"nosuch\" does not exist\n"), "%s",
+		      db_error(&f.r));
+	ck_assert_str_eq(db_error_field(&f.r, PG_DIAG_STATEMENT_POSITION), "18");
+	/* a unique violation: the code for the caller's own words, and PostgreSQL's text */
+	ck_assert_ptr_nonnull(db_exec_script(&f.r, "CREATE TEMP TABLE u (k int PRIMARY KEY)"));
+	ck_assert_ptr_null(db_error(&f.r));
+	const char *one[] = {"1"};
+	ck_assert_ptr_nonnull(db_exec(&f.r, "INSERT INTO u VALUES ($1::int)", 1, one));
+	ck_assert_ptr_null(db_exec(&f.r, "INSERT INTO u VALUES ($1::int)", 1, one));
+	ck_assert_int_eq(f.r.rc, RC_CONFLICT);
+	ck_assert_ptr_nonnull(strstr(db_error(&f.r), "u_pkey"));
+	ck_assert_ptr_null(db_error_field(&f.r, PG_DIAG_STATEMENT_POSITION));
+	ctx_clear(&f.r);
+	ck_assert_ptr_null(db_error(&f.r));
+	freq_done(&f);
+	db_pool_free(p);
+
+	/* a connection failure: libpq's whole message, no result fields */
+	o.conninfo = "host=/nonexistent-test-db dbname=x";
+	p = db_pool_new(&o);
+	freq_init(&f, p, a);
+	ck_assert_ptr_null(db_exec_script(&f.r, "SELECT 1"));
+	ck_assert_int_eq(f.r.rc, RC_UNAVAILABLE);
+	ck_assert_str_eq(f.r.detail, "Database unavailable");
+	ck_assert_msg(strstr(db_error(&f.r), "/nonexistent-test-db") &&
+			      strncmp(db_error(&f.r), "connect failed", 14) != 0,
+		      "%s", db_error(&f.r));
+	ck_assert_ptr_null(db_error_field(&f.r, PG_DIAG_SQLSTATE));
+	freq_done(&f);
+	arena_free(a);
+	db_pool_free(p);
+}
+END_TEST
+
 static Suite *db_suite(void)
 {
 	Suite *s = suite_create("db");
@@ -671,6 +745,8 @@ static Suite *db_suite(void)
 	tcase_add_test(tr, test_statement_timeout);
 	tcase_add_test(tr, test_rollback_at_request_end);
 	tcase_add_test(tr, test_connection_released_at_request_end);
+	tcase_add_test(tr, test_exec_script);
+	tcase_add_test(tr, test_tool_keeps_the_message);
 	suite_add_tcase(s, tr);
 	return s;
 }

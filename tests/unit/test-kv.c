@@ -160,6 +160,44 @@ START_TEST(test_backoff_closed_port)
 }
 END_TEST
 
+/* redis_url empty (or absent): no Redis. A handle exists, never connects, and every command
+ * fails at once as while Redis is down; the worker's state is down from the start without a
+ * failure counted (so no "redis unavailable" line), and forcing or probing changes nothing. */
+START_TEST(test_no_url_means_no_redis)
+{
+	const char *urls[] = {"", NULL};
+	for (int i = 0; i < 2; i++) {
+		struct kv_shared sh;
+		kv_shared_init(&sh);
+		struct kv *k = kv_new(urls[i], CONNECT_MS, COMMAND_MS, &sh);
+		ck_assert_ptr_nonnull(k);
+		ck_assert(!kv_configured(k));
+		ck_assert(!kv_up(k));
+		assert_skipped_fast(k, 200);
+		ck_assert_ptr_null(kv_cmd_force(k, "PING"));
+		kv_set_prober(k);
+		ck_assert_ptr_null(kv_cmd(k, "PING"));
+		struct kv_argv a = {0};
+		kv_argv_add(&a, "PING", 4);
+		redisReply *out[1] = {NULL};
+		ck_assert_int_eq(kv_pipeline(k, 1, &a, out), -1);
+		ck_assert_ptr_null(out[0]);
+		ck_assert_ptr_null(kv_run(k, &a, true));
+		ck_assert_uint_eq(atomic_load(&sh.failures), 0);
+		ck_assert_uint_ge(atomic_load(&sh.skipped), 200);
+		ck_assert(!atomic_load(&sh.up));
+		kv_free(k);
+	}
+	ck_assert(!kv_configured(NULL));
+	struct kv_shared sh;
+	kv_shared_init(&sh);
+	struct kv *k = kv_new("redis://127.0.0.1:1/0", CONNECT_MS, COMMAND_MS, &sh);
+	ck_assert(kv_configured(k));
+	ck_assert(kv_up(k));
+	kv_free(k);
+}
+END_TEST
+
 START_TEST(test_backoff_hung_server)
 {
 	int port;
@@ -737,6 +775,7 @@ static Suite *kv_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_url_check);
 	tcase_add_test(tc, test_backoff_closed_port);
+	tcase_add_test(tc, test_no_url_means_no_redis);
 	tcase_add_test(tc, test_backoff_hung_server);
 	tcase_add_test(tc, test_backoff_shared_between_handles);
 	tcase_add_test(tc, test_backoff_cap);

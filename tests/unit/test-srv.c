@@ -172,6 +172,8 @@ START_TEST(test_addresses)
 	refused("redis_url", "http://x");
 	LOAD("redis_url=unix:/run/redis.sock");
 	accepted();
+	LOAD("redis_url="); /* no Redis: the kit's default */
+	accepted();
 	LOAD("listen=localhost");
 	refused("'listen'", "localhost");
 	LOAD("ops_listen=ops");
