@@ -108,6 +108,8 @@ struct metrics {
 	uint64_t http_status[LLM__MAX][6];          /* by status class: 0 none, 1xx..5xx */
 	struct hist latency[LLM__MAX];              /* whole call */
 	struct hist first_token[LLM__MAX];          /* start to first token */
+	uint64_t design_checks[HTTPC__MAX];         /* V0 checks by outcome */
+	uint64_t design_timeouts;                   /* V0 generations ended as timeout here */
 };
 
 static void hist_add(struct hist *h, int64_t us)
@@ -2506,6 +2508,8 @@ static void follow_end(struct follow *f, enum httpc_status st, const struct http
 		rc = design_follow_retry(&o.c, f->id, f->claim, delay);
 		what = "retry";
 	}
+	if ((unsigned)st < HTTPC__MAX)
+		d->m.design_checks[st]++;
 	if (rc != RC_OK)
 		log_msg(LL_WARN, f->id, "design follow-up not recorded (the claim will run out): %s",
 			o.c.detail);
@@ -2613,9 +2617,11 @@ static void on_follow_tick(evutil_socket_t fd, short what, void *arg)
 	struct op o;
 	op_begin(&o, d, "design");
 	PGresult *res = design_follow_expire(&o.c);
-	for (int i = 0; res && i < PQntuples(res); i++)
+	for (int i = 0; res && i < PQntuples(res); i++) {
 		log_msg(LL_INFO, PQgetvalue(res, i, 0),
 			"design follow-up ended status=timeout (follow_until passed)");
+		d->m.design_timeouts++;
+	}
 	if (!res)
 		log_msg(LL_WARN, NULL, "design timeout sweep failed: %s", o.c.detail);
 	res = NULL;
@@ -2977,6 +2983,19 @@ static void serve_metrics(struct agentd *d, struct evhttp_request *req)
 					   llm_provider_name(p),
 					   (const char *[]){"none", "1xx", "2xx", "3xx", "4xx", "5xx"}[c],
 					   (unsigned long long)m->http_status[p][c]);
+	buf_printf(&b, "# HELP ideaforge_agentd_design_checks_in_flight V0 checks running here.\n"
+		   "# TYPE ideaforge_agentd_design_checks_in_flight gauge\n"
+		   "ideaforge_agentd_design_checks_in_flight %d\n"
+		   "# HELP ideaforge_agentd_design_timeouts_total V0 generations marked timeout "
+		   "here.\n# TYPE ideaforge_agentd_design_timeouts_total counter\n"
+		   "ideaforge_agentd_design_timeouts_total %llu\n"
+		   "# HELP ideaforge_agentd_design_checks_total V0 checks by outcome (no key and "
+		   "unreachable count as unreachable).\n"
+		   "# TYPE ideaforge_agentd_design_checks_total counter\n",
+		   d->nfollows, (unsigned long long)m->design_timeouts);
+	for (int st = 0; st < HTTPC__MAX; st++)
+		buf_printf(&b, "ideaforge_agentd_design_checks_total{outcome=\"%s\"} %llu\n",
+			   httpc_status_str(st), (unsigned long long)m->design_checks[st]);
 	buf_puts(&b, "# HELP ideaforge_agentd_provider_retries_total Provider calls retried.\n"
 		     "# TYPE ideaforge_agentd_provider_retries_total counter\n");
 	for (int p = 0; p < LLM__MAX; p++)

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from auth_helpers import api_config, clear_rate_limits
-from conftest import API_LOG, psql, wait_for
+from conftest import API_LOG, RUN_DIR, psql, wait_for
 from product_helpers import world  # noqa: F401
 from test_agentd import AGENTD_LOG, agentd_pid, agentd_start, agentd_stop
 
@@ -205,6 +205,40 @@ def test_sigterm_hands_a_check_back(world, v0, product):  # noqa: F811
     v0.complete(chat)
     agentd_start()
     assert wait_done(mid)["status"] == "completed"
+
+
+def test_two_agentds_never_check_a_generation_twice(world, v0):  # noqa: F811
+    sock, pid_file = os.path.join(RUN_DIR, "agentd2.sock"), os.path.join(RUN_DIR, "agentd2.pid")
+    second = agentd_start(pid_file=pid_file, sock=sock)
+    try:
+        chats = [new_chat(world, world.new_product(name="Twin %d" % i)) for i in range(4)]
+        for mid, chat in chats:
+            wait_for(lambda: v0.polls(chat) >= 3, 20, message="three checks of " + chat)
+        for mid, chat in chats:
+            v0.complete(chat)
+        for mid, chat in chats:
+            done = wait_done(mid)
+            assert done["status"] == "completed"
+            # each GET the fake answered was recorded once: no row was claimed by both
+            assert done["checks"] == v0.polls(chat), (done, v0.polls(chat))
+    finally:
+        agentd_stop(signal.SIGTERM, pid=second.pid)
+        for path in (sock, pid_file):
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+def test_metrics_count_the_checks(v0):
+    from test_agentd import get
+    status, _, body = get("/metrics")
+    text = body.decode()
+    assert status == 200
+    for name in ("ideaforge_agentd_design_checks_in_flight",
+                 "ideaforge_agentd_design_timeouts_total"):
+        assert name in text, name
+    ok = [line for line in text.splitlines()
+          if line.startswith('ideaforge_agentd_design_checks_total{outcome="ok"} ')]
+    assert len(ok) == 1 and int(ok[0].split()[-1]) >= 1, ok  # this agentd's checks so far
 
 
 def test_no_key_or_upstream_text_in_the_logs(v0):
