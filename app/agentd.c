@@ -2550,7 +2550,12 @@ static void follow_start(struct agentd *d, PGresult *res, int i)
 	const char *key = keys_user_secret(&c, "v0");
 	db_done(&c);
 	if (!key) {
-		log_msg(LL_WARN, f->id, "design check: the owner has no usable V0 key; retrying later");
+		if (c.rc != RC_OK)
+			log_msg(LL_WARN, f->id, "design check: the owner's V0 key not read (%s); "
+				"retrying later", c.detail);
+		else
+			log_msg(LL_WARN, f->id,
+				"design check: the owner has no usable V0 key; retrying later");
 		follow_end(f, HTTPC_E_UNREACHABLE, NULL, NULL);
 		return;
 	}

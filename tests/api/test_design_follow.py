@@ -168,6 +168,26 @@ def test_v0_refusals_fail_with_a_safe_message(world, v0, product, kind, says):  
     assert_clean(done["text"], c.text, m.text, "".join(agentd_lines(mid)))
 
 
+def test_no_key_is_retried_later_not_failed(world, v0, product):  # noqa: F811
+    mid, chat = new_chat(world, product)
+    psql("UPDATE design_mockups SET next_check_at = now() + interval '1 hour' WHERE id = $1",
+         mid)
+    c = world.client("owner")
+    assert c.delete("/api/api-keys/v0").status_code == 200
+    try:
+        psql("UPDATE design_mockups SET next_check_at = now() WHERE id = $1", mid)
+        wait_for(lambda: row(mid)["failures"] >= 1, 15, message="a check without a key")
+        r = row(mid)
+        assert r["status"] == "in_progress" and r["follow"] and "follow_error" not in r["meta"]
+        assert v0.polls(chat) == 0
+    finally:
+        r = c.post("/api/api-keys", json={"provider": "v0", "api_key": v0.key})
+        assert r.status_code == 200, r.text
+    v0.complete(chat)
+    done = wait_done(mid)
+    assert done["status"] == "completed" and done["failures"] == 0
+
+
 def test_survives_agentd_killed_during_a_check(world, v0, product):  # noqa: F811
     mid, chat = new_chat(world, product)
     v0.fail("/v1/chats/" + chat, "hang")
