@@ -10,7 +10,9 @@
  *   - a dedicated libpq connection used non-blocking for LISTEN agent_jobs and
  *     agent_jobs_cancel (PQsocket in the loop, PQconsumeInput, PQnotifies);
  *   - timers: lease renewal (lease/3), lease expiry (lease/2), event batching (100 ms),
- *     stream heartbeats, and the 200 ms polling of a job that runs in another agentd.
+ *     stream heartbeats, and the 200 ms polling of a job that runs in another agentd;
+ *   - the V0 follow-up of design mockups (see "V0 follow-up" below): a timer claims the due
+ *     rows of design_mockups, and each check is a lib/httpc transfer on the same curl multi.
  * The other SQL (claim, renewal, events, completion) runs blocking on a small lib/db pool:
  * each is one short statement on a local database, bounded by db_statement_timeout_ms, and
  * there are few of them (one renewal statement for all running jobs, events inserted in
@@ -46,6 +48,7 @@
 #include "../lib/ctx.h"
 #include "../lib/db.h"
 #include "../lib/evcurl.h"
+#include "../lib/httpc.h"
 #include "../lib/jx.h"
 #include "../lib/kv.h"
 #include "../lib/llm.h"
@@ -55,6 +58,7 @@
 #include "agents.h"
 #include "ai.h"
 #include "config.h"
+#include "design.h"
 #include "jobs.h"
 #include "kb.h"
 #include "keys.h"
@@ -116,6 +120,8 @@ struct metrics {
 	uint64_t http_status[LLM__MAX][6];          /* by status class: 0 none, 1xx..5xx */
 	struct hist latency[LLM__MAX];              /* whole call */
 	struct hist first_token[LLM__MAX];          /* start to first token */
+	uint64_t design_checks[HTTPC__MAX];         /* V0 checks by outcome */
+	uint64_t design_timeouts;                   /* V0 generations ended as timeout here */
 };
 
 static void hist_add(struct hist *h, int64_t us)
@@ -262,6 +268,9 @@ struct agentd {
 	bool stopping;                     /* SIGTERM seen */
 	struct buf out;                    /* scratch for SSE text */
 	struct metrics m;                  /* figures for /metrics */
+	struct follow *follows;            /* V0 checks in flight */
+	int nfollows;                      /* entries in follows */
+	struct event *follow_tick;         /* V0 follow-up timer */
 };
 
 /* An SQL operation on the pool: its own arena and context, ended with op_end. */
@@ -1099,10 +1108,13 @@ static void arun_on_retry(evutil_socket_t fd, short what, void *arg)
 	arun_start(ar);
 }
 
-/* The evcurl done callback: one provider call ended. */
+static bool follow_transfer(struct agentd *d, CURL *easy, CURLcode cc);
+
+/* The evcurl done callback: one provider call, or one V0 check, ended. */
 static void agentd_on_transfer(void *u, CURL *easy, CURLcode cc)
 {
-	(void)u;
+	if (follow_transfer(u, easy, cc))
+		return;
 	struct llm_call *call = NULL;
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&call);
 	if (!call)
@@ -2645,6 +2657,251 @@ static void on_expire(evutil_socket_t fd, short what, void *arg)
 	claim_more(d); /* jobs whose lease ran out are claimable now */
 }
 
+/* ------------------------------------------------------------------------------ V0 follow-up */
+
+/* A V0 generation in progress is followed here, whoever asked for it and whether or not a
+ * client asks (issue 16 item 3; app/design.h, sql/0009_design_follow.sql). Its state is the
+ * design_mockups row, not this process: every design_poll_s / 2 the timer marks timeout the
+ * rows past follow_until and claims the due ones (FOR UPDATE SKIP LOCKED; the claim moves
+ * next_check_at past the longest check, so it is also the lease: an agentd killed during a
+ * check leaves a claim that runs out by itself, and any agentd takes the row again). Each
+ * claimed row is one GET /v1/chats/{id} with the owner's V0 key (keys_user_secret, as the
+ * status routes), run by lib/httpc on the loop's curl multi; its outcome is written only if
+ * the row still holds the claim. V0's answer: completed / failed / still in_progress (next
+ * check in design_poll_s). 401/403/404: failed with a fixed sentence. 429, 5xx, no answer, no
+ * key: checked again later, the wait doubling per failure in a row (up to 32 periods, at least
+ * V0's Retry-After), until follow_until ends it. The key lives in the check's arena only
+ * (wiped with it); logs carry the mockup id, the outcome class and the HTTP status. */
+
+#define FOLLOW_MAX 32          /* V0 checks in flight at once, per agentd */
+#define FOLLOW_LEASE_EXTRA_S 5 /* a claim outlives the longest check by this much */
+#define FOLLOW_BACKOFF_MAX 32  /* the longest wait after failures, in design_poll_s periods */
+#define FOLLOW_RETRY_AFTER_MAX_S 3600
+
+struct follow {
+	struct agentd *d;             /* owner */
+	struct follow *prev, *next;   /* d->follows */
+	char id[40];                  /* design_mockups.id */
+	char claim[64];               /* next_check_at as claimed: the claim to write under */
+	int failures;                 /* check_failures before this check */
+	struct principal who;         /* the mockup's owner: whose V0 key */
+	struct arena *a;              /* the check's memory (the key: wiped with it) */
+	struct httpc_call *call;      /* in flight, or NULL */
+};
+
+static void follow_free(struct follow *f)
+{
+	struct agentd *d = f->d;
+	if (f->call) {
+		evcurl_remove(d->ec, httpc_easy(f->call));
+		httpc_abort(f->call);
+	}
+	if (f->prev)
+		f->prev->next = f->next;
+	else if (d->follows == f)
+		d->follows = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	d->nfollows--;
+	arena_free(f->a);
+	free(f);
+}
+
+/* The wait before the next check after a failure: design_poll_s doubled per failure in a row,
+ * at most FOLLOW_BACKOFF_MAX periods, at least V0's Retry-After (bounded). */
+static int64_t follow_backoff_s(const struct agentd *d, int failures, int64_t retry_after_s)
+{
+	int64_t poll = d->cfg->design_poll_s, max = poll * FOLLOW_BACKOFF_MAX;
+	int k = failures + 1 < 5 ? failures + 1 : 5;
+	int64_t delay = poll << k;
+	if (delay > max)
+		delay = max;
+	if (retry_after_s > delay)
+		delay = retry_after_s < FOLLOW_RETRY_AFTER_MAX_S ? retry_after_s
+								 : FOLLOW_RETRY_AFTER_MAX_S;
+	return delay;
+}
+
+/* Writes a check's outcome (op on the pool) and frees the check. */
+static void follow_end(struct follow *f, enum httpc_status st, const struct httpc_res *res,
+		       struct json_object *chat)
+{
+	struct agentd *d = f->d;
+	struct op o;
+	op_begin(&o, d, f->id);
+	const char *what;
+	int rc;
+	if (st == HTTPC_OK) {
+		struct design_chat ch;
+		design_chat_read(o.a, chat, &ch);
+		bool done = false;
+		rc = design_record(&o.c, f->id, &ch, d->cfg->design_poll_s, f->claim, &done);
+		what = done ? ch.status : "superseded";
+	} else if (st == HTTPC_E_AUTH) {
+		rc = design_follow_fail(&o.c, f->id, f->claim,
+					"V0 rejected the owner's V0 key: save a valid key with "
+					"POST /api/api-keys and submit the design again");
+		what = "failed";
+	} else if (st == HTTPC_E_NOTFOUND) {
+		rc = design_follow_fail(&o.c, f->id, f->claim,
+					"V0 does not know this chat any more: submit the design "
+					"again");
+		what = "failed";
+	} else {
+		int64_t delay = follow_backoff_s(d, f->failures, res ? res->retry_after_s : -1);
+		rc = design_follow_retry(&o.c, f->id, f->claim, delay);
+		what = "retry";
+	}
+	if ((unsigned)st < HTTPC__MAX)
+		d->m.design_checks[st]++;
+	if (rc != RC_OK)
+		log_msg(LL_WARN, f->id, "design follow-up not recorded (the claim will run out): %s",
+			o.c.detail);
+	else
+		log_msg(st == HTTPC_OK || st == HTTPC_E_QUOTA || st == HTTPC_E_SERVER ? LL_INFO
+										      : LL_WARN,
+			f->id, "design check outcome=%s http=%d dur_ms=%lld status=%s",
+			httpc_status_str(st), res ? res->http_status : 0,
+			res ? (long long)res->total_ms : 0LL, what);
+	op_end(&o);
+	follow_free(f);
+}
+
+/* Starts the check of one claimed row (row i of res). */
+static void follow_start(struct agentd *d, PGresult *res, int i)
+{
+	struct follow *f = calloc(1, sizeof(*f));
+	if (!f)
+		abort();
+	f->d = d;
+	snprintf(f->id, sizeof(f->id), "%s", PQgetvalue(res, i, 0));
+	snprintf(f->who.user_id, sizeof(f->who.user_id), "%s", PQgetvalue(res, i, 1));
+	snprintf(f->who.tenant_id, sizeof(f->who.tenant_id), "%s", PQgetvalue(res, i, 2));
+	const char *chat = PQgetvalue(res, i, 3);
+	snprintf(f->claim, sizeof(f->claim), "%s", PQgetvalue(res, i, 4));
+	f->failures = (int)strtol(PQgetvalue(res, i, 5), NULL, 10);
+	f->a = arena_new(8192);
+	f->next = d->follows;
+	if (d->follows)
+		d->follows->prev = f;
+	d->follows = f;
+	d->nfollows++;
+
+	/* the owner's key, opened exactly as the status routes open it */
+	struct ctx c;
+	ctx_init(&c, f->a, d->pool, f->id);
+	c.who = &f->who;
+	const char *key = keys_user_secret(&c, "v0");
+	db_done(&c);
+	if (!key) {
+		if (c.rc != RC_OK)
+			log_msg(LL_WARN, f->id, "design check: the owner's V0 key not read (%s); "
+				"retrying later", c.detail);
+		else
+			log_msg(LL_WARN, f->id,
+				"design check: the owner has no usable V0 key; retrying later");
+		follow_end(f, HTTPC_E_UNREACHABLE, NULL, NULL);
+		return;
+	}
+	const char *base = d->cfg->v0_api_url;
+	size_t n = strlen(base);
+	while (n && base[n - 1] == '/')
+		n--;
+	char *auth = arena_printf(f->a, "Authorization: Bearer %s", key);
+	int64_t total = d->cfg->ext_timeout_ms;
+	struct httpc_req rq = {
+		.method = "GET",
+		.url = arena_printf(f->a, "%.*s/v1/chats/%s", (int)n, base,
+				    httpc_urlencode(f->a, chat)),
+		.headers = {"Accept: application/json", auth},
+		.connect_timeout_ms = total < 10000 ? total : 10000,
+		.total_timeout_ms = total,
+		.max_body = 1u << 20,
+	};
+	enum httpc_status refused;
+	f->call = httpc_start(&rq, &refused);
+	explicit_bzero(auth, strlen(auth)); /* copied into the call's wiped header list */
+	if (!f->call || evcurl_add(d->ec, httpc_easy(f->call)) != 0) {
+		if (f->call) {
+			httpc_abort(f->call);
+			f->call = NULL;
+			refused = HTTPC_E_PROTOCOL;
+		}
+		log_msg(LL_WARN, f->id, "design check could not start (%s; v0_api_url?)",
+			httpc_status_str(refused));
+		follow_end(f, refused, NULL, NULL);
+	}
+}
+
+/* The evcurl done callback's share: true when easy was a V0 check (then handled). */
+static bool follow_transfer(struct agentd *d, CURL *easy, CURLcode cc)
+{
+	struct follow *f = d->follows;
+	while (f && !(f->call && httpc_easy(f->call) == easy))
+		f = f->next;
+	if (!f)
+		return false;
+	struct httpc_res res;
+	enum httpc_status st = httpc_finish(f->call, cc, &res);
+	f->call = NULL;
+	struct json_object *o = NULL;
+	if (st == HTTPC_OK) {
+		o = res.body ? jx_parse(res.body, res.body_len, 32) : NULL;
+		if (!o || !json_object_is_type(o, json_type_object))
+			st = res.status = HTTPC_E_PROTOCOL;
+	}
+	follow_end(f, st, &res, o);
+	json_object_put(o);
+	httpc_res_free(&res);
+	return true;
+}
+
+static void on_follow_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct agentd *d = arg;
+	if (d->stopping)
+		return;
+	struct op o;
+	op_begin(&o, d, "design");
+	PGresult *res = design_follow_expire(&o.c);
+	for (int i = 0; res && i < PQntuples(res); i++) {
+		log_msg(LL_INFO, PQgetvalue(res, i, 0),
+			"design follow-up ended status=timeout (follow_until passed)");
+		d->m.design_timeouts++;
+	}
+	if (!res)
+		log_msg(LL_WARN, NULL, "design timeout sweep failed: %s", o.c.detail);
+	res = NULL;
+	int room = FOLLOW_MAX - d->nfollows;
+	if (room > 0) {
+		int64_t lease = d->cfg->ext_timeout_ms / 1000 + 1 + FOLLOW_LEASE_EXTRA_S;
+		res = design_follow_claim(&o.c, room, lease);
+		if (!res)
+			log_msg(LL_WARN, NULL, "design claim failed: %s", o.c.detail);
+	}
+	db_done(&o.c); /* the checks open their own contexts */
+	for (int i = 0; res && i < PQntuples(res); i++)
+		follow_start(d, res, i);
+	op_end(&o);
+}
+
+/* Stopping: the checks in flight end here, their claims handed back (due at once). */
+static void follow_stop(struct agentd *d)
+{
+	while (d->follows) {
+		struct follow *f = d->follows;
+		struct op o;
+		op_begin(&o, d, f->id);
+		if (design_follow_release(&o.c, f->id, f->claim) != RC_OK)
+			log_msg(LL_WARN, f->id, "design claim not handed back (it will run out): %s",
+				o.c.detail);
+		op_end(&o);
+		follow_free(f);
+	}
+}
+
 /* ------------------------------------------------------------------------------ LISTEN */
 
 static void listen_connect(struct agentd *d);
@@ -2975,6 +3232,19 @@ static void serve_metrics(struct agentd *d, struct evhttp_request *req)
 					   llm_provider_name(p),
 					   (const char *[]){"none", "1xx", "2xx", "3xx", "4xx", "5xx"}[c],
 					   (unsigned long long)m->http_status[p][c]);
+	buf_printf(&b, "# HELP ideaforge_agentd_design_checks_in_flight V0 checks running here.\n"
+		   "# TYPE ideaforge_agentd_design_checks_in_flight gauge\n"
+		   "ideaforge_agentd_design_checks_in_flight %d\n"
+		   "# HELP ideaforge_agentd_design_timeouts_total V0 generations marked timeout "
+		   "here.\n# TYPE ideaforge_agentd_design_timeouts_total counter\n"
+		   "ideaforge_agentd_design_timeouts_total %llu\n"
+		   "# HELP ideaforge_agentd_design_checks_total V0 checks by outcome (no key and "
+		   "unreachable count as unreachable).\n"
+		   "# TYPE ideaforge_agentd_design_checks_total counter\n",
+		   d->nfollows, (unsigned long long)m->design_timeouts);
+	for (int st = 0; st < HTTPC__MAX; st++)
+		buf_printf(&b, "ideaforge_agentd_design_checks_total{outcome=\"%s\"} %llu\n",
+			   httpc_status_str(st), (unsigned long long)m->design_checks[st]);
 	buf_puts(&b, "# HELP ideaforge_agentd_provider_retries_total Provider calls retried.\n"
 		     "# TYPE ideaforge_agentd_provider_retries_total counter\n");
 	for (int p = 0; p < LLM__MAX; p++)
@@ -3188,6 +3458,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		else
 			client_answer_detail(cl, 503, "The AI service is restarting; please retry");
 	}
+	follow_stop(d);
 	event_base_loopexit(d->base, NULL);
 }
 
@@ -3318,6 +3589,11 @@ int main(int argc, char **argv)
 	d->lretry = evtimer_new(d->base, on_listen_retry, d);
 	evtimer_add(d->renew, &renew);
 	evtimer_add(d->expire, &expire);
+	/* V0 follow-up: twice per period, so a due check waits at most half a period more */
+	int64_t tick_ms = d->cfg->design_poll_s * 1000 / 2;
+	struct timeval tick = {tick_ms / 1000, (tick_ms % 1000) * 1000};
+	d->follow_tick = event_new(d->base, -1, EV_PERSIST, on_follow_tick, d);
+	evtimer_add(d->follow_tick, &tick);
 	log_msg(LL_INFO, NULL, "ideaforge-agentd %s listening on %s as %s (max %lld jobs)",
 		PACKAGE_VERSION, cfg->agentd_listen, d->owner,
 		(long long)cfg->agent_max_concurrent);
@@ -3336,6 +3612,9 @@ out:
 			event_free(d->renew);
 		if (d->expire)
 			event_free(d->expire);
+		follow_stop(d);
+		if (d->follow_tick)
+			event_free(d->follow_tick);
 		if (d->lretry)
 			event_free(d->lretry);
 		if (d->lev)

@@ -36,7 +36,7 @@ json_object *app_now_iso(void);
 /* The highest migration (sql/NNNN_*.sql) this build needs: /health/ready answers 503 while the
  * database is older, so a new version takes no traffic before `ideaforgectl migrate` ran.
  * tests/schema-version.sh fails the build when a migration is added without raising it. */
-#define APP_SCHEMA_VERSION 8
+#define APP_SCHEMA_VERSION 9
 
 /* Middleware (app/mw.c), the srv_app before hook: rate limit, the in-flight cap, then
  * authentication for ROUTE_AUTH routes. RC_OK to go on (or with r->status set: answered, e.g.

@@ -177,6 +177,8 @@ static const struct cfg_key app_keys[] = {
 	  "largest document imported from GitHub or Confluence"),
 	K("design_follow_s", CFG_INT, design_follow_s, "900", 60, 86400, NULL, 0,
 	  "how long a V0 generation is followed before it is marked timeout"),
+	K("design_poll_s", CFG_INT, design_poll_s, "10", 1, 3600, NULL, 0,
+	  "period of ideaforge-agentd's checks of a V0 generation in progress"),
 	/* EXT-CONFIG-END */
 	K("agent_cache_ttl_s", CFG_INT, agent_cache_ttl_s, "3600", 0, 604800, NULL, 0,
 	  "lifetime of a cached agent answer in Redis (0: no response cache)"),

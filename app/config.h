@@ -86,6 +86,7 @@ struct app_config {
 	bool ext_allow_http;            /* accept http:// outside service URLs (tests only) */
 	int64_t ext_upload_max_bytes;   /* a document fetched from GitHub or Confluence */
 	int64_t design_follow_s;        /* how long a V0 generation is followed */
+	int64_t design_poll_s;          /* period of agentd's checks of a V0 generation */
 	/* EXT-CONFIG-END */
 	int64_t agent_cache_ttl_s;      /* response cache entry lifetime in Redis; 0: no cache */
 	int64_t agent_context_budget_tokens; /* context given to the agents, in tokens (chars/4) */

@@ -50,12 +50,16 @@ const char *httpc_status_detail(enum httpc_status s)
 	return (unsigned)s < HTTPC__MAX ? httpc_details[s] : "the service failed";
 }
 
-/* One call's state, for the callbacks. */
+/* One call's state: the transfer, its header list and the answer so far. Heap-allocated so that
+ * a call can outlive the function that started it (httpc_start, run by a multi). */
 struct httpc_call {
-	struct buf in;         /* the answer so far */
-	size_t max_body;       /* cap */
-	bool too_large;        /* the cap stopped the transfer */
-	int64_t retry_after_s; /* from the Retry-After header, -1 when none */
+	CURL *easy;                 /* the transfer */
+	struct curl_slist *headers; /* request headers (wiped when freed) */
+	struct buf in;              /* the answer so far */
+	size_t max_body;            /* cap */
+	bool too_large;             /* the cap stopped the transfer */
+	int64_t retry_after_s;      /* from the Retry-After header, -1 when none */
+	int64_t t0_ms;              /* start (monotonic) */
 };
 
 static size_t httpc_on_write(char *p, size_t size, size_t nmemb, void *ud)
@@ -148,37 +152,49 @@ static void httpc_wipe_headers(struct curl_slist *h)
 	curl_slist_free_all(h);
 }
 
-enum httpc_status httpc_do(const struct httpc_req *rq, struct httpc_res *out)
+/* Frees a call (its transfer, wiped header lines, the answer buffer). Accepts NULL. */
+static void httpc_call_free(struct httpc_call *c)
 {
-	struct httpc_call c = {.max_body = rq->max_body ? rq->max_body : HTTPC_BODY_MAX_DEFAULT,
-			       .retry_after_s = -1};
-	struct curl_slist *headers = NULL;
-	CURL *e = NULL;
-	int64_t t0 = httpc_mono_ms();
-	memset(out, 0, sizeof(*out));
-	out->retry_after_s = -1;
-	out->status = HTTPC_E_BADREQ;
-	buf_init(&c.in, NULL);
+	if (!c)
+		return;
+	if (c->easy)
+		curl_easy_cleanup(c->easy);
+	httpc_wipe_headers(c->headers);
+	buf_free(&c->in);
+	free(c);
+}
+
+struct httpc_call *httpc_start(const struct httpc_req *rq, enum httpc_status *refused)
+{
+	struct httpc_call *c = calloc(1, sizeof(*c));
+	*refused = HTTPC_E_PROTOCOL;
+	if (!c)
+		return NULL;
+	c->max_body = rq->max_body ? rq->max_body : HTTPC_BODY_MAX_DEFAULT;
+	c->retry_after_s = -1;
+	c->t0_ms = httpc_mono_ms();
+	buf_init(&c->in, NULL);
+	*refused = HTTPC_E_BADREQ;
 	if (!httpc_url_ok(rq->url))
-		goto out;
+		goto fail;
 	for (size_t i = 0; i < HTTPC_MAX_HEADERS && rq->headers[i]; i++) {
 		if (!httpc_line_ok(rq->headers[i]))
-			goto out;
-		struct curl_slist *n = curl_slist_append(headers, rq->headers[i]);
+			goto fail;
+		struct curl_slist *n = curl_slist_append(c->headers, rq->headers[i]);
 		if (!n) {
-			out->status = HTTPC_E_PROTOCOL;
-			goto out;
+			*refused = HTTPC_E_PROTOCOL;
+			goto fail;
 		}
-		headers = n;
+		c->headers = n;
 	}
 	/* libcurl would add "Expect: 100-continue" to larger POSTs: one round trip less */
-	struct curl_slist *n = curl_slist_append(headers, "Expect:");
+	struct curl_slist *n = curl_slist_append(c->headers, "Expect:");
 	if (n)
-		headers = n;
-	e = curl_easy_init();
+		c->headers = n;
+	CURL *e = c->easy = curl_easy_init();
 	if (!e) {
-		out->status = HTTPC_E_PROTOCOL;
-		goto out;
+		*refused = HTTPC_E_PROTOCOL;
+		goto fail;
 	}
 	const char *method = rq->method ? rq->method : "GET";
 	int64_t cms = rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : HTTPC_CONNECT_DEFAULT_MS;
@@ -188,13 +204,13 @@ enum httpc_status httpc_do(const struct httpc_req *rq, struct httpc_res *out)
 	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cms) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)tms) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, httpc_on_write) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)&c) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)c) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, httpc_on_header) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)&c) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)c) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "ideaforge-httpc/1") != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK;
 	if (rq->body) {
@@ -204,36 +220,65 @@ enum httpc_status httpc_do(const struct httpc_req *rq, struct httpc_res *out)
 	}
 	if (strcmp(method, "GET") != 0 && !(rq->body && strcmp(method, "POST") == 0))
 		bad |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK;
-	if (bad) {
-		out->status = HTTPC_E_BADREQ;
-		goto out;
-	}
-	CURLcode cc = curl_easy_perform(e);
+	if (bad)
+		goto fail;
+	*refused = HTTPC_OK;
+	return c;
+fail:
+	httpc_call_free(c);
+	return NULL;
+}
+
+CURL *httpc_easy(struct httpc_call *c)
+{
+	return c->easy;
+}
+
+enum httpc_status httpc_finish(struct httpc_call *c, CURLcode cc, struct httpc_res *out)
+{
+	memset(out, 0, sizeof(*out));
 	long hs = 0;
-	if (curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &hs) == CURLE_OK)
+	if (curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &hs) == CURLE_OK)
 		out->http_status = (int)hs;
-	if (c.too_large)
+	if (c->too_large)
 		out->status = HTTPC_E_TOOLARGE;
 	else if (cc != CURLE_OK)
 		out->status = httpc_of_curl(cc);
 	else
 		out->status = httpc_of_status((int)hs);
-	out->retry_after_s = c.retry_after_s;
-	if (c.in.len && !c.too_large) {
-		out->body = malloc(c.in.len + 1);
+	out->retry_after_s = c->retry_after_s;
+	if (c->in.len && !c->too_large) {
+		out->body = malloc(c->in.len + 1);
 		if (out->body) {
-			memcpy(out->body, c.in.p, c.in.len);
-			out->body[c.in.len] = '\0';
-			out->body_len = c.in.len;
+			memcpy(out->body, c->in.p, c->in.len);
+			out->body[c->in.len] = '\0';
+			out->body_len = c->in.len;
 		}
 	}
-out:
-	if (e)
-		curl_easy_cleanup(e);
-	httpc_wipe_headers(headers);
-	buf_free(&c.in);
-	out->total_ms = httpc_mono_ms() - t0;
+	out->total_ms = httpc_mono_ms() - c->t0_ms;
+	httpc_call_free(c);
 	return out->status;
+}
+
+void httpc_abort(struct httpc_call *c)
+{
+	httpc_call_free(c);
+}
+
+enum httpc_status httpc_do(const struct httpc_req *rq, struct httpc_res *out)
+{
+	int64_t t0 = httpc_mono_ms();
+	enum httpc_status refused;
+	struct httpc_call *c = httpc_start(rq, &refused);
+	if (!c) {
+		memset(out, 0, sizeof(*out));
+		out->retry_after_s = -1;
+		out->status = refused;
+		out->total_ms = httpc_mono_ms() - t0;
+		return out->status;
+	}
+	CURLcode cc = curl_easy_perform(c->easy);
+	return httpc_finish(c, cc, out);
 }
 
 void httpc_res_free(struct httpc_res *out)

@@ -11,6 +11,9 @@
  * carry one (it may reach a log). Threads: a call uses its own easy handle, so calls may run
  * on any number of threads at once; curl_global_init() is the program's job, and SIGPIPE
  * must be ignored (CURLOPT_NOSIGNAL is set). curl's proxy environment is honoured.
+ *
+ * On an event loop the same call runs without blocking: httpc_start builds the transfer, the
+ * loop's multi runs it (lib/evcurl.h), httpc_finish classifies it exactly as httpc_do would.
  */
 #ifndef IF_HTTPC_H
 #define IF_HTTPC_H
@@ -18,6 +21,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <curl/curl.h>
 
 struct arena;
 
@@ -73,6 +78,30 @@ struct httpc_res {
  * is owned by the caller: httpc_res_free(). Everything in rq is borrowed for the call.
  */
 enum httpc_status httpc_do(const struct httpc_req *rq, struct httpc_res *out);
+
+/* A call started with httpc_start and not finished yet. */
+struct httpc_call;
+
+/*
+ * Builds the transfer of rq with httpc_do's checks and options, for a multi handle to run
+ * (evcurl_add(httpc_easy(call))). Returns the call, owned by the caller until httpc_finish or
+ * httpc_abort; or NULL with *refused saying why (HTTPC_E_BADREQ: a URL or header refused).
+ * rq->body is borrowed until the call ends; the URL and headers are copied. The easy handle's
+ * CURLOPT_PRIVATE is left to the caller.
+ */
+struct httpc_call *httpc_start(const struct httpc_req *rq, enum httpc_status *refused);
+
+/* The call's easy handle (borrowed: freed by httpc_finish / httpc_abort). */
+CURL *httpc_easy(struct httpc_call *call);
+
+/*
+ * Ends a call whose transfer finished with cc (already removed from its multi): fills *out as
+ * httpc_do does and frees the call (header lines wiped). Returns out->status.
+ */
+enum httpc_status httpc_finish(struct httpc_call *call, CURLcode cc, struct httpc_res *out);
+
+/* Frees a call that will not finish (remove its easy handle from the multi first). NULL ok. */
+void httpc_abort(struct httpc_call *call);
 
 /* Releases out's body (out itself is the caller's). Accepts NULL. */
 void httpc_res_free(struct httpc_res *out);

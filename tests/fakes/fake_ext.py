@@ -199,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if failure:
             status = int(failure)
-            extra = {"Retry-After": "7"} if status == 429 else {}
+            extra = {"Retry-After": str(fake.retry_after)} if status == 429 else {}
             return self.send_json(status, {"message": UPSTREAM_TEXT, "error": UPSTREAM_TEXT},
                                   extra)
         q = dict(urllib.parse.parse_qsl(url.query))
@@ -230,6 +230,7 @@ class Fake:
     def __init__(self):
         self.requests = []
         self._failures = []  # [(path prefix or "*", kind)] taken in order
+        self.retry_after = 7  # Retry-After (seconds) of a failure "429"
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -253,7 +254,7 @@ class Fake:
 
     def fail(self, prefix, kind, times=1):
         """The next `times` requests whose path starts with prefix ("*": any) fail: "401",
-        "403", "404", "429", "500" or "hang"."""
+        "403", "404", "429" (with Retry-After: .retry_after), "500" or "hang"."""
         with self._lock:
             self._failures += [(prefix, kind)] * times
 
@@ -527,6 +528,11 @@ class FakeV0(Fake):
 
     def complete(self, chat_id, demo_url="https://demo-fake.vusercontent.net/app"):
         self.chats[chat_id].update(status="completed", demoUrl=demo_url)
+
+    def polls(self, chat_id):
+        """GET /v1/chats/{chat_id} requests received so far (answered or not)."""
+        return sum(1 for m, path, _, _ in list(self.requests)
+                   if m == "GET" and path.split("?")[0] == "/v1/chats/" + chat_id)
 
     def _chat(self, cid):
         c = self.chats[cid]
