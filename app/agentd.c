@@ -65,24 +65,32 @@
 #include "prd_html.h"
 #include "../lib/md.h"
 
-#define POLL_MS 200                 /* a job running elsewhere: its stored events, polled */
-#define FLUSH_MS 100                /* events reach agent_job_events at most this late */
-#define RETRY_BASE_MS 500           /* provider retry backoff (llm_backoff_ms) */
+#define POLL_MS 200       /* a job running elsewhere: its stored events, polled */
+#define FLUSH_MS 100      /* events reach agent_job_events at most this late */
+#define RETRY_BASE_MS 500 /* provider retry backoff (llm_backoff_ms) */
 #define RETRY_CAP_MS 8000
-#define QUERY_PREVIEW_CHARS 200     /* agent_start.query (API.md 5.7) */
+#define QUERY_PREVIEW_CHARS 200 /* agent_start.query (API.md 5.7) */
 #define TRUNCATED_SUFFIX "\n\n[Response truncated - content exceeded length limit]"
 #define JOB_MAX_RUNS (AGENT_MAX_SUPPORTING + 2) /* provider calls of one job besides the answer */
-#define CACHE_MAX_BYTES (256 << 10)  /* a cached answer larger than this is not stored */
-#define KV_CONNECT_TIMEOUT_MS 100    /* Redis on the loop: short, and backed off when down */
+#define CACHE_MAX_BYTES (256 << 10)             /* a cached answer larger than this is not stored */
+#define KV_CONNECT_TIMEOUT_MS 100 /* Redis on the loop: short, and backed off when down */
 #define KV_COMMAND_TIMEOUT_MS 50
 
 enum job_kind {
-	JK_MULTI, JK_PHASE, JK_AGENT, JK_SUMMARIZE, JK_SCORE, JK_PRD, JK_REVIEW, JK_EXPORT, JK__MAX
+	JK_MULTI,
+	JK_PHASE,
+	JK_AGENT,
+	JK_SUMMARIZE,
+	JK_SCORE,
+	JK_PRD,
+	JK_REVIEW,
+	JK_EXPORT,
+	JK__MAX
 };
 static const char *const job_kind_names[JK__MAX] = {
-	[JK_MULTI] = "multi_agent", [JK_PHASE] = "phase_form_help", [JK_AGENT] = "agent",
-	[JK_SUMMARIZE] = "summarize", [JK_SCORE] = "score", [JK_PRD] = "generate_prd",
-	[JK_REVIEW] = "review_prd", [JK_EXPORT] = "export_prd"};
+	[JK_MULTI] = "multi_agent",   [JK_PHASE] = "phase_form_help", [JK_AGENT] = "agent",
+	[JK_SUMMARIZE] = "summarize", [JK_SCORE] = "score",           [JK_PRD] = "generate_prd",
+	[JK_REVIEW] = "review_prd",   [JK_EXPORT] = "export_prd"};
 
 /* The AI features of API.md 1.10: one agent, its answer stored in a table of its own. */
 static bool is_feature(int kind)
@@ -109,19 +117,19 @@ struct hist {
 };
 
 struct metrics {
-	uint64_t jobs_claimed;                      /* runs started here */
-	uint64_t jobs_completed;                    /* completed here */
-	uint64_t jobs_failed;                       /* failed here (or expired) */
-	uint64_t jobs_retried;                      /* runs that took a job over (run > 1) */
-	uint64_t jobs_cancelled;                    /* stopped by a cancel */
-	uint64_t jobs_handed_back;                  /* given back at shutdown */
-	uint64_t calls[LLM__MAX][LLM__SMAX];        /* provider calls by outcome */
-	uint64_t call_retries[LLM__MAX];            /* calls retried */
-	uint64_t http_status[LLM__MAX][6];          /* by status class: 0 none, 1xx..5xx */
-	struct hist latency[LLM__MAX];              /* whole call */
-	struct hist first_token[LLM__MAX];          /* start to first token */
-	uint64_t design_checks[HTTPC__MAX];         /* V0 checks by outcome */
-	uint64_t design_timeouts;                   /* V0 generations ended as timeout here */
+	uint64_t jobs_claimed;               /* runs started here */
+	uint64_t jobs_completed;             /* completed here */
+	uint64_t jobs_failed;                /* failed here (or expired) */
+	uint64_t jobs_retried;               /* runs that took a job over (run > 1) */
+	uint64_t jobs_cancelled;             /* stopped by a cancel */
+	uint64_t jobs_handed_back;           /* given back at shutdown */
+	uint64_t calls[LLM__MAX][LLM__SMAX]; /* provider calls by outcome */
+	uint64_t call_retries[LLM__MAX];     /* calls retried */
+	uint64_t http_status[LLM__MAX][6];   /* by status class: 0 none, 1xx..5xx */
+	struct hist latency[LLM__MAX];       /* whole call */
+	struct hist first_token[LLM__MAX];   /* start to first token */
+	uint64_t design_checks[HTTPC__MAX];  /* V0 checks by outcome */
+	uint64_t design_timeouts;            /* V0 generations ended as timeout here */
 };
 
 static void hist_add(struct hist *h, int64_t us)
@@ -153,124 +161,124 @@ enum shape { SHAPE_KIND, SHAPE_MULTI, SHAPE_AGENT, SHAPE_DESIGN, SHAPE_FILE, SHA
 
 /* A request held open: an event stream or a wait for the result. */
 struct client {
-	struct agentd *d;            /* owner */
-	enum client_kind kind;       /* stream or wait */
-	struct evhttp_request *req;  /* the request (libevent's) */
-	char job_id[40];             /* the job */
-	struct job *job;             /* running here, or NULL: polled from the database */
-	bool started;                /* stream: headers sent */
-	bool dataform;               /* format=data (or design: the same events, API.md 1.13) */
-	enum shape shape;            /* wait: the result's shape */
-	int run;                     /* run of the last event sent (or of Last-Event-ID) */
-	int64_t seq;                 /* seq of the last event sent */
-	struct event *hb;            /* heartbeat timer (streams) */
-	struct event *poll;          /* database polling (job elsewhere) */
-	struct client *prev, *next;  /* in job->clients or d->remote */
+	struct agentd *d;           /* owner */
+	enum client_kind kind;      /* stream or wait */
+	struct evhttp_request *req; /* the request (libevent's) */
+	char job_id[40];            /* the job */
+	struct job *job;            /* running here, or NULL: polled from the database */
+	bool started;               /* stream: headers sent */
+	bool dataform;              /* format=data (or design: the same events, API.md 1.13) */
+	enum shape shape;           /* wait: the result's shape */
+	int run;                    /* run of the last event sent (or of Last-Event-ID) */
+	int64_t seq;                /* seq of the last event sent */
+	struct event *hb;           /* heartbeat timer (streams) */
+	struct event *poll;         /* database polling (job elsewhere) */
+	struct client *prev, *next; /* in job->clients or d->remote */
 };
 
 /* One agent's provider call (with its retries) inside a job. */
 struct arun {
-	struct job *j;                /* owner */
-	const struct agent_def *def;  /* the agent */
-	bool primary;                 /* the answering agent (its tokens are streamed) */
-	bool used;                    /* slot in use */
-	struct llm_call *call;        /* in flight, or NULL */
-	struct event *retry;          /* backoff timer, also a failed start */
-	bool start_failed;            /* the call could not be built */
-	int retries;                  /* retries done */
-	const char *system;           /* system prompt (job arena) */
-	const char *prompt;           /* user message (job arena) */
-	const struct llm_msg *msgs;   /* or the whole conversation (kind agent) */
-	size_t nmsgs;                 /* entries in msgs */
-	const char *model;            /* model name */
-	bool finished, ok;            /* outcome */
-	enum llm_status status;       /* of the last call */
-	char *text;                   /* answer (malloc) */
-	int64_t in_tok, out_tok;      /* tokens reported, -1 unknown */
-	int64_t start_us;             /* first call start (monotonic) */
-	int64_t total_us;             /* start to end, retries included */
-	int stage;                    /* the stage of the mode it runs in */
+	struct job *j;               /* owner */
+	const struct agent_def *def; /* the agent */
+	bool primary;                /* the answering agent (its tokens are streamed) */
+	bool used;                   /* slot in use */
+	struct llm_call *call;       /* in flight, or NULL */
+	struct event *retry;         /* backoff timer, also a failed start */
+	bool start_failed;           /* the call could not be built */
+	int retries;                 /* retries done */
+	const char *system;          /* system prompt (job arena) */
+	const char *prompt;          /* user message (job arena) */
+	const struct llm_msg *msgs;  /* or the whole conversation (kind agent) */
+	size_t nmsgs;                /* entries in msgs */
+	const char *model;           /* model name */
+	bool finished, ok;           /* outcome */
+	enum llm_status status;      /* of the last call */
+	char *text;                  /* answer (malloc) */
+	int64_t in_tok, out_tok;     /* tokens reported, -1 unknown */
+	int64_t start_us;            /* first call start (monotonic) */
+	int64_t total_us;            /* start to end, retries included */
+	int stage;                   /* the stage of the mode it runs in */
 	enum { AR_CONSULT, AR_OPEN, AR_CRITIQUE, AR_ANSWER } role; /* what the call is for */
-	const struct arun *about;     /* AR_CRITIQUE: the answer it critiques */
-	const char *from;             /* interaction.from_agent (static or job arena) */
-	const char *cache_key;        /* response cache key (job arena), NULL: not cached */
-	char *cached;                 /* a cache hit's answer until it is delivered (malloc) */
-	bool cache_hit;               /* answered from the cache: no provider call */
+	const struct arun *about; /* AR_CRITIQUE: the answer it critiques */
+	const char *from;         /* interaction.from_agent (static or job arena) */
+	const char *cache_key;    /* response cache key (job arena), NULL: not cached */
+	char *cached;             /* a cache hit's answer until it is delivered (malloc) */
+	bool cache_hit;           /* answered from the cache: no provider call */
 };
 
 struct job {
-	struct agentd *d;                          /* owner */
-	struct job *prev, *next;                   /* d->jobs */
-	char id[40];                               /* agent_jobs.id */
-	enum job_kind kind;                        /* what it runs */
-	struct principal who;                      /* its owner: user and tenant */
-	char product_id[40];                       /* "" when none */
-	struct json_object *request;               /* the API body as stored */
-	int attempts;                              /* agent_jobs.attempts after the claim */
-	int run;                                   /* run number (see the file comment) */
-	int64_t next_seq;                          /* seq of the next event */
-	struct arena *a;                           /* the job's memory; keys wiped with it */
-	struct ctx c;                              /* its context (ai_choose, keys) */
-	struct ai_choice choice;                   /* provider and key, for this job only */
-	struct agent_plan plan;                    /* agents */
-	struct arun runs[JOB_MAX_RUNS];            /* the other calls of the mode */
-	int nruns;                                 /* used entries of runs */
-	enum agent_mode mode;                      /* how the agents work together */
-	int stage, nstages;                        /* the running stage, the stages */
-	int stage_left;                            /* calls of the running stage not finished */
-	struct arun prim;                          /* the answering agent */
-	const char *query;                         /* the question (job arena) */
-	const char *context;                       /* the bounded context block, or NULL */
-	bool declined;                             /* answered by the NLU gate, no provider */
-	bool store_chunks;                         /* agent_chunk stored too (a whole answer
-						    * in one chunk: cache hit, guidance) */
-	const char *kb_text;                       /* knowledge excerpts for the prompts, or NULL */
-	bool agent_stream;                         /* kind agent asked to stream (request.stream:
-						    * a design prompt's stream form) */
-	struct json_object *kb_sources;            /* [{id, title, rank}] of the excerpts, or NULL */
-	struct json_object *interactions;          /* interaction events' data, for the result */
-	struct jev *evs;                           /* this run's events */
-	size_t nevs, cap;                          /* used, allocated */
-	size_t nflushed;                           /* evs[0..nflushed) stored (or chunks) */
-	struct event *flush;                       /* batching timer */
-	struct client *clients;                    /* streams and waits attached here */
-	bool cancelled;                            /* stopped by a cancel */
-	bool ending;                               /* job_end started */
-	int64_t start_us;                          /* claim time (monotonic) */
-	int64_t cap_chars;                         /* phase help: cap of what is sent */
-	int64_t sent_chars;                        /* phase help: characters sent */
-	int64_t words;                             /* phase help: words sent */
-	bool capped;                               /* phase help: the cap was reached */
-	struct buf sent;                           /* phase help: the text sent (malloc) */
+	struct agentd *d;                 /* owner */
+	struct job *prev, *next;          /* d->jobs */
+	char id[40];                      /* agent_jobs.id */
+	enum job_kind kind;               /* what it runs */
+	struct principal who;             /* its owner: user and tenant */
+	char product_id[40];              /* "" when none */
+	struct json_object *request;      /* the API body as stored */
+	int attempts;                     /* agent_jobs.attempts after the claim */
+	int run;                          /* run number (see the file comment) */
+	int64_t next_seq;                 /* seq of the next event */
+	struct arena *a;                  /* the job's memory; keys wiped with it */
+	struct ctx c;                     /* its context (ai_choose, keys) */
+	struct ai_choice choice;          /* provider and key, for this job only */
+	struct agent_plan plan;           /* agents */
+	struct arun runs[JOB_MAX_RUNS];   /* the other calls of the mode */
+	int nruns;                        /* used entries of runs */
+	enum agent_mode mode;             /* how the agents work together */
+	int stage, nstages;               /* the running stage, the stages */
+	int stage_left;                   /* calls of the running stage not finished */
+	struct arun prim;                 /* the answering agent */
+	const char *query;                /* the question (job arena) */
+	const char *context;              /* the bounded context block, or NULL */
+	bool declined;                    /* answered by the NLU gate, no provider */
+	bool store_chunks;                /* agent_chunk stored too (a whole answer
+					   * in one chunk: cache hit, guidance) */
+	const char *kb_text;              /* knowledge excerpts for the prompts, or NULL */
+	bool agent_stream;                /* kind agent asked to stream (request.stream:
+					   * a design prompt's stream form) */
+	struct json_object *kb_sources;   /* [{id, title, rank}] of the excerpts, or NULL */
+	struct json_object *interactions; /* interaction events' data, for the result */
+	struct jev *evs;                  /* this run's events */
+	size_t nevs, cap;                 /* used, allocated */
+	size_t nflushed;                  /* evs[0..nflushed) stored (or chunks) */
+	struct event *flush;              /* batching timer */
+	struct client *clients;           /* streams and waits attached here */
+	bool cancelled;                   /* stopped by a cancel */
+	bool ending;                      /* job_end started */
+	int64_t start_us;                 /* claim time (monotonic) */
+	int64_t cap_chars;                /* phase help: cap of what is sent */
+	int64_t sent_chars;               /* phase help: characters sent */
+	int64_t words;                    /* phase help: words sent */
+	bool capped;                      /* phase help: the cap was reached */
+	struct buf sent;                  /* phase help: the text sent (malloc) */
 };
 
 struct agentd {
-	struct event_base *base;           /* the loop */
-	const struct srv_config *srv;      /* configuration (server section) */
-	const struct app_config *cfg;      /* configuration (ours) */
-	struct db_pool *pool;              /* SQL */
-	struct evcurl *ec;                 /* provider calls */
-	struct kv *kv;                     /* Redis: the response cache (NULL: no cache) */
-	struct kv_shared kvs;              /* its up/down state */
-	struct evhttp *http;               /* our HTTP server */
-	char owner[128];                   /* lease_owner: host:pid:start */
-	int64_t started_us;                /* monotonic start */
-	PGconn *lconn;                     /* LISTEN connection */
-	struct event *lev;                 /* its socket */
-	struct event *lretry;              /* reconnect timer */
-	struct event *renew;               /* lease renewal timer */
-	struct event *expire;              /* lease expiry timer */
-	struct event *sigs[2];             /* SIGTERM, SIGINT */
-	struct job *jobs;                  /* running here */
-	int nrunning;                      /* entries in jobs */
-	struct client *remote;             /* clients of jobs running elsewhere */
-	int nstreams, nwaits;              /* open clients */
-	bool stopping;                     /* SIGTERM seen */
-	struct buf out;                    /* scratch for SSE text */
-	struct metrics m;                  /* figures for /metrics */
-	struct follow *follows;            /* V0 checks in flight */
-	int nfollows;                      /* entries in follows */
-	struct event *follow_tick;         /* V0 follow-up timer */
+	struct event_base *base;      /* the loop */
+	const struct srv_config *srv; /* configuration (server section) */
+	const struct app_config *cfg; /* configuration (ours) */
+	struct db_pool *pool;         /* SQL */
+	struct evcurl *ec;            /* provider calls */
+	struct kv *kv;                /* Redis: the response cache (NULL: no cache) */
+	struct kv_shared kvs;         /* its up/down state */
+	struct evhttp *http;          /* our HTTP server */
+	char owner[128];              /* lease_owner: host:pid:start */
+	int64_t started_us;           /* monotonic start */
+	PGconn *lconn;                /* LISTEN connection */
+	struct event *lev;            /* its socket */
+	struct event *lretry;         /* reconnect timer */
+	struct event *renew;          /* lease renewal timer */
+	struct event *expire;         /* lease expiry timer */
+	struct event *sigs[2];        /* SIGTERM, SIGINT */
+	struct job *jobs;             /* running here */
+	int nrunning;                 /* entries in jobs */
+	struct client *remote;        /* clients of jobs running elsewhere */
+	int nstreams, nwaits;         /* open clients */
+	bool stopping;                /* SIGTERM seen */
+	struct buf out;               /* scratch for SSE text */
+	struct metrics m;             /* figures for /metrics */
+	struct follow *follows;       /* V0 checks in flight */
+	int nfollows;                 /* entries in follows */
+	struct event *follow_tick;    /* V0 follow-up timer */
 };
 
 /* An SQL operation on the pool: its own arena and context, ended with op_end. */
@@ -320,7 +328,7 @@ static struct json_object *jnum(double v)
 static char *json_dup(struct json_object *o)
 {
 	return strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							    JSON_C_TO_STRING_NOSLASHESCAPE));
+								JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* Code points in n bytes of UTF-8. */
@@ -368,17 +376,13 @@ static const char *provider_title(enum llm_provider p)
 static int status_of(enum llm_status st)
 {
 	switch (st) {
-	case LLM_E_AUTH:
-		return 401;
-	case LLM_E_QUOTA:
-		return 429;
+	case LLM_E_AUTH: return 401;
+	case LLM_E_QUOTA: return 429;
 	case LLM_E_UNREACHABLE:
 	case LLM_E_TIMEOUT:
 	case LLM_E_SERVER:
-	case LLM_E_PROTOCOL:
-		return 502;
-	default:
-		return 500;
+	case LLM_E_PROTOCOL: return 502;
+	default: return 500;
 	}
 }
 
@@ -485,8 +489,8 @@ static const char *safe_filename(const char *name, char *out, size_t n)
 {
 	size_t k = 0;
 	for (const char *c = name ? name : ""; *c && k + 1 < n; c++)
-		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
-		    *c == '.' || *c == '_' || *c == '-')
+		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+		    (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-')
 			out[k++] = *c;
 	out[k] = '\0';
 	return k ? out : "PRD";
@@ -1090,16 +1094,22 @@ static void arun_on_retry(evutil_socket_t fd, short what, void *arg)
 		ar->j->store_chunks = true;
 		arun_on_token(ar, t, n);
 		ar->j->store_chunks = false;
-		struct llm_result r = {.status = LLM_OK, .retry_after_ms = -1, .text = t,
-				       .text_len = n, .input_tokens = 0, .output_tokens = 0,
+		struct llm_result r = {.status = LLM_OK,
+				       .retry_after_ms = -1,
+				       .text = t,
+				       .text_len = n,
+				       .input_tokens = 0,
+				       .output_tokens = 0,
 				       .first_token_us = 0};
 		arun_finish(ar, &r);
 		free(t);
 		return;
 	}
 	if (ar->start_failed) {
-		struct llm_result r = {.status = LLM_E_BADREQ, .retry_after_ms = -1,
-				       .first_token_us = -1, .input_tokens = -1,
+		struct llm_result r = {.status = LLM_E_BADREQ,
+				       .retry_after_ms = -1,
+				       .first_token_us = -1,
+				       .input_tokens = -1,
 				       .output_tokens = -1};
 		snprintf(r.detail, sizeof(r.detail), "the provider call could not be prepared");
 		arun_finish(ar, &r);
@@ -1157,12 +1167,11 @@ static struct json_object *arun_metadata(const struct arun *ar)
 {
 	struct job *j = ar->j;
 	struct json_object *md = json_object_new_object();
-	json_object_object_add(md, "provider",
-			       j->declined ? NULL
-					   : json_object_new_string(llm_provider_name(j->choice.provider)));
+	json_object_object_add(
+		md, "provider",
+		j->declined ? NULL : json_object_new_string(llm_provider_name(j->choice.provider)));
 	json_object_object_add(md, "model", jstr(ar->model));
-	json_object_object_add(md, "processing_time",
-			       jnum((double)(ar->total_us / 1000) / 1000.0));
+	json_object_object_add(md, "processing_time", jnum((double)(ar->total_us / 1000) / 1000.0));
 	struct json_object *t = json_object_new_object();
 	int64_t in = ar->in_tok > 0 ? ar->in_tok : 0, out = ar->out_tok > 0 ? ar->out_tok : 0;
 	json_object_object_add(t, "input", json_object_new_int64(in));
@@ -1172,7 +1181,8 @@ static struct json_object *arun_metadata(const struct arun *ar)
 	json_object_object_add(md, "cache_hit", json_object_new_boolean(ar->cache_hit));
 	/* the knowledge articles the agent was given (the rag step): ids and titles */
 	json_object_object_add(md, "context_sources",
-			       j->kb_sources ? json_object_get(j->kb_sources) : json_object_new_array());
+			       j->kb_sources ? json_object_get(j->kb_sources)
+					     : json_object_new_array());
 	return md;
 }
 
@@ -1211,8 +1221,10 @@ static const char *error_detail(struct job *j, enum llm_status st)
 	const char *prov = provider_title(j->choice.provider);
 	switch (status_of(st)) {
 	case 401:
-		return arena_printf(a, "%s rejected the API key. Please verify the key in "
-				       "Settings \u2192 Providers.", prov);
+		return arena_printf(a,
+				    "%s rejected the API key. Please verify the key in "
+				    "Settings \u2192 Providers.",
+				    prov);
 	case 429: {
 		static const char *const api[LLM__MAX] = {"openai", "claude", "gemini"};
 		struct buf others;
@@ -1227,17 +1239,17 @@ static const char *error_detail(struct job *j, enum llm_status st)
 		}
 		json_object_put(conf);
 		if (others.len)
-			return arena_printf(a, "%s rate limit or quota exceeded. Try again later, "
-					       "or use another configured provider: %s.",
+			return arena_printf(a,
+					    "%s rate limit or quota exceeded. Try again later, "
+					    "or use another configured provider: %s.",
 					    prov, others.p);
-		return arena_printf(a, "%s rate limit or quota exceeded. Try again later; no other "
-				       "provider is configured (Settings \u2192 Providers).",
+		return arena_printf(a,
+				    "%s rate limit or quota exceeded. Try again later; no other "
+				    "provider is configured (Settings \u2192 Providers).",
 				    prov);
 	}
-	case 502:
-		return "Unable to reach the configured LLM provider. Please try again later.";
-	default:
-		return "Internal server error";
+	case 502: return "Unable to reach the configured LLM provider. Please try again later.";
+	default: return "Internal server error";
 	}
 }
 
@@ -1388,10 +1400,11 @@ static const char *build_prompt(struct job *j, struct arun *ar)
 	}
 	if (ar->role == AR_CRITIQUE) {
 		ar->from = ar->about->def->key;
-		buf_printf(&b,
-			   "\n\nThe %s answered:\n\n%s\n\nCritique that answer once: what is wrong, "
-			   "missing or unsupported, and what you would change. Be specific.",
-			   ar->about->def->name, ar->about->text ? ar->about->text : "(no answer)");
+		buf_printf(
+			&b,
+			"\n\nThe %s answered:\n\n%s\n\nCritique that answer once: what is wrong, "
+			"missing or unsupported, and what you would change. Be specific.",
+			ar->about->def->name, ar->about->text ? ar->about->text : "(no answer)");
 		return b.p;
 	}
 	switch (j->mode) {
@@ -1399,11 +1412,12 @@ static const char *build_prompt(struct job *j, struct arun *ar)
 		const struct arun *prev = chain_previous(j, ar);
 		ar->from = prev ? prev->def->key : "coordinator";
 		if (prev)
-			buf_printf(&b,
-				   "\n\nThe previous agent in the chain (%s) answered:\n\n%s\n\nBuild "
-				   "on that answer: keep what holds, correct what does not, add what "
-				   "your role contributes. Your answer replaces it.",
-				   prev->def->name, prev->text);
+			buf_printf(
+				&b,
+				"\n\nThe previous agent in the chain (%s) answered:\n\n%s\n\nBuild "
+				"on that answer: keep what holds, correct what does not, add what "
+				"your role contributes. Your answer replaces it.",
+				prev->def->name, prev->text);
 		break;
 	}
 	case AM_COLLABORATIVE:
@@ -1423,17 +1437,17 @@ static const char *build_prompt(struct job *j, struct arun *ar)
 			if (!r->ok || !r->text)
 				continue;
 			if (r->role == AR_OPEN)
-				buf_printf(&b, "\n\n### The %s's answer\n%s", r->def->name, r->text);
+				buf_printf(&b, "\n\n### The %s's answer\n%s", r->def->name,
+					   r->text);
 			else
-				buf_printf(&b, "\n\n### The %s's critique of the %s\n%s", r->def->name,
-					   r->about->def->name, r->text);
+				buf_printf(&b, "\n\n### The %s's critique of the %s\n%s",
+					   r->def->name, r->about->def->name, r->text);
 		}
 		buf_puts(&b, "\n\nSynthesize the answer: what the evidence supports, where the two "
 			     "agree, and how you settle where they differ.");
 		break;
 	}
-	default:
-		break;
+	default: break;
 	}
 	return b.p;
 }
@@ -1503,8 +1517,7 @@ static void job_plan_mode(struct job *j)
 		j->prim.stage = 2;
 		break;
 	}
-	default:
-		break;
+	default: break;
 	}
 	j->nstages = j->prim.stage + 1;
 }
@@ -1528,9 +1541,9 @@ static void job_plan_mode(struct job *j)
 #define CLIENT_CTX_CHARS 4000
 
 struct cpart {
-	char *text;   /* rendered (job arena) */
-	size_t len;   /* bytes */
-	bool keep;    /* within the budget */
+	char *text; /* rendered (job arena) */
+	size_t len; /* bytes */
+	bool keep;  /* within the budget */
 };
 
 /* s cut to max code points with " ..." (job arena). */
@@ -1602,10 +1615,10 @@ static void job_load_context(struct job *j, const char *phase_name, struct json_
 						 title, excerpt(j, body, 1000));
 		} else if (strcmp(kind, "submission") == 0) {
 			struct cpart *p = &subs[nsubs++];
-			p->text = arena_printf(j->a, "### %s (%s)\n%s%s%s", title, status,
-					       excerpt(j, body, SUBMISSION_CHARS),
-					       *extra ? "\nGenerated: " : "",
-					       *extra ? excerpt(j, extra, SUBMISSION_CHARS / 2) : "");
+			p->text = arena_printf(
+				j->a, "### %s (%s)\n%s%s%s", title, status,
+				excerpt(j, body, SUBMISSION_CHARS), *extra ? "\nGenerated: " : "",
+				*extra ? excerpt(j, extra, SUBMISSION_CHARS / 2) : "");
 			if (phase_name && strcasecmp(title, phase_name) == 0) {
 				cur_sub = *p;
 				nsubs--;
@@ -1630,9 +1643,11 @@ static void job_load_context(struct job *j, const char *phase_name, struct json_
 		}
 		struct json_object *fd = jx_get(ctxo, "form_data");
 		if (fd)
-			buf_printf(&b, "form_data: %s\n",
-				   excerpt(j, json_object_to_json_string_ext(fd, JSON_C_TO_STRING_PLAIN),
-					   CLIENT_CTX_CHARS));
+			buf_printf(
+				&b, "form_data: %s\n",
+				excerpt(j,
+					json_object_to_json_string_ext(fd, JSON_C_TO_STRING_PLAIN),
+					CLIENT_CTX_CHARS));
 		if (b.len)
 			client.text = arena_printf(j->a, "## The client's context\n%.*s",
 						   (int)b.len - 1, b.p);
@@ -1652,8 +1667,9 @@ static void job_load_context(struct job *j, const char *phase_name, struct json_
 	for (size_t i = 0; arts && i < json_object_array_length(arts) && nkb < KB_TOP; i++) {
 		struct json_object *a = json_object_array_get_idx(arts, i);
 		const char *title = jx_get_str(a, "title");
-		kb[nkb++].text = arena_printf(j->a, "[%s]\n%s", title ? title : "untitled",
-					      excerpt(j, jx_get_str(a, "content"), KB_EXCERPT_CHARS));
+		kb[nkb++].text =
+			arena_printf(j->a, "[%s]\n%s", title ? title : "untitled",
+				     excerpt(j, jx_get_str(a, "content"), KB_EXCERPT_CHARS));
 	}
 	for (struct cpart *p = &prod; p; p = p == &prod ? &client : NULL)
 		if (p->text)
@@ -1712,10 +1728,11 @@ static void job_load_context(struct job *j, const char *phase_name, struct json_
 	}
 	if (kbt.len) {
 		j->kb_text = kbt.p;
-		buf_printf(&b,
-			   "\n\n## Knowledge-base excerpts of this product (cite them by their title "
-			   "in brackets when you use them)\n%s",
-			   kbt.p);
+		buf_printf(
+			&b,
+			"\n\n## Knowledge-base excerpts of this product (cite them by their title "
+			"in brackets when you use them)\n%s",
+			kbt.p);
 	}
 	int last = -1;
 	for (int i = 0; i < nhist && hist[i].keep; i++)
@@ -1763,8 +1780,8 @@ static bool feature_prepare(struct job *j)
 	if (j->kind == JK_SUMMARIZE) {
 		j->plan.primary = agent_find("summary");
 		struct json_object *ids = jx_get(rq, "session_ids");
-		PGresult *t = jobs_transcript(&j->c, j->who.tenant_id, j->who.user_id, j->product_id,
-					      ids ? jx_str(ids, NULL) : "[]");
+		PGresult *t = jobs_transcript(&j->c, j->who.tenant_id, j->who.user_id,
+					      j->product_id, ids ? jx_str(ids, NULL) : "[]");
 		if (!t) {
 			job_end(j, false, 503, "The conversation could not be read; try again",
 				"unavailable");
@@ -1780,8 +1797,10 @@ static bool feature_prepare(struct job *j)
 			left -= len;
 			first = i;
 		}
-		buf_printf(&b, "Summarise these conversation sessions of the product (%d messages"
-			       "%s):\n", n - first, first > 0 ? ", the oldest left out" : "");
+		buf_printf(&b,
+			   "Summarise these conversation sessions of the product (%d messages"
+			   "%s):\n",
+			   n - first, first > 0 ? ", the oldest left out" : "");
 		for (int i = first; i < n; i++) {
 			const char *who = strcmp(PQgetvalue(t, i, 0), "user") == 0 ? "User"
 					  : *PQgetvalue(t, i, 1) ? PQgetvalue(t, i, 1)
@@ -1800,16 +1819,18 @@ static bool feature_prepare(struct job *j)
 				"unavailable");
 			return false;
 		}
+		/* clang-format off */
 		buf_puts(&b, score ? "Score this product idea against the five weighted dimensions "
 				     "and answer with the JSON object only."
 				   : "Write the standardized PRD of this product, following the "
 				     SCORE_STANDARDS " templates, in Markdown.");
+		/* clang-format on */
 		if (!PQgetisnull(in, 0, 0))
 			buf_printf(&b, "\n\nSummary of the product's sessions:\n%s",
 				   PQgetvalue(in, 0, 0));
 		if (!PQgetisnull(in, 0, 1))
-			buf_printf(&b, "\n\nThe product's score (overall %s): %s", PQgetvalue(in, 0, 2),
-				   PQgetvalue(in, 0, 1));
+			buf_printf(&b, "\n\nThe product's score (overall %s): %s",
+				   PQgetvalue(in, 0, 2), PQgetvalue(in, 0, 1));
 		j->query = b.p;
 	}
 	if (!j->plan.primary) {
@@ -1819,8 +1840,8 @@ static bool feature_prepare(struct job *j)
 	arun_init(j, &j->prim, j->plan.primary, true, NULL);
 	if (j->kind != JK_SUMMARIZE)
 		job_load_context(j, NULL, NULL);
-	j->prim.prompt = j->context ? arena_printf(j->a, "%s\n\n%s", j->query, j->context)
-				    : j->query;
+	j->prim.prompt =
+		j->context ? arena_printf(j->a, "%s\n\n%s", j->query, j->context) : j->query;
 	return true;
 }
 
@@ -1842,7 +1863,8 @@ static struct json_object *score_parse(const char *text)
 	struct json_object *dims = jx_get(in, "dimensions");
 	struct json_object *ov = jx_get(in, "overall_score");
 	if (!in || !json_object_is_type(in, json_type_object) || !ov ||
-	    !(json_object_is_type(ov, json_type_int) || json_object_is_type(ov, json_type_double)) ||
+	    !(json_object_is_type(ov, json_type_int) ||
+	      json_object_is_type(ov, json_type_double)) ||
 	    !dims || !json_object_is_type(dims, json_type_object)) {
 		json_object_put(in);
 		return NULL;
@@ -1873,8 +1895,8 @@ static struct json_object *score_parse(const char *text)
  * budget) and, for a review, the deterministic review. job_end turns the answer into the
  * route's answer (review_result, export_file), stored as the job's result.
  */
-#define REVIEW_MAX_ITEMS 20     /* recommendations or warnings taken from the agent */
-#define REVIEW_ITEM_CHARS 1000  /* bytes of one of them */
+#define REVIEW_MAX_ITEMS 20    /* recommendations or warnings taken from the agent */
+#define REVIEW_ITEM_CHARS 1000 /* bytes of one of them */
 
 static bool export_prepare(struct job *j)
 {
@@ -1901,9 +1923,11 @@ static bool export_prepare(struct job *j)
 			"quality problems you find in the material (at most 10).",
 			def->system_prompt);
 		j->prim.prompt = arena_printf(
-			j->a, "%s\n\nThe deterministic completeness check (JSON):\n%s\n\n"
-			      "The product's material:\n\n%s",
-			j->query, det ? json_object_to_json_string_ext(det, JSON_C_TO_STRING_PLAIN) : "{}",
+			j->a,
+			"%s\n\nThe deterministic completeness check (JSON):\n%s\n\n"
+			"The product's material:\n\n%s",
+			j->query,
+			det ? json_object_to_json_string_ext(det, JSON_C_TO_STRING_PLAIN) : "{}",
 			report);
 		return true;
 	}
@@ -1980,7 +2004,7 @@ static char *review_result(struct job *j, const char *answer)
 	for (size_t i = 0; i < 4; i++) {
 		struct json_object *v = jx_get(det, keys[i]);
 		json_object_object_add(out, keys[i],
-				       v ? json_object_get(v)
+				       v        ? json_object_get(v)
 				       : i == 0 ? json_object_new_boolean(false)
 						: json_object_new_array());
 	}
@@ -1998,8 +2022,9 @@ static char *review_result(struct job *j, const char *answer)
 		json_object_object_add(out, "recommendations", recs);
 		json_object_object_add(out, "warnings", warns);
 	} else {
-		log_msg(LL_WARN, j->id, "review: the export agent's answer is not the review JSON; "
-					"the deterministic review is returned");
+		log_msg(LL_WARN, j->id,
+			"review: the export agent's answer is not the review JSON; "
+			"the deterministic review is returned");
 		json_object_put(recs);
 		json_object_put(warns);
 	}
@@ -2031,8 +2056,9 @@ static char *export_file(struct job *j, const char *answer)
 	}
 	char fname[168];
 	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "filename", json_object_new_string(safe_filename(
-						      jx_get_str(rq, "filename"), fname, sizeof(fname))));
+	json_object_object_add(o, "filename",
+			       json_object_new_string(safe_filename(jx_get_str(rq, "filename"),
+								    fname, sizeof(fname))));
 	json_object_object_add(o, "content_type",
 			       json_object_new_string(html ? "text/html; charset=utf-8"
 							   : "text/markdown; charset=utf-8"));
@@ -2093,13 +2119,15 @@ static bool job_prepare(struct job *j)
 					summary && *summary ? summary : "",
 					field ? "\n\nField: " : "", field ? field : "");
 		arun_init(j, &j->prim, j->plan.primary, true, verbose ? NULL : "fast");
-		/* the prior phase submissions and the chat (API.md 1.9), bounded like any context */
+		/* the prior phase submissions and the chat (API.md 1.9), bounded like any context
+		 */
 		job_load_context(j, phase, NULL);
 		j->prim.prompt = j->context ? arena_printf(j->a, "%s\n\n%s", j->query, j->context)
 					    : j->query;
 		j->prim.system = arena_printf(
-			j->a, "%s\nYou help the user fill in the form of the %s phase. Answer in "
-			      "plain text, at most %d words.",
+			j->a,
+			"%s\nYou help the user fill in the form of the %s phase. Answer in "
+			"plain text, at most %d words.",
 			j->plan.primary->system_prompt, phase ? phase : "current",
 			verbose ? 1500 : 500);
 		return true;
@@ -2285,8 +2313,8 @@ static struct json_object *job_result(struct job *j, const char *answer)
 	if (j->kind == JK_AGENT) {
 		json_object_object_add(r, "agent_type", json_object_new_string(j->prim.def->key));
 		json_object_object_add(r, "response", jstr(answer));
-		json_object_object_add(md, "has_context", json_object_new_boolean(
-								  jx_get(rq, "context") != NULL));
+		json_object_object_add(md, "has_context",
+				       json_object_new_boolean(jx_get(rq, "context") != NULL));
 		json_object_object_add(md, "message_count",
 				       json_object_new_int((int)j->prim.nmsgs));
 		json_object_object_add(md, "product_id",
@@ -2308,7 +2336,8 @@ static struct json_object *job_result(struct job *j, const char *answer)
 	struct json_object *sup = consulted_agents(j);
 	json_object_object_add(md, "mode", json_object_new_string(mode));
 	json_object_object_add(md, "phase", jstr(j->plan.phase));
-	json_object_object_add(md, "phase_detected", json_object_new_boolean(j->plan.phase_detected));
+	json_object_object_add(md, "phase_detected",
+			       json_object_new_boolean(j->plan.phase_detected));
 	json_object_object_add(md, "has_context", json_object_new_boolean(j->context != NULL));
 	json_object_object_add(md, "primary_agent", json_object_new_string(j->prim.def->key));
 	json_object_object_add(md, "supporting_agents", sup);
@@ -2376,15 +2405,18 @@ static char *save_metadata(struct job *j, struct json_object *result)
 		}
 		double ps = json_object_get_double(jx_get(e, "processing_time")) + s;
 		json_object_object_add(e, "processing_time", jnum(ps));
-		json_object_object_add(e, "tokens",
-				       json_object_new_int64(json_object_get_int64(jx_get(e, "tokens")) + t));
-		json_object_object_add(e, "cache_hits",
-				       json_object_new_int(json_object_get_int(jx_get(e, "cache_hits")) + hit));
-		json_object_object_add(e, "cache_misses",
-				       json_object_new_int(json_object_get_int(jx_get(e, "cache_misses")) +
-							   miss));
-		json_object_object_add(e, "count",
-				       json_object_new_int(json_object_get_int(jx_get(e, "count")) + 1));
+		json_object_object_add(
+			e, "tokens",
+			json_object_new_int64(json_object_get_int64(jx_get(e, "tokens")) + t));
+		json_object_object_add(
+			e, "cache_hits",
+			json_object_new_int(json_object_get_int(jx_get(e, "cache_hits")) + hit));
+		json_object_object_add(
+			e, "cache_misses",
+			json_object_new_int(json_object_get_int(jx_get(e, "cache_misses")) + miss));
+		json_object_object_add(
+			e, "count",
+			json_object_new_int(json_object_get_int(jx_get(e, "count")) + 1));
 	}
 	json_object_object_add(pm, "total_processing_time", jnum(total_s));
 	json_object_object_add(pm, "total_tokens", json_object_new_int64(tokens));
@@ -2449,7 +2481,8 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 	if (ok && is_export(j->kind)) {
 		/* the route's answer is the job's result (API.md 1.11) */
 		free(result_text);
-		result_text = j->kind == JK_REVIEW ? review_result(j, answer) : export_file(j, answer);
+		result_text =
+			j->kind == JK_REVIEW ? review_result(j, answer) : export_file(j, answer);
 	}
 
 	/* the complete event (API.md 5.7): the primary agent's answer only */
@@ -2458,8 +2491,10 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 	json_object_object_add(ce, "interactions", json_object_get(j->interactions));
 	struct json_object *md = json_object_new_object();
 	if (ok) {
-		json_object_object_add(md, "mode", json_object_get(jx_get(result, "coordination_mode")));
-		json_object_object_add(md, "primary_agent", json_object_new_string(j->prim.def->key));
+		json_object_object_add(md, "mode",
+				       json_object_get(jx_get(result, "coordination_mode")));
+		json_object_object_add(md, "primary_agent",
+				       json_object_new_string(j->prim.def->key));
 		json_object_object_add(md, "supporting_agents", consulted_agents(j));
 	} else {
 		json_object_object_add(md, "error", jstr(detail));
@@ -2483,8 +2518,8 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 		/* the row says cancelled already: only the events are stored */
 		done = job_flush(j, &o.c) == RC_OK;
 	} else if (db_begin(&o.c) == RC_OK && job_flush(j, &o.c) == RC_OK &&
-		   (!ok || !is_feature(j->kind) || feature_store(j, &o.c, answer, scored,
-								   &result_text) == RC_OK) &&
+		   (!ok || !is_feature(j->kind) ||
+		    feature_store(j, &o.c, answer, scored, &result_text) == RC_OK) &&
 		   (ok ? jobs_complete(&o.c, j->id, d->owner, result_text, &done)
 		       : jobs_fail(&o.c, j->id, d->owner, detail, &done)) == RC_OK) {
 		if (done && ok && j->kind == JK_MULTI) {
@@ -2522,8 +2557,9 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 			job_kind_names[j->kind], j->run, (long long)ms);
 		clients_to_remote(j);
 	} else {
-		log_msg(LL_INFO, j->id, "job end state=%s kind=%s run=%d attempts=%d duration_ms=%lld",
-			state, job_kind_names[j->kind], j->run, j->attempts, (long long)ms);
+		log_msg(LL_INFO, j->id,
+			"job end state=%s kind=%s run=%d attempts=%d duration_ms=%lld", state,
+			job_kind_names[j->kind], j->run, j->attempts, (long long)ms);
 		if (j->cancelled)
 			d->m.jobs_cancelled++;
 		else if (ok)
@@ -2679,14 +2715,14 @@ static void on_expire(evutil_socket_t fd, short what, void *arg)
 #define FOLLOW_RETRY_AFTER_MAX_S 3600
 
 struct follow {
-	struct agentd *d;             /* owner */
-	struct follow *prev, *next;   /* d->follows */
-	char id[40];                  /* design_mockups.id */
-	char claim[64];               /* next_check_at as claimed: the claim to write under */
-	int failures;                 /* check_failures before this check */
-	struct principal who;         /* the mockup's owner: whose V0 key */
-	struct arena *a;              /* the check's memory (the key: wiped with it) */
-	struct httpc_call *call;      /* in flight, or NULL */
+	struct agentd *d;           /* owner */
+	struct follow *prev, *next; /* d->follows */
+	char id[40];                /* design_mockups.id */
+	char claim[64];             /* next_check_at as claimed: the claim to write under */
+	int failures;               /* check_failures before this check */
+	struct principal who;       /* the mockup's owner: whose V0 key */
+	struct arena *a;            /* the check's memory (the key: wiped with it) */
+	struct httpc_call *call;    /* in flight, or NULL */
 };
 
 static void follow_free(struct follow *f)
@@ -2755,8 +2791,8 @@ static void follow_end(struct follow *f, enum httpc_status st, const struct http
 	if ((unsigned)st < HTTPC__MAX)
 		d->m.design_checks[st]++;
 	if (rc != RC_OK)
-		log_msg(LL_WARN, f->id, "design follow-up not recorded (the claim will run out): %s",
-			o.c.detail);
+		log_msg(LL_WARN, f->id,
+			"design follow-up not recorded (the claim will run out): %s", o.c.detail);
 	else
 		log_msg(st == HTTPC_OK || st == HTTPC_E_QUOTA || st == HTTPC_E_SERVER ? LL_INFO
 										      : LL_WARN,
@@ -2795,8 +2831,10 @@ static void follow_start(struct agentd *d, PGresult *res, int i)
 	db_done(&c);
 	if (!key) {
 		if (c.rc != RC_OK)
-			log_msg(LL_WARN, f->id, "design check: the owner's V0 key not read (%s); "
-				"retrying later", c.detail);
+			log_msg(LL_WARN, f->id,
+				"design check: the owner's V0 key not read (%s); "
+				"retrying later",
+				c.detail);
 		else
 			log_msg(LL_WARN, f->id,
 				"design check: the owner has no usable V0 key; retrying later");
@@ -2895,8 +2933,8 @@ static void follow_stop(struct agentd *d)
 		struct op o;
 		op_begin(&o, d, f->id);
 		if (design_follow_release(&o.c, f->id, f->claim) != RC_OK)
-			log_msg(LL_WARN, f->id, "design claim not handed back (it will run out): %s",
-				o.c.detail);
+			log_msg(LL_WARN, f->id,
+				"design claim not handed back (it will run out): %s", o.c.detail);
 		op_end(&o);
 		follow_free(f);
 	}
@@ -3069,7 +3107,8 @@ static void client_poll_now(struct client *cl)
 			const char *name = PQgetvalue(evs, i, 2), *data = PQgetvalue(evs, i, 3);
 			struct json_object *dj = jx_parse(data, strlen(data), 64);
 			struct jev ev = {.seq = strtoll(PQgetvalue(evs, i, 0), NULL, 10),
-					 .name = name, .named = (char *)data};
+					 .name = name,
+					 .named = (char *)data};
 			ev.dataform = dj ? dataform_of(name, dj) : NULL;
 			json_object_put(dj);
 			bool closed = client_send(cl, run, &ev);
@@ -3137,14 +3176,17 @@ static void serve_status(struct agentd *d, struct evhttp_request *req)
 	json_object_object_add(s, "jobs_running", json_object_new_int(d->nrunning));
 	json_object_object_add(s, "max_concurrent",
 			       json_object_new_int64(d->cfg->agent_max_concurrent));
-	json_object_object_add(s, "jobs_completed", json_object_new_int64((int64_t)d->m.jobs_completed));
+	json_object_object_add(s, "jobs_completed",
+			       json_object_new_int64((int64_t)d->m.jobs_completed));
 	json_object_object_add(s, "jobs_failed", json_object_new_int64((int64_t)d->m.jobs_failed));
-	json_object_object_add(s, "jobs_retried", json_object_new_int64((int64_t)d->m.jobs_retried));
+	json_object_object_add(s, "jobs_retried",
+			       json_object_new_int64((int64_t)d->m.jobs_retried));
 	json_object_object_add(s, "jobs_cancelled",
 			       json_object_new_int64((int64_t)d->m.jobs_cancelled));
 	json_object_object_add(s, "streams_open", json_object_new_int(d->nstreams));
 	json_object_object_add(s, "waits_open", json_object_new_int(d->nwaits));
-	json_object_object_add(s, "provider_calls_in_flight", json_object_new_int(evcurl_active(d->ec)));
+	json_object_object_add(s, "provider_calls_in_flight",
+			       json_object_new_int(evcurl_active(d->ec)));
 	json_object_object_add(s, "rss_bytes", json_object_new_int64(rss));
 	struct json_object *jobs = json_object_new_array();
 	for (struct job *j = d->jobs; j; j = j->next) {
@@ -3208,8 +3250,7 @@ static void serve_metrics(struct agentd *d, struct evhttp_request *req)
 		   (long long)queued, d->nrunning, (unsigned long long)m->jobs_claimed,
 		   (unsigned long long)m->jobs_completed, (unsigned long long)m->jobs_failed,
 		   (unsigned long long)m->jobs_retried, (unsigned long long)m->jobs_cancelled,
-		   (unsigned long long)m->jobs_handed_back, d->nstreams, d->nwaits,
-		   (long long)rss);
+		   (unsigned long long)m->jobs_handed_back, d->nstreams, d->nwaits, (long long)rss);
 	buf_puts(&b, "# HELP ideaforge_agentd_provider_calls_total Provider calls by outcome.\n"
 		     "# TYPE ideaforge_agentd_provider_calls_total counter\n");
 	for (int p = 0; p < LLM__MAX; p++)
@@ -3230,9 +3271,11 @@ static void serve_metrics(struct agentd *d, struct evhttp_request *req)
 					   "ideaforge_agentd_provider_errors_total{provider=\"%s\","
 					   "http_status=\"%s\"} %llu\n",
 					   llm_provider_name(p),
-					   (const char *[]){"none", "1xx", "2xx", "3xx", "4xx", "5xx"}[c],
+					   (const char *[]){"none", "1xx", "2xx", "3xx", "4xx",
+							    "5xx"}[c],
 					   (unsigned long long)m->http_status[p][c]);
-	buf_printf(&b, "# HELP ideaforge_agentd_design_checks_in_flight V0 checks running here.\n"
+	buf_printf(&b,
+		   "# HELP ideaforge_agentd_design_checks_in_flight V0 checks running here.\n"
 		   "# TYPE ideaforge_agentd_design_checks_in_flight gauge\n"
 		   "ideaforge_agentd_design_checks_in_flight %d\n"
 		   "# HELP ideaforge_agentd_design_timeouts_total V0 generations marked timeout "
@@ -3306,12 +3349,12 @@ static void serve_job(struct agentd *d, struct evhttp_request *req, const char *
 	const char *format = evhttp_find_header(q, "format");
 	cl->dataform = format && (strcmp(format, "data") == 0 || strcmp(format, "design") == 0);
 	const char *shape = evhttp_find_header(q, "shape");
-	cl->shape = !shape                           ? SHAPE_KIND
-		    : strcmp(shape, "agent") == 0       ? SHAPE_AGENT
-		    : strcmp(shape, "multi_agent") == 0 ? SHAPE_MULTI
+	cl->shape = !shape                                ? SHAPE_KIND
+		    : strcmp(shape, "agent") == 0         ? SHAPE_AGENT
+		    : strcmp(shape, "multi_agent") == 0   ? SHAPE_MULTI
 		    : strcmp(shape, "design_prompt") == 0 ? SHAPE_DESIGN
 		    : strcmp(shape, "file") == 0          ? SHAPE_FILE
-							: SHAPE_KIND;
+							  : SHAPE_KIND;
 	parse_last_id(evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID"),
 		      &cl->run, &cl->seq);
 	cl->poll = evtimer_new(d->base, client_on_poll, cl);
@@ -3425,8 +3468,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	d->stopping = true;
 	sysd_notify("STOPPING=1");
-	log_msg(LL_INFO, NULL, "signal %d: handing %d running job(s) back and stopping",
-		(int)sig, d->nrunning);
+	log_msg(LL_INFO, NULL, "signal %d: handing %d running job(s) back and stopping", (int)sig,
+		d->nrunning);
 	while (d->jobs) {
 		struct job *j = d->jobs;
 		j->ending = true;
@@ -3438,7 +3481,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 			log_msg(LL_WARN, j->id, "hand back failed (the lease will expire): %s",
 				o.c.detail);
 		else
-			log_msg(LL_INFO, j->id, "job end state=pending (handed back) run=%d", j->run);
+			log_msg(LL_INFO, j->id, "job end state=pending (handed back) run=%d",
+				j->run);
 		op_end(&o);
 		d->m.jobs_handed_back++;
 		while (j->clients) {

@@ -15,9 +15,9 @@
 #define NONE ((const char *const[]){NULL})
 
 /* Shared by every prompt: what the product team reads. */
-#define HOUSE_RULES                                                                           \
-	" Write for a product team: specific, numbered where order matters, with assumptions "   \
-	"stated as assumptions. Use the product's knowledge-base excerpts and earlier phase "    \
+#define HOUSE_RULES                                                                             \
+	" Write for a product team: specific, numbered where order matters, with assumptions "  \
+	"stated as assumptions. Use the product's knowledge-base excerpts and earlier phase "   \
 	"answers when they are given, and say which ones you used. Never invent data sources, " \
 	"customers or figures: mark estimates as estimates with their basis. No pleasantries."
 
@@ -30,8 +30,8 @@ const struct agent_def agent_roster[] = {
 	 "five distinct solution concepts with the riskiest assumption of each, and the one concept "
 	 "you would test first with the cheapest experiment that could disprove it." HOUSE_RULES,
 	 2000},
-	{"research", "Research Agent", "market size, competitors, trends", "fast",
-	 "\U0001F52C", LIST("market_research", "competitive_analysis", "trend_analysis"),
+	{"research", "Research Agent", "market size, competitors, trends", "fast", "\U0001F52C",
+	 LIST("market_research", "competitive_analysis", "trend_analysis"),
 	 LIST("Market Research", "Ideation"),
 	 "You are the market research agent. Give a top-down and a bottom-up market size (TAM, "
 	 "SAM, SOM) with every input and its source or stated assumption, a competitor table "
@@ -46,7 +46,8 @@ const struct agent_def agent_roster[] = {
 	 "a risk register: risk, likelihood 1-5, impact 1-5, mitigation, owner role." HOUSE_RULES,
 	 2000},
 	{"requirements", "Requirements Agent",
-	 "functional and non-functional requirements, user stories, scope", "standard", "\U0001F4DD",
+	 "functional and non-functional requirements, user stories, scope", "standard",
+	 "\U0001F4DD",
 	 LIST("functional_requirements", "non_functional_requirements", "user_stories", "moscow"),
 	 NONE,
 	 "You are the requirements agent. Write functional requirements as FR-01, FR-02 ... each "
@@ -100,8 +101,7 @@ const struct agent_def agent_roster[] = {
 	 "\U0001F4E4", LIST("completeness_review", "prd_export"), LIST("Go-to-Market"),
 	 "You are the export agent. Score each lifecycle phase's completeness 0-100 with the "
 	 "missing sections named, then produce the PRD for export in Markdown with the standard "
-	 "sections, marking every gap as TODO rather than filling it with invented content."
-	 HOUSE_RULES,
+	 "sections, marking every gap as TODO rather than filling it with invented content." HOUSE_RULES,
 	 4000},
 	{"v0", "V0 Agent", "prompts for V0 UI generation", "fast", "\U0001F3A8",
 	 LIST("ui_prompts", "design_generation"), LIST("Design"),
@@ -152,13 +152,21 @@ const struct agent_def *agent_find(const char *key)
 	return NULL;
 }
 
-const struct agent_def agent_coordinator = {
-	"coordinator", "Coordinator", "routes messages to the agents", "fast", "\U0001F9ED",
-	LIST("routing"), NONE, "", 0};
+const struct agent_def agent_coordinator = {"coordinator",
+					    "Coordinator",
+					    "routes messages to the agents",
+					    "fast",
+					    "\U0001F9ED",
+					    LIST("routing"),
+					    NONE,
+					    "",
+					    0};
 
 const char *const agent_mode_names[AM__MAX] = {
-	[AM_ENHANCED] = "enhanced_collaborative", [AM_COLLABORATIVE] = "collaborative",
-	[AM_SEQUENTIAL] = "sequential",           [AM_PARALLEL] = "parallel",
+	[AM_ENHANCED] = "enhanced_collaborative",
+	[AM_COLLABORATIVE] = "collaborative",
+	[AM_SEQUENTIAL] = "sequential",
+	[AM_PARALLEL] = "parallel",
 	[AM_DEBATE] = "debate",
 };
 
@@ -181,10 +189,10 @@ static bool has(const char *s, const char *word)
 /* The six lifecycle phases (API.md 2.2): the agent that leads each (API.md 5.3 step 3), the
  * words that say a message is about it, and the agents its work calls for beside the lead. */
 static const struct phase_def {
-	const char *name;        /* product_lifecycle_phases.phase_name */
-	const char *const *match; /* substrings of a phase name that mean this phase */
-	const char *agent;       /* its lead agent */
-	const char *const *words; /* words of a message about it */
+	const char *name;           /* product_lifecycle_phases.phase_name */
+	const char *const *match;   /* substrings of a phase name that mean this phase */
+	const char *agent;          /* its lead agent */
+	const char *const *words;   /* words of a message about it */
 	const char *const *helpers; /* supporting agents the phase calls for */
 } phases[] = {
 	{"Ideation", LIST("ideation", "idea"), "ideation",
@@ -203,8 +211,8 @@ static const struct phase_def {
 	{"Development Planning", LIST("development", "planning", "prd"), "prd_authoring",
 	 LIST("milestone", "timeline", "sprint", "resource", "development", "estimate", "backlog"),
 	 LIST("analysis")},
-	{"Go-to-Market", LIST("go-to-market", "go to market", "gtm", "launch", "strategy", "marketing"),
-	 "strategy",
+	{"Go-to-Market",
+	 LIST("go-to-market", "go to market", "gtm", "launch", "strategy", "marketing"), "strategy",
 	 LIST("launch", "go-to-market", "gtm", "marketing", "channel", "pricing", "positioning"),
 	 LIST("research")},
 };
@@ -216,13 +224,13 @@ static const struct {
 	const char *const *words;
 } agent_words[] = {
 	{"ideation", LIST("idea", "brainstorm", "concept", "problem statement", "innovat")},
-	{"research", LIST("market", "competitor", "competition", "trend", "tam ", "industry",
-			  "segment")},
+	{"research",
+	 LIST("market", "competitor", "competition", "trend", "tam ", "industry", "segment")},
 	{"analysis", LIST("swot", "risk", "feasib", "gap analysis", "analy")},
 	{"requirements", LIST("requirement", "user stor", "acceptance criteria", "functional",
 			      "nfr", "given/when/then")},
-	{"prd_authoring", LIST("prd", "product requirements document", "specification",
-			       "document")},
+	{"prd_authoring",
+	 LIST("prd", "product requirements document", "specification", "document")},
 	{"strategy", LIST("strategy", "roadmap", "pricing", "go-to-market", "gtm", "positioning",
 			  "business model", "launch")},
 	{"validation", LIST("validat", "review", "quality", "consisten", "check my")},
@@ -293,8 +301,7 @@ static const char *const *words_of(const struct agent_def *a)
 
 /* Phase detection (API.md 5.3 step 2): each phase's words found in the message count 1.0,
  * in each of the (up to 10) recent messages 0.5; the best phase with at least 2.0 wins. */
-static const struct phase_def *detect_phase(const char *query, const char *const *recent,
-					    size_t n)
+static const struct phase_def *detect_phase(const char *query, const char *const *recent, size_t n)
 {
 	const struct phase_def *best = NULL;
 	double best_score = 0;
@@ -314,15 +321,16 @@ static const struct phase_def *detect_phase(const char *query, const char *const
 
 /* Short stand-alone negatives answered locally (API.md 5.3 step 1). */
 static const char *const declines[] = {
-	"no", "nope", "nah", "no thanks", "no thank you", "skip", "skip it", "skip this",
-	"cancel", "not now", "not yet", "never mind", "nevermind", "stop", "pass", "later",
-	"maybe later", "not interested", "no need", "none", NULL};
+	"no",        "nope",      "nah",    "no thanks", "no thank you", "skip",
+	"skip it",   "skip this", "cancel", "not now",   "not yet",      "never mind",
+	"nevermind", "stop",      "pass",   "later",     "maybe later",  "not interested",
+	"no need",   "none",      NULL};
 
 /* Confirmations that continue the current phase's work (API.md 5.3 step 3). */
 static const char *const confirmations[] = {
-	"yes", "yeah", "yep", "y", "ok", "okay", "sure", "proceed", "go ahead", "continue",
-	"do it", "let's do it", "lets do it", "sounds good", "please do", "yes please",
-	"go on", "next", "agreed", "confirm", NULL};
+	"yes",       "yeah",       "yep",      "y",     "ok",          "okay",       "sure",
+	"proceed",   "go ahead",   "continue", "do it", "let's do it", "lets do it", "sounds good",
+	"please do", "yes please", "go on",    "next",  "agreed",      "confirm",    NULL};
 
 /* q lower-cased, trimmed, without trailing punctuation, into out; false when too long. */
 static bool normalise(const char *q, char *out, size_t outlen)
@@ -424,8 +432,7 @@ static void add_supporting(struct agent_plan *p, const struct agent_def *a)
 }
 
 /* The primary agent's score for query in phase ph (API.md 5.3 step 3). */
-static double score_agent(const struct agent_def *a, const char *query,
-			  const struct phase_def *ph)
+static double score_agent(const struct agent_def *a, const char *query, const struct phase_def *ph)
 {
 	const struct phase_def *home = home_phase(a);
 	const char *const *w = words_of(a);
@@ -452,10 +459,14 @@ static const struct agent_def *fallback_agent(const char *q)
 	static const struct {
 		const char *word, *agent;
 	} map[] = {
-		{"market", "research"},          {"competitor", "research"},
-		{"requirement", "requirements"}, {"user stor", "requirements"},
-		{"design", "prd_authoring"},     {"prd", "prd_authoring"},
-		{"strategy", "strategy"},        {"roadmap", "strategy"},
+		{"market", "research"},
+		{"competitor", "research"},
+		{"requirement", "requirements"},
+		{"user stor", "requirements"},
+		{"design", "prd_authoring"},
+		{"prd", "prd_authoring"},
+		{"strategy", "strategy"},
+		{"roadmap", "strategy"},
 		{"idea", "ideation"},
 	};
 	for (size_t i = 0; q && i < sizeof(map) / sizeof(map[0]); i++)
@@ -505,11 +516,13 @@ void agent_plan_for(struct agent_plan *out, const char *query, const char *phase
 		/* the knowledge agent always, then what the phase and the words of the message
 		 * call for (API.md 5.3 step 4; ideation only in the Ideation phase) */
 		add_supporting(out, agent_find("rag"));
-		static const char *const consultants[] = {"research", "analysis", "ideation",
-							  "strategy", "validation", "prd_authoring"};
+		static const char *const consultants[] = {"research",   "analysis",
+							  "ideation",   "strategy",
+							  "validation", "prd_authoring"};
 		for (size_t i = 0; i < sizeof(consultants) / sizeof(consultants[0]); i++) {
 			const struct agent_def *a = agent_find(consultants[i]);
-			if (strcmp(a->key, "ideation") == 0 && ph && strcmp(ph->name, "Ideation") != 0)
+			if (strcmp(a->key, "ideation") == 0 && ph &&
+			    strcmp(ph->name, "Ideation") != 0)
 				continue;
 			if (count_hits(query, words_of(a)) > 0)
 				add_supporting(out, a);
@@ -530,9 +543,8 @@ void agent_plan_for(struct agent_plan *out, const char *query, const char *phase
 		if (strcmp(out->supporting[i]->key, "rag") != 0)
 			out->debaters[1] = out->supporting[i];
 	if (!out->debaters[1])
-		out->debaters[1] = agent_find(strcmp(out->primary->key, "validation") == 0
-						      ? "analysis"
-						      : "validation");
+		out->debaters[1] = agent_find(
+			strcmp(out->primary->key, "validation") == 0 ? "analysis" : "validation");
 }
 
 const struct agent_def *agent_for_phase_help(const char *phase_name)

@@ -118,8 +118,8 @@ int ai_choose(struct ctx *c, const struct app_config *cfg, enum llm_provider pre
 			const char *name = PQgetvalue(res, row, 0);
 			if (strcmp(name, ai_key_names[order[i]]) != 0)
 				continue;
-			const char *k = keys_unseal(c, c->who->user_id, name,
-						    PQgetvalue(res, row, 1));
+			const char *k =
+				keys_unseal(c, c->who->user_id, name, PQgetvalue(res, row, 1));
 			if (k && *k) {
 				choose(out, cfg, order[i], k, true);
 				return RC_OK;
@@ -133,7 +133,8 @@ int ai_choose(struct ctx *c, const struct app_config *cfg, enum llm_provider pre
 	}
 	for (int p = 0; p < LLM__MAX; p++)
 		if (server_key[p][0]) {
-			choose(out, cfg, (enum llm_provider)p, arena_secret(c, server_key[p]), false);
+			choose(out, cfg, (enum llm_provider)p, arena_secret(c, server_key[p]),
+			       false);
 			return RC_OK;
 		}
 	if (keyless_local(cfg)) {

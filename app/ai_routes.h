@@ -45,19 +45,19 @@ int ai_routes_init(const struct app_config *cfg);
 int h_agents_list(struct req *r);         /* GET /api/agents */
 int h_agents_capabilities(struct req *r); /* GET /api/agents/capabilities */
 int h_agents_by_phase(struct req *r);     /* GET /api/agents/by-phase?phase_name= */
-int h_ai_stream_multi(struct req *r); /* POST /api/streaming/multi-agent/stream */
-int h_ai_stream_phase(struct req *r); /* POST /api/phase-form-help/stream */
-int h_ai_job_events(struct req *r);   /* GET /api/streaming/jobs/{id}/events (reconnect) */
+int h_ai_stream_multi(struct req *r);     /* POST /api/streaming/multi-agent/stream */
+int h_ai_stream_phase(struct req *r);     /* POST /api/phase-form-help/stream */
+int h_ai_job_events(struct req *r);       /* GET /api/streaming/jobs/{id}/events (reconnect) */
 
 /* Synchronous forms: 200, empty body, X-Accel-Redirect to the job's final answer. */
 int h_ai_process_multi(struct req *r); /* POST /api/multi-agent/process */
 int h_ai_process_agent(struct req *r); /* POST /api/agents/process */
 
 /* Asynchronous jobs (API.md 4.5, owner-only). */
-int h_ai_job_submit(struct req *r); /* POST /api/multi-agent/submit */
-int h_ai_job_status(struct req *r); /* GET /api/multi-agent/jobs/{id}/status */
-int h_ai_job_result(struct req *r); /* GET /api/multi-agent/jobs/{id}/result */
-int h_ai_job_cancel(struct req *r); /* DELETE /api/multi-agent/jobs/{id} */
+int h_ai_job_submit(struct req *r);   /* POST /api/multi-agent/submit */
+int h_ai_job_status(struct req *r);   /* GET /api/multi-agent/jobs/{id}/status */
+int h_ai_job_result(struct req *r);   /* GET /api/multi-agent/jobs/{id}/result */
+int h_ai_job_cancel(struct req *r);   /* DELETE /api/multi-agent/jobs/{id} */
 int h_ai_interactions(struct req *r); /* GET /api/multi-agent/interactions (the caller's) */
 
 /*
@@ -86,13 +86,13 @@ int ai_job_answer(struct req *r, const char *kind, const char *product_id,
 /* Product scoring, summaries, standardized PRD (API.md 1.10; app/h_scoring.c). Every route
  * checks the product's tenant and the caller's access in its SQL: another tenant's product,
  * summary, score or tenant id is 404. */
-int h_scoring_sessions(struct req *r);     /* GET /api/products/{id}/sessions */
-int h_scoring_summarize(struct req *r);    /* POST /api/products/{id}/summarize */
-int h_scoring_score(struct req *r);        /* POST /api/products/{id}/score */
-int h_scoring_generate_prd(struct req *r); /* POST /api/products/{id}/generate-prd */
-int h_scoring_scores(struct req *r);       /* GET /api/products/{id}/scores */
+int h_scoring_sessions(struct req *r);      /* GET /api/products/{id}/sessions */
+int h_scoring_summarize(struct req *r);     /* POST /api/products/{id}/summarize */
+int h_scoring_score(struct req *r);         /* POST /api/products/{id}/score */
+int h_scoring_generate_prd(struct req *r);  /* POST /api/products/{id}/generate-prd */
+int h_scoring_scores(struct req *r);        /* GET /api/products/{id}/scores */
 int h_scoring_tenant_scores(struct req *r); /* GET /api/products/tenant/{tenant_id}/scores */
-int h_agents_usage_stats(struct req *r);   /* GET /api/agents/usage-stats (API.md 6.3) */
+int h_agents_usage_stats(struct req *r);    /* GET /api/agents/usage-stats (API.md 6.3) */
 
 /* Providers, per user (API.md 1.7, 8.1 item 3). */
 int h_ai_providers_verify(struct req *r);    /* POST /api/providers/verify */

@@ -59,10 +59,10 @@ int app_before(struct req *r);
 int idem_run(struct req *r, route_fn fn);
 
 /* Handlers, one file per resource. */
-int h_root(struct req *r);          /* GET / and /api/ */
-int h_health(struct req *r);        /* GET /health */
-int h_health_live(struct req *r);   /* GET /health/live */
-int h_health_ready(struct req *r);  /* GET /health/ready */
-int h_phases_list(struct req *r);   /* GET /api/db/phases */
+int h_root(struct req *r);         /* GET / and /api/ */
+int h_health(struct req *r);       /* GET /health */
+int h_health_live(struct req *r);  /* GET /health/live */
+int h_health_ready(struct req *r); /* GET /health/ready */
+int h_phases_list(struct req *r);  /* GET /api/db/phases */
 
 #endif

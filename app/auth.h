@@ -18,8 +18,8 @@ int h_auth_register(struct req *r);   /* POST /api/auth/register */
 /* GET /api/auth/register: 404 while registration is off (the path does not exist then), else
  * 405 with Allow: POST, as any other path without that method. */
 int h_auth_register_get(struct req *r);
-int h_auth_me(struct req *r);         /* GET /api/auth/me */
-int h_auth_users(struct req *r);      /* GET /api/auth/users */
+int h_auth_me(struct req *r);    /* GET /api/auth/me */
+int h_auth_users(struct req *r); /* GET /api/auth/users */
 
 extern const struct jx_field auth_login_fields[];
 extern const struct jx_field auth_password_fields[];

@@ -30,14 +30,19 @@ static const char *const srv_defaults[] = {"database_url=dbname=ideaforge",
 static const char *const ai_provider_names[] = {"openai", "anthropic", "gemini", NULL};
 
 static const char *const cookie_secure_names[COOKIE_SECURE__MAX + 1] = {
-	[COOKIE_SECURE_AUTO] = "auto", [COOKIE_SECURE_ON] = "on", [COOKIE_SECURE_OFF] = "off",
+	[COOKIE_SECURE_AUTO] = "auto",
+	[COOKIE_SECURE_ON] = "on",
+	[COOKIE_SECURE_OFF] = "off",
 	[COOKIE_SECURE__MAX] = NULL,
 };
 
-#define K(name, type, field, def, min, max, enums, flags, help)                                \
-	{ name, type, offsetof(struct app_config, field), def, min, max, enums, flags, help }
+#define K(name, type, field, def, min, max, enums, flags, help)                                   \
+	{                                                                                         \
+		name, type, offsetof(struct app_config, field), def, min, max, enums, flags, help \
+	}
 
 static const struct cfg_key app_keys[] = {
+	/* clang-format off */
 	K("jwt_secret_file", CFG_STR, jwt_secret_file, "", 0, 0, NULL, 0,
 	  "file with the token signing secret (at least 32 bytes); or env IDEAFORGE_JWT_SECRET"),
 	K("jwt_secret", CFG_STR, jwt_secret, "", 0, 0, NULL, CFG_SECRET,
@@ -190,12 +195,14 @@ static const struct cfg_key app_keys[] = {
 	  "directory of the numbered migrations (ideaforgectl migrate)"),
 	{0},
 };
+/* clang-format on */
 
 void app_config_free(struct srv_config *srv, void *app)
 {
 	if (!srv)
 		return;
-	struct cfg_section secs[2] = {{srv_config_keys, srv, ENV_PREFIX, srv_defaults}, {app_keys, app, ENV_PREFIX, NULL}};
+	struct cfg_section secs[2] = {{srv_config_keys, srv, ENV_PREFIX, srv_defaults},
+				      {app_keys, app, ENV_PREFIX, NULL}};
 	cfg_free(secs, app ? 2 : 1);
 	free(srv);
 	free(app);
@@ -217,7 +224,8 @@ int app_config_load(int argc, char **argv, struct srv_config **srvp, void **appp
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	struct cfg_section secs[2] = {{srv_config_keys, srv, ENV_PREFIX, srv_defaults}, {app_keys, app, ENV_PREFIX, NULL}};
+	struct cfg_section secs[2] = {{srv_config_keys, srv, ENV_PREFIX, srv_defaults},
+				      {app_keys, app, ENV_PREFIX, NULL}};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) {
@@ -236,12 +244,13 @@ int app_config_load(int argc, char **argv, struct srv_config **srvp, void **appp
 				flags[nflags] = strdup(a + 2);
 			} else {
 				if (!cfg_known(secs, 2, a + 2)) {
-					snprintf(err, errlen, "command line: unknown option '%s'", a);
+					snprintf(err, errlen, "command line: unknown option '%s'",
+						 a);
 					goto out;
 				}
 				if (i + 1 >= argc) {
-					snprintf(err, errlen, "command line: option '%s' needs a value",
-						 a);
+					snprintf(err, errlen,
+						 "command line: option '%s' needs a value", a);
 					goto out;
 				}
 				size_t n = strlen(a + 2) + strlen(argv[i + 1]) + 2;
@@ -281,9 +290,9 @@ int app_config_load(int argc, char **argv, struct srv_config **srvp, void **appp
 	}
 	if (app->oidc_issuer && *app->oidc_issuer) {
 		/* EXT-CONFIG-BEGIN: single sign-on needs its client registration */
-		const char *missing = !*app->oidc_client_id	 ? "oidc_client_id"
+		const char *missing = !*app->oidc_client_id      ? "oidc_client_id"
 				      : !*app->oidc_redirect_uri ? "oidc_redirect_uri"
-				      : !*app->oidc_tenant	 ? "oidc_tenant"
+				      : !*app->oidc_tenant       ? "oidc_tenant"
 								 : NULL;
 		if (missing) {
 			snprintf(err, errlen,
@@ -316,7 +325,8 @@ out:
 		free(flags[i]);
 	free(flags);
 	if (srv) {
-		struct cfg_section s2[2] = {{srv_config_keys, srv, ENV_PREFIX, srv_defaults}, {app_keys, app, ENV_PREFIX, NULL}};
+		struct cfg_section s2[2] = {{srv_config_keys, srv, ENV_PREFIX, srv_defaults},
+					    {app_keys, app, ENV_PREFIX, NULL}};
 		cfg_free(s2, app ? 2 : 1);
 		free(srv);
 		free(app);
@@ -326,7 +336,8 @@ out:
 
 void app_config_dump(const struct srv_config *srv, const struct app_config *app)
 {
-	struct cfg_section secs[2] = {{srv_config_keys, (void *)srv, ENV_PREFIX, srv_defaults}, {app_keys, (void *)app, ENV_PREFIX, NULL}};
+	struct cfg_section secs[2] = {{srv_config_keys, (void *)srv, ENV_PREFIX, srv_defaults},
+				      {app_keys, (void *)app, ENV_PREFIX, NULL}};
 	fflush(stdout);
 	cfg_dump(secs, 2, STDOUT_FILENO);
 }

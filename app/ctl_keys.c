@@ -43,10 +43,11 @@ static int reseal_row(struct ctx *x, const unsigned char *oldk, const unsigned c
 		return -1;
 	}
 	const char *p[] = {id, fresh};
-	PGresult *res = db_exec(x,
-				"UPDATE user_api_keys SET api_key_encrypted = $2, updated_at = now() "
-				"WHERE id = $1",
-				2, p);
+	PGresult *res =
+		db_exec(x,
+			"UPDATE user_api_keys SET api_key_encrypted = $2, updated_at = now() "
+			"WHERE id = $1",
+			2, p);
 	free(fresh);
 	if (!res) {
 		ctl_db_err(x, "update");
@@ -66,7 +67,9 @@ int ctl_keys_reseal(struct ctl *c)
 	if (keys_read_file("--old-key-file", c->opt[OPT_OLD_KEY_FILE], text, sizeof(text), err,
 			   sizeof(err)) < 0 ||
 	    aead_key_from_hex(text, oldk) != 0) {
-		ctl_err("%s", *err ? err : "--old-key-file: the master key must be 64 hexadecimal digits");
+		ctl_err("%s",
+			*err ? err
+			     : "--old-key-file: the master key must be 64 hexadecimal digits");
 		goto out;
 	}
 	if (keys_load_master(c->app, newk, err, sizeof(err)) < 0) {

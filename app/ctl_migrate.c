@@ -168,8 +168,8 @@ static int ctl_migration_apply(struct ctx *x, const char *dir, const struct ctl_
 		goto out;
 	}
 	if (db_exec(x,
-		    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", 3,
-		    p) == NULL ||
+		    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+		    3, p) == NULL ||
 	    db_commit(x) != RC_OK) {
 		ctl_db_err(x, what);
 		goto out;
@@ -179,9 +179,8 @@ out:
 	if (rc < 0 && x->db && PQtransactionStatus(db_pg(x->db)) != PQTRANS_IDLE)
 		db_rollback(x);
 	/* A file's SET statements must not leak into the next file. */
-	if (rc == 0 && db_exec_script(x,
-				      "RESET ALL; SET client_min_messages = warning; "
-				      "SET statement_timeout = 0") == NULL) {
+	if (rc == 0 && db_exec_script(x, "RESET ALL; SET client_min_messages = warning; "
+					 "SET statement_timeout = 0") == NULL) {
 		ctl_db_err(x, what);
 		rc = -1;
 	}
@@ -269,4 +268,3 @@ out:
 	ctl_migrations_free(m, n);
 	return rc;
 }
-

@@ -185,15 +185,14 @@ int ctl_user_add(struct ctl *c)
 	if (ctl_connect(c, &x) < 0)
 		goto out;
 	/* One statement: the user and its default preferences, or nothing. */
-	res = db_exec(
-		&x,
-		"WITH t AS (SELECT id FROM tenants WHERE slug = $5),"
-		" u AS (INSERT INTO user_profiles"
-		"        (email, full_name, persona, password_hash, tenant_id, auth_provider)"
-		"       SELECT lower($1), $2, $3, $4, t.id, 'local' FROM t RETURNING id),"
-		" pref AS (INSERT INTO user_preferences (user_id) SELECT id FROM u)"
-		" SELECT id::text FROM u",
-		5, p);
+	res = db_exec(&x,
+		      "WITH t AS (SELECT id FROM tenants WHERE slug = $5),"
+		      " u AS (INSERT INTO user_profiles"
+		      "        (email, full_name, persona, password_hash, tenant_id, auth_provider)"
+		      "       SELECT lower($1), $2, $3, $4, t.id, 'local' FROM t RETURNING id),"
+		      " pref AS (INSERT INTO user_preferences (user_id) SELECT id FROM u)"
+		      " SELECT id::text FROM u",
+		      5, p);
 	if (res == NULL) {
 		if (strcmp(x.db_sqlstate, "23505") == 0)
 			ctl_err("a user with email %s already exists", email);
@@ -281,4 +280,3 @@ int ctl_user_activate(struct ctl *c)
 			       " WHERE email = lower($1) RETURNING id::text, email",
 			       NULL, false, "activated");
 }
-

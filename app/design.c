@@ -13,8 +13,7 @@
 const char *design_v0_url(struct arena *a, struct json_object *o, const char *key)
 {
 	const char *s = jx_get_str(o, key);
-	if (!s || strncmp(s, "https://", 8) != 0 || strlen(s) > URL_MAX ||
-	    strpbrk(s, " \"'<>\r\n"))
+	if (!s || strncmp(s, "https://", 8) != 0 || strlen(s) > URL_MAX || strpbrk(s, " \"'<>\r\n"))
 		return NULL;
 	return arena_strdup(a, s);
 }
@@ -36,8 +35,8 @@ static void secs(char out[24], int64_t s)
 }
 
 /* "the row still holds the claim": claim NULL (a status route) always does */
-#define HOLDS_CLAIM(n)                                                                    \
-	"($" n "::text IS NULL OR (next_check_at = $" n "::timestamptz AND "              \
+#define HOLDS_CLAIM(n)                                                       \
+	"($" n "::text IS NULL OR (next_check_at = $" n "::timestamptz AND " \
 	"project_status = 'in_progress'))"
 
 int design_record(struct ctx *c, const char *id, const struct design_chat *ch, int64_t poll_s,
@@ -46,6 +45,7 @@ int design_record(struct ctx *c, const char *id, const struct design_chat *ch, i
 	char poll[24];
 	secs(poll, poll_s);
 	const char *p[] = {id, ch->status, ch->demo_url, ch->web_url, poll, claim};
+	/* clang-format off */
 	PGresult *res = db_exec(
 		c,
 		"UPDATE design_mockups SET project_status = $2, status_checked_at = now(), "
@@ -57,6 +57,7 @@ int design_record(struct ctx *c, const char *id, const struct design_chat *ch, i
 		"jsonb_build_object('demo_url', $3::text, 'web_url', $4::text)) "
 		"WHERE id = $1 AND " HOLDS_CLAIM("6"),
 		6, p);
+	/* clang-format on */
 	if (!res)
 		return c->rc;
 	*done = strcmp(PQcmdTuples(res), "1") == 0;
@@ -65,12 +66,13 @@ int design_record(struct ctx *c, const char *id, const struct design_chat *ch, i
 
 PGresult *design_follow_expire(struct ctx *c)
 {
-	return db_exec(c,
-		       "UPDATE design_mockups SET project_status = 'timeout', follow_until = NULL, "
-		       "next_check_at = NULL WHERE id IN (SELECT id FROM design_mockups "
-		       "WHERE project_status IN ('pending', 'in_progress') AND follow_until < now() "
-		       "FOR UPDATE SKIP LOCKED) RETURNING id",
-		       0, NULL);
+	return db_exec(
+		c,
+		"UPDATE design_mockups SET project_status = 'timeout', follow_until = NULL, "
+		"next_check_at = NULL WHERE id IN (SELECT id FROM design_mockups "
+		"WHERE project_status IN ('pending', 'in_progress') AND follow_until < now() "
+		"FOR UPDATE SKIP LOCKED) RETURNING id",
+		0, NULL);
 }
 
 PGresult *design_follow_claim(struct ctx *c, int n, int64_t lease_s)

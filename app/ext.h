@@ -22,12 +22,12 @@
 
 /*
  * One call to an outside service with the configured timeout, its answer parsed as JSON when
- * want_json. On HTTPC_OK with want_json, *json is an arena-owned object or array (NULL when the body
- * is neither: then the result is HTTPC_E_PROTOCOL). Logs one line: service, method, status
+ * want_json. On HTTPC_OK with want_json, *json is an arena-owned object or array (NULL when the
+ * body is neither: then the result is HTTPC_E_PROTOCOL). Logs one line: service, method, status
  * class, HTTP status, duration; never the URL's query, a header or the body.
  */
-enum httpc_status ext_call(struct req *r, const char *service, struct httpc_req *rq,
-			   bool want_json, struct json_object **json, struct httpc_res *res);
+enum httpc_status ext_call(struct req *r, const char *service, struct httpc_req *rq, bool want_json,
+			   struct json_object **json, struct httpc_res *res);
 
 /*
  * Records the error answer for a failed call to service ("GitHub"): auth -> 400 "<service>

@@ -522,8 +522,8 @@ int h_ai_job_status(struct req *r)
 		" END)" JOB_OWNED,
 		3, p);
 	if (!json)
-		return found || r->rc != RC_OK ? (int)r->rc :
-						 req_fail(r, RC_NOTFOUND, "Job not found");
+		return found || r->rc != RC_OK ? (int)r->rc
+					       : req_fail(r, RC_NOTFOUND, "Job not found");
 	return res_json_text(r, 200, json, strlen(json));
 }
 
@@ -598,8 +598,8 @@ int h_ai_job_events(struct req *r)
 	bool found;
 	const char *kind = db_value(&r->c, &found, "SELECT kind" JOB_OWNED, 3, p);
 	if (!kind)
-		return found || r->rc != RC_OK ? (int)r->rc :
-						 req_fail(r, RC_NOTFOUND, "Job not found");
+		return found || r->rc != RC_OK ? (int)r->rc
+					       : req_fail(r, RC_NOTFOUND, "Job not found");
 	return accel_events(r, id, strcmp(kind, "phase_form_help") == 0 ? "data" : "named");
 }
 
@@ -637,18 +637,18 @@ static const char *provider_title(enum llm_provider p)
 
 static const char *default_base(const struct app_config *cfg, enum llm_provider p)
 {
-	return p == LLM_OPENAI    ? cfg->openai_base_url :
-	       p == LLM_ANTHROPIC ? cfg->anthropic_base_url :
-				    cfg->gemini_base_url;
+	return p == LLM_OPENAI      ? cfg->openai_base_url
+	       : p == LLM_ANTHROPIC ? cfg->anthropic_base_url
+				    : cfg->gemini_base_url;
 }
 
 /* An http:// or https:// URL with a host, of printable ASCII without white space, quotes,
  * angle brackets, backslashes, a query or a fragment (the client appends paths to it). */
 static bool base_url_ok(const char *s)
 {
-	const char *h = strncasecmp(s, "https://", 8) == 0 ? s + 8 :
-			strncasecmp(s, "http://", 7) == 0  ? s + 7 :
-							     NULL;
+	const char *h = strncasecmp(s, "https://", 8) == 0  ? s + 8
+			: strncasecmp(s, "http://", 7) == 0 ? s + 7
+							    : NULL;
 	if (!h || !*h || *h == '/' || strlen(s) > URL_MAX_BYTES)
 		return false;
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++)

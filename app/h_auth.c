@@ -239,8 +239,8 @@ int h_auth_password(struct req *r)
 	if ((int64_t)jx_utf8_chars(neu) < app_cfg(r)->password_min_length)
 		return too_short(r, "new_password");
 	const char *p[] = {r->auth.user_id};
-	PGresult *res =
-		db_exec(&r->c, "SELECT email, password_hash FROM user_profiles WHERE id = $1", 1, p);
+	PGresult *res = db_exec(
+		&r->c, "SELECT email, password_hash FROM user_profiles WHERE id = $1", 1, p);
 	if (!res)
 		return r->rc;
 	if (PQntuples(res) != 1)

@@ -11,16 +11,16 @@
 
 #include "products.h"
 
-#define CONV_JSON                                                                             \
-	"json_build_object('id', x.id, 'message_type', x.message_type, 'agent_name', "            \
-	"x.agent_name, 'agent_role', x.agent_role, 'content', x.content, 'formatted_content', "   \
-	"x.formatted_content, 'created_at', x.created_at, 'session_title', x.session_title, "     \
+#define CONV_JSON                                                                               \
+	"json_build_object('id', x.id, 'message_type', x.message_type, 'agent_name', "          \
+	"x.agent_name, 'agent_role', x.agent_role, 'content', x.content, 'formatted_content', " \
+	"x.formatted_content, 'created_at', x.created_at, 'session_title', x.session_title, "   \
 	"'product_id', x.product_id, 'product_name', x.product_name)"
-#define CONV_COLS                                                                             \
-	"h.id, h.message_type, h.agent_name, h.agent_role, h.content, h.formatted_content, "      \
+#define CONV_COLS                                                                            \
+	"h.id, h.message_type, h.agent_name, h.agent_role, h.content, h.formatted_content, " \
 	"h.created_at, cs.title AS session_title, h.product_id, p.name AS product_name"
-#define CONV_AGG                                                                              \
-	"SELECT json_build_object('conversations', coalesce(json_agg(" CONV_JSON                  \
+#define CONV_AGG                                                                 \
+	"SELECT json_build_object('conversations', coalesce(json_agg(" CONV_JSON \
 	" ORDER BY x.created_at DESC, x.id DESC), '[]'::json), 'count', count(x.id)) FROM "
 
 int h_conversations_history(struct req *r)
@@ -35,6 +35,7 @@ int h_conversations_history(struct req *r)
 	const char *json;
 	if (product) {
 		const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim, product};
+		/* clang-format off */
 		json = db_value(
 			&r->c, NULL,
 			"SELECT CASE WHEN EXISTS (SELECT 1 FROM products p WHERE p.id = $4 "
@@ -45,8 +46,10 @@ int h_conversations_history(struct req *r)
 			"WHERE h.tenant_id = $1 AND h.product_id = $4 "
 			"ORDER BY h.created_at DESC, h.id DESC LIMIT $3) x) END",
 			4, p);
+		/* clang-format on */
 	} else {
 		const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim};
+		/* clang-format off */
 		json = db_value(
 			&r->c, NULL,
 			CONV_AGG "(SELECT " CONV_COLS " FROM conversation_history h "
@@ -56,6 +59,7 @@ int h_conversations_history(struct req *r)
 			SQL_CAN_VIEW("p", "$2") ")) ORDER BY h.created_at DESC, h.id DESC "
 			"LIMIT $3) x",
 			3, p);
+		/* clang-format on */
 	}
 	return res_json_or(r, json, RC_FORBIDDEN, "Access denied to product");
 }

@@ -36,11 +36,13 @@
 
 static const char *const design_providers[] = {"v0", "lovable", NULL};
 
-#define DESIGN_COMMON                                                          \
-	{"product_id", JX_UUID, JX_REQUIRED, 0, NULL},                             \
-	{"phase_submission_id", JX_UUID, JX_NULLABLE, 0, NULL},                    \
-	{"provider", JX_STR, JX_NULLABLE, 32, NULL},                               \
-	{"context", JX_ANY, JX_NULLABLE, CONTEXT_MAX, NULL}
+#define DESIGN_COMMON                                                   \
+	{"product_id", JX_UUID, JX_REQUIRED, 0, NULL},                  \
+		{"phase_submission_id", JX_UUID, JX_NULLABLE, 0, NULL}, \
+		{"provider", JX_STR, JX_NULLABLE, 32, NULL},            \
+	{                                                               \
+		"context", JX_ANY, JX_NULLABLE, CONTEXT_MAX, NULL       \
+	}
 
 const struct jx_field design_prompt_fields[] = {
 	DESIGN_COMMON,
@@ -79,11 +81,11 @@ const struct jx_field design_thumbnail_fields[] = {
 };
 
 /* The mockup row as the original listed it (API.md 1.13). */
-#define MOCKUP_JSON                                                                            \
-	"json_build_object('id', m.id, 'product_id', m.product_id, 'phase_submission_id', "       \
-	"m.phase_submission_id, 'user_id', m.user_id, 'provider', m.provider, 'prompt', "         \
-	"m.prompt, 'image_url', m.image_url, 'thumbnail_url', m.thumbnail_url, 'project_url', "   \
-	"m.project_url, 'v0_chat_id', m.v0_chat_id, 'v0_project_id', m.v0_project_id, "           \
+#define MOCKUP_JSON                                                                                \
+	"json_build_object('id', m.id, 'product_id', m.product_id, 'phase_submission_id', "        \
+	"m.phase_submission_id, 'user_id', m.user_id, 'provider', m.provider, 'prompt', "          \
+	"m.prompt, 'image_url', m.image_url, 'thumbnail_url', m.thumbnail_url, 'project_url', "    \
+	"m.project_url, 'v0_chat_id', m.v0_chat_id, 'v0_project_id', m.v0_project_id, "            \
 	"'project_status', m.project_status, 'metadata', m.metadata, 'created_at', m.created_at, " \
 	"'updated_at', m.updated_at)"
 
@@ -147,7 +149,8 @@ static enum httpc_status v0_call(struct req *r, const char *key, const char *met
 			       .headers = {"Accept: application/json",
 					   arena_printf(r->a, "Authorization: Bearer %s", key),
 					   text ? "Content-Type: application/json" : NULL},
-			       .body = text, .body_len = text ? strlen(text) : 0,
+			       .body = text,
+			       .body_len = text ? strlen(text) : 0,
 			       .max_body = 1u << 20};
 	return ext_call(r, "V0", &rq, true, out, res);
 }
@@ -186,9 +189,20 @@ static const char *mockup_upsert(struct req *r, const char *provider, const char
 	snprintf(follow_s, sizeof(follow_s), "%lld",
 		 follow ? (long long)app_cfg(r)->design_follow_s : -1LL);
 	snprintf(poll_s, sizeof(poll_s), "%lld", (long long)app_cfg(r)->design_poll_s);
-	const char *p[] = {jx_get_str(r->json, "product_id"), jx_get_str(r->json, "phase_submission_id"),
-			   r->auth.user_id, r->auth.tenant_id, provider, prompt, status, url,
-			   project_id, chat_id, follow_s, meta_json ? meta_json : "{}", poll_s};
+	const char *p[] = {jx_get_str(r->json, "product_id"),
+			   jx_get_str(r->json, "phase_submission_id"),
+			   r->auth.user_id,
+			   r->auth.tenant_id,
+			   provider,
+			   prompt,
+			   status,
+			   url,
+			   project_id,
+			   chat_id,
+			   follow_s,
+			   meta_json ? meta_json : "{}",
+			   poll_s};
+	/* clang-format off */
 	const char *id = db_value(
 		&r->c, NULL,
 		"INSERT INTO design_mockups (product_id, phase_submission_id, user_id, tenant_id, "
@@ -209,6 +223,7 @@ static const char *mockup_upsert(struct req *r, const char *provider, const char
 		"metadata = (design_mockups.metadata - 'follow_error') || EXCLUDED.metadata "
 		"RETURNING id",
 		13, p);
+	/* clang-format on */
 	if (!id && r->rc == RC_OK)
 		req_fail(r, RC_FORBIDDEN, "Access denied to product");
 	return id;
@@ -298,8 +313,9 @@ static int design_prompt(struct req *r, bool stream)
 			struct json_object *o = json_object_new_object();
 			json_object_object_add(o, "prompt", json_object_new_string(stored));
 			json_object_object_add(o, "provider", json_object_new_string(provider));
-			json_object_object_add(o, "product_id", json_object_new_string(
-								   jx_get_str(r->json, "product_id")));
+			json_object_object_add(
+				o, "product_id",
+				json_object_new_string(jx_get_str(r->json, "product_id")));
 			json_object_object_add(o, "is_existing", json_object_new_boolean(true));
 			return res_json(r, 200, o);
 		}
@@ -346,8 +362,9 @@ static int v0_project(struct req *r, const char *key, const char **id, const cha
 		return r->rc != RC_OK ? (int)r->rc : req_fail(r, RC_NOTFOUND, "Product not found");
 	db_done(&r->c);
 	struct json_object *body = jx_arena_own(r->a, json_object_new_object());
-	json_object_object_add(body, "name",
-			       json_object_new_string(arena_printf(r->a, "%.200s (IdeaForge)", name)));
+	json_object_object_add(
+		body, "name",
+		json_object_new_string(arena_printf(r->a, "%.200s (IdeaForge)", name)));
 	struct json_object *o = NULL;
 	struct httpc_res res;
 	enum httpc_status st = v0_call(r, key, "POST", "/v1/projects", body, &o, &res);
@@ -433,7 +450,8 @@ int h_design_project(struct req *r)
 		json_object_object_add(o, "project_url", json_object_new_string(link));
 		json_object_object_add(o, "project_status", json_object_new_string("completed"));
 		json_object_object_add(o, "is_existing", json_object_new_boolean(false));
-		json_object_object_add(o, "message", json_object_new_string("Lovable link created"));
+		json_object_object_add(o, "message",
+				       json_object_new_string("Lovable link created"));
 		return res_json(r, 200, json_object_get(o));
 	}
 	if (!jx_get_bool(r->json, "create_new", false)) {
@@ -449,14 +467,22 @@ int h_design_project(struct req *r)
 		if (!ex)
 			return r->rc;
 		if (PQntuples(ex) == 1) {
-			json_object_object_add(o, "id", json_object_new_string(db_get(ex, 0, "id")));
+			json_object_object_add(o, "id",
+					       json_object_new_string(db_get(ex, 0, "id")));
 			json_object_object_add(o, "provider", json_object_new_string("v0"));
-			json_object_object_add(o, "projectId", json_object_new_string(db_get(ex, 0, "v0_project_id")));
+			json_object_object_add(
+				o, "projectId",
+				json_object_new_string(db_get(ex, 0, "v0_project_id")));
 			const char *u = db_get(ex, 0, "project_url");
-			json_object_object_add(o, "project_url", u ? json_object_new_string(u) : NULL);
-			json_object_object_add(o, "project_status", json_object_new_string(db_get(ex, 0, "project_status")));
+			json_object_object_add(o, "project_url",
+					       u ? json_object_new_string(u) : NULL);
+			json_object_object_add(
+				o, "project_status",
+				json_object_new_string(db_get(ex, 0, "project_status")));
 			json_object_object_add(o, "is_existing", json_object_new_boolean(true));
-			json_object_object_add(o, "message", json_object_new_string("Using the existing V0 project"));
+			json_object_object_add(
+				o, "message",
+				json_object_new_string("Using the existing V0 project"));
 			return res_json(r, 200, json_object_get(o));
 		}
 	}
@@ -488,7 +514,8 @@ static void chat_members(struct json_object *o, const struct v0_chat *c)
 	json_object_object_add(o, "projectId", json_object_new_string(c->project_id));
 	json_object_object_add(o, "project_url", json_object_new_string(c->web_url));
 	json_object_object_add(o, "mockup_id", json_object_new_string(c->mockup_id));
-	json_object_object_add(o, "demo_url", c->demo_url ? json_object_new_string(c->demo_url) : NULL);
+	json_object_object_add(o, "demo_url",
+			       c->demo_url ? json_object_new_string(c->demo_url) : NULL);
 }
 
 int h_design_chat(struct req *r)
@@ -500,8 +527,9 @@ int h_design_chat(struct req *r)
 	if (rc != RC_OK)
 		return rc;
 	if (strcmp(provider, "v0") != 0)
-		return req_fail(r, RC_BADREQ,
-				"Lovable has no chat API: use /api/design/create-project for its link");
+		return req_fail(
+			r, RC_BADREQ,
+			"Lovable has no chat API: use /api/design/create-project for its link");
 	const char *prompt = prompt_or_fail(r);
 	if (!prompt)
 		return r->rc;
@@ -643,7 +671,7 @@ static int list(struct req *r, const char *sql)
 	return res_json_text(r, 200, json, strlen(json));
 }
 
-#define LIST_FROM                                                                         \
+#define LIST_FROM                                                                           \
 	" FROM (SELECT * FROM design_mockups WHERE product_id = $1 AND tenant_id = $2 AND " \
 	"($3::text IS NULL OR provider = $3) ORDER BY created_at DESC LIMIT 200) m"
 
@@ -655,13 +683,14 @@ int h_design_mockups(struct req *r)
 
 int h_design_prototypes(struct req *r)
 {
-	return list(r,
-		    "SELECT json_build_object('prototypes', coalesce(json_agg(json_build_object("
-		    "'id', m.id, 'provider', m.provider, 'prompt', m.prompt, 'project_url', "
-		    "m.project_url, 'v0_chat_id', m.v0_chat_id, 'v0_project_id', m.v0_project_id, "
-		    "'project_status', m.project_status, 'thumbnail_url', m.thumbnail_url, "
-		    "'image_url', m.image_url, 'metadata', m.metadata, 'created_at', m.created_at, "
-		    "'updated_at', m.updated_at) ORDER BY m.created_at DESC), '[]'::json))" LIST_FROM);
+	return list(
+		r,
+		"SELECT json_build_object('prototypes', coalesce(json_agg(json_build_object("
+		"'id', m.id, 'provider', m.provider, 'prompt', m.prompt, 'project_url', "
+		"m.project_url, 'v0_chat_id', m.v0_chat_id, 'v0_project_id', m.v0_project_id, "
+		"'project_status', m.project_status, 'thumbnail_url', m.thumbnail_url, "
+		"'image_url', m.image_url, 'metadata', m.metadata, 'created_at', m.created_at, "
+		"'updated_at', m.updated_at) ORDER BY m.created_at DESC), '[]'::json))" LIST_FROM);
 }
 
 /* --- status ------------------------------------------------------------------------------- */
@@ -728,8 +757,8 @@ static int refresh(struct req *r, PGresult *m, struct mstat *s, const char **not
 	db_done(&r->c);
 	struct json_object *o = NULL;
 	struct httpc_res res;
-	enum httpc_status st = v0_call(r, key, "GET", arena_printf(r->a, "/v1/chats/%s", chat), NULL,
-				       &o, &res);
+	enum httpc_status st =
+		v0_call(r, key, "GET", arena_printf(r->a, "/v1/chats/%s", chat), NULL, &o, &res);
 	httpc_res_free(&res);
 	const char *p1[] = {id};
 	if (st != HTTPC_OK) {

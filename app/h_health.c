@@ -73,8 +73,9 @@ int h_health(struct req *r)
 	bool db = db_ok(r);
 	bool redis = redis_ok(r);
 	json_object *o = json_object_new_object();
-	json_object_object_add(o, "status", json_object_new_string(
-						    !db ? "unhealthy" : (redis ? "healthy" : "degraded")));
+	json_object_object_add(
+		o, "status",
+		json_object_new_string(!db ? "unhealthy" : (redis ? "healthy" : "degraded")));
 	json_object_object_add(o, "timestamp", app_now_iso());
 	json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
 	json_object *s = json_object_new_object();
@@ -82,10 +83,12 @@ int h_health(struct req *r)
 	json_object_object_add(s, "database", json_object_new_boolean(db));
 	json_object_object_add(s, "redis", json_object_new_boolean(redis));
 	/* a server-wide provider (a key, or a keyless local server); users may add their own */
-	json_object_object_add(s, "openai", json_object_new_boolean(ai_server_has(app_cfg(r), LLM_OPENAI)));
+	json_object_object_add(s, "openai",
+			       json_object_new_boolean(ai_server_has(app_cfg(r), LLM_OPENAI)));
 	json_object_object_add(s, "anthropic",
 			       json_object_new_boolean(ai_server_has(app_cfg(r), LLM_ANTHROPIC)));
-	json_object_object_add(s, "google", json_object_new_boolean(ai_server_has(app_cfg(r), LLM_GEMINI)));
+	json_object_object_add(s, "google",
+			       json_object_new_boolean(ai_server_has(app_cfg(r), LLM_GEMINI)));
 	json_object_object_add(o, "services", s);
 	if (!db)
 		res_header(r, "Retry-After", "1");
@@ -103,9 +106,9 @@ int h_health_live(struct req *r)
 static int schema_version(struct req *r)
 {
 	bool found = false;
-	const char *v = db_value(&r->c, &found,
-				 "SELECT coalesce(max(version)::int, 0) FROM schema_migrations", 0,
-				 NULL);
+	const char *v =
+		db_value(&r->c, &found,
+			 "SELECT coalesce(max(version)::int, 0) FROM schema_migrations", 0, NULL);
 	if (!v) {
 		/* 42P01: no schema_migrations yet, a database never migrated */
 		bool missing = strcmp(r->db_sqlstate, "42P01") == 0;
@@ -118,18 +121,20 @@ static int schema_version(struct req *r)
 int h_health_ready(struct req *r)
 {
 	if (!db_ok(r)) {
-		static const char body[] = "{\"status\":\"not_ready\",\"detail\":\"Database unavailable\"}";
+		static const char body[] =
+			"{\"status\":\"not_ready\",\"detail\":\"Database unavailable\"}";
 		res_header(r, "Retry-After", "1");
 		return res_json_text(r, 503, body, sizeof(body) - 1);
 	}
 	int have = schema_version(r);
 	if (have >= 0 && have < APP_SCHEMA_VERSION) {
 		char body[256];
-		int n = snprintf(body, sizeof(body),
-				 "{\"status\":\"not_ready\",\"detail\":\"Database schema is at "
-				 "migration %04d, this version needs %04d: run ideaforgectl migrate\","
-				 "\"schema_version\":%d,\"schema_required\":%d}",
-				 have, APP_SCHEMA_VERSION, have, APP_SCHEMA_VERSION);
+		int n = snprintf(
+			body, sizeof(body),
+			"{\"status\":\"not_ready\",\"detail\":\"Database schema is at "
+			"migration %04d, this version needs %04d: run ideaforgectl migrate\","
+			"\"schema_version\":%d,\"schema_required\":%d}",
+			have, APP_SCHEMA_VERSION, have, APP_SCHEMA_VERSION);
 		res_header(r, "Retry-After", "5");
 		return res_json_text(r, 503, body, (size_t)n);
 	}

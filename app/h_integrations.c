@@ -28,19 +28,20 @@
 
 #define EXT_JSON_DEPTH 64
 #define URL_MAX 2048
-#define JIRA_ISSUES_MAX 50    /* issues one workflow creates */
-#define SUMMARY_MAX 250       /* Jira summary length (Jira's limit is 255) */
+#define JIRA_ISSUES_MAX 50 /* issues one workflow creates */
+#define SUMMARY_MAX 250    /* Jira summary length (Jira's limit is 255) */
 #define PRD_MAX_BYTES (2u << 20)
 
 /* --- shared helpers (ext.h) ---------------------------------------------------------------- */
 
-enum httpc_status ext_call(struct req *r, const char *service, struct httpc_req *rq,
-			   bool want_json, struct json_object **json, struct httpc_res *res)
+enum httpc_status ext_call(struct req *r, const char *service, struct httpc_req *rq, bool want_json,
+			   struct json_object **json, struct httpc_res *res)
 {
 	if (!rq->total_timeout_ms)
 		rq->total_timeout_ms = app_cfg(r)->ext_timeout_ms;
 	if (!rq->connect_timeout_ms)
-		rq->connect_timeout_ms = rq->total_timeout_ms < 10000 ? rq->total_timeout_ms : 10000;
+		rq->connect_timeout_ms =
+			rq->total_timeout_ms < 10000 ? rq->total_timeout_ms : 10000;
 	enum httpc_status st = httpc_do(rq, res);
 	if (json)
 		*json = NULL;
@@ -84,8 +85,7 @@ int ext_fail(struct req *r, const char *service, enum httpc_status st, const str
 		return req_fail(r, RC_RATELIMIT, "%s's rate limit was reached; try again later",
 				service);
 	}
-	case HTTPC_E_BADREQ:
-		return req_fail(r, RC_BADREQ, "%s refused the request", service);
+	case HTTPC_E_BADREQ: return req_fail(r, RC_BADREQ, "%s refused the request", service);
 	case HTTPC_E_TOOLARGE:
 		return req_fail(r, RC_TOOLARGE, "%s's answer is larger than allowed", service);
 	case HTTPC_E_TIMEOUT:
@@ -241,13 +241,14 @@ static int github_token(struct req *r, const char **auth)
 	return RC_OK;
 }
 
-static enum httpc_status github_get(struct req *r, const char *auth, const char *path,
-				    size_t max, struct json_object **json, struct httpc_res *res)
+static enum httpc_status github_get(struct req *r, const char *auth, const char *path, size_t max,
+				    struct json_object **json, struct httpc_res *res)
 {
-	struct httpc_req rq = {.url = arena_printf(r->a, "%s%s", trim_slash(r, app_cfg(r)->github_api_url), path),
-			       .headers = {"Accept: application/vnd.github+json",
-					   "X-GitHub-Api-Version: 2022-11-28", auth},
-			       .max_body = max};
+	struct httpc_req rq = {
+		.url = arena_printf(r->a, "%s%s", trim_slash(r, app_cfg(r)->github_api_url), path),
+		.headers = {"Accept: application/vnd.github+json",
+			    "X-GitHub-Api-Version: 2022-11-28", auth},
+		.max_body = max};
 	return ext_call(r, "GitHub", &rq, true, json, res);
 }
 
@@ -259,7 +260,9 @@ static enum httpc_status atl_call(struct req *r, const struct atl *a, const char
 			       .url = arena_printf(r->a, "%s%s", a->site, path),
 			       .headers = {"Accept: application/json", a->auth,
 					   body ? "Content-Type: application/json" : NULL},
-			       .body = body, .body_len = body ? strlen(body) : 0, .max_body = max};
+			       .body = body,
+			       .body_len = body ? strlen(body) : 0,
+			       .max_body = max};
 	return ext_call(r, "Atlassian", &rq, true, json, res);
 }
 
@@ -268,7 +271,8 @@ static const char *atl_cloud_id(struct req *r, const struct atl *a)
 {
 	struct json_object *o = NULL;
 	struct httpc_res res;
-	enum httpc_status st = atl_call(r, a, "GET", "/_edge/tenant_info", NULL, &o, &res, 64 << 10);
+	enum httpc_status st =
+		atl_call(r, a, "GET", "/_edge/tenant_info", NULL, &o, &res, 64 << 10);
 	httpc_res_free(&res);
 	const char *id = st == HTTPC_OK ? jx_get_str(o, "cloudId") : NULL;
 	return id && strlen(id) <= 64 ? arena_strdup(r->a, id) : NULL;
@@ -316,7 +320,8 @@ int h_ext_verify(struct req *r)
 		if (given) {
 			const char *pat = cfg_text(r, config, "pat");
 			if (!pat)
-				return req_fail(r, RC_BADREQ, "GitHub configuration requires a pat");
+				return req_fail(r, RC_BADREQ,
+						"GitHub configuration requires a pat");
 			auth = arena_printf(r->a, "Authorization: Bearer %s", pat);
 		} else {
 			int rc = github_token(r, &auth);
@@ -331,11 +336,12 @@ int h_ext_verify(struct req *r)
 		httpc_res_free(&res);
 		if (st == HTTPC_OK) {
 			const char *login = jx_get_str(user, "login");
-			snprintf(msg, sizeof(msg), "GitHub token is valid%s%.64s", login ? " for " : "",
-				 login ? login : "");
+			snprintf(msg, sizeof(msg), "GitHub token is valid%s%.64s",
+				 login ? " for " : "", login ? login : "");
 			return verify_answer(r, provider, true, msg, NULL);
 		}
-		snprintf(msg, sizeof(msg), "GitHub verification failed: %s", httpc_status_detail(st));
+		snprintf(msg, sizeof(msg), "GitHub verification failed: %s",
+			 httpc_status_detail(st));
 		return verify_answer(r, provider, false, msg, NULL);
 	}
 	if (strcmp(provider, "atlassian") == 0) {
@@ -345,13 +351,15 @@ int h_ext_verify(struct req *r)
 			const char *email = cfg_text(r, config, "email");
 			const char *token = cfg_text(r, config, "api_token");
 			if (!str_has_text(url) || !email || !token || strlen(url) > URL_MAX)
-				return req_fail(r, RC_BADREQ, "Atlassian configuration requires url, "
-							      "email and api_token");
+				return req_fail(r, RC_BADREQ,
+						"Atlassian configuration requires url, "
+						"email and api_token");
 			if (!site_allowed(r, url))
-				return verify_answer(r, provider, false,
-						     "This Atlassian site is not one this server may "
-						     "call (atlassian_allowed_hosts)",
-						     NULL);
+				return verify_answer(
+					r, provider, false,
+					"This Atlassian site is not one this server may "
+					"call (atlassian_allowed_hosts)",
+					NULL);
 			a.site = trim_slash(r, url);
 			a.auth = basic_auth(r, email, token);
 		} else {
@@ -362,7 +370,8 @@ int h_ext_verify(struct req *r)
 				return rc;
 		}
 		db_done(&r->c);
-		st = atl_call(r, &a, "GET", "/wiki/rest/api/space?limit=1", NULL, NULL, &res, 1 << 20);
+		st = atl_call(r, &a, "GET", "/wiki/rest/api/space?limit=1", NULL, NULL, &res,
+			      1 << 20);
 		httpc_res_free(&res);
 		if (st != HTTPC_OK) {
 			snprintf(msg, sizeof(msg), "Atlassian verification failed: %s",
@@ -381,8 +390,9 @@ int h_ext_verify(struct req *r)
 		}
 		return verify_answer(r, provider, true, "Atlassian credentials are valid", cloud);
 	}
-	return req_fail(r, RC_BADREQ, "Unknown integration provider. Must be one of: github, "
-				      "atlassian");
+	return req_fail(r, RC_BADREQ,
+			"Unknown integration provider. Must be one of: github, "
+			"atlassian");
 }
 
 /* --- text ------------------------------------------------------------------------------------ */
@@ -393,6 +403,7 @@ static int kb_insert(struct req *r, const char *product, const char *title, cons
 		     const char *source, struct json_object *meta, const char *message)
 {
 	json_object_object_add(meta, "user_id", json_object_new_string(r->auth.user_id));
+	/* clang-format off */
 	const char *p[] = {product, r->auth.tenant_id, r->auth.user_id, title, content, source,
 			   jx_str(meta, NULL)};
 	const char *id = db_value(&r->c, NULL,
@@ -401,8 +412,10 @@ static int kb_insert(struct req *r, const char *product, const char *title, cons
 				  "$7::jsonb FROM products p WHERE p.id = $1 AND p.tenant_id = $2 "
 				  "AND " SQL_CAN_EDIT("p", "$3") " RETURNING id",
 				  7, p);
+	/* clang-format on */
 	if (!id)
-		return r->rc != RC_OK ? (int)r->rc : req_fail(r, RC_FORBIDDEN, "Access denied to product");
+		return r->rc != RC_OK ? (int)r->rc
+				      : req_fail(r, RC_FORBIDDEN, "Access denied to product");
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "document_id", json_object_new_string(id));
 	json_object_object_add(o, "message", json_object_new_string(message));
@@ -467,8 +480,8 @@ static bool gh_parse(struct req *r, const char *url, struct gh_file *f)
 	}
 	seg[3] = seg[3];
 	const char *path = seg[3];
-	if (!gh_name_ok(seg[0], len[0]) || !gh_name_ok(seg[1], len[1]) || len[2] > 200 ||
-	    !*path || strstr(path, "..") || strstr(path, "//") || path[strlen(path) - 1] == '/')
+	if (!gh_name_ok(seg[0], len[0]) || !gh_name_ok(seg[1], len[1]) || len[2] > 200 || !*path ||
+	    strstr(path, "..") || strstr(path, "//") || path[strlen(path) - 1] == '/')
 		return false;
 	for (size_t i = 0; i < len[2]; i++)
 		if (!isalnum((unsigned char)seg[2][i]) && !strchr("-_.", seg[2][i]))
@@ -527,11 +540,11 @@ int h_ext_upload_github(struct req *r)
 	int64_t cap = app_cfg(r)->ext_upload_max_bytes;
 	struct json_object *o = NULL;
 	struct httpc_res res;
-	enum httpc_status st = github_get(
-		r, auth,
-		arena_printf(r->a, "/repos/%s/%s/contents/%s?ref=%s", f.owner, f.repo,
-			     path_encode(r, f.path), httpc_urlencode(r->a, f.ref)),
-		(size_t)cap * 4 / 3 + (64 << 10), &o, &res);
+	enum httpc_status st =
+		github_get(r, auth,
+			   arena_printf(r->a, "/repos/%s/%s/contents/%s?ref=%s", f.owner, f.repo,
+					path_encode(r, f.path), httpc_urlencode(r->a, f.ref)),
+			   (size_t)cap * 4 / 3 + (64 << 10), &o, &res);
 	httpc_res_free(&res);
 	if (st == HTTPC_E_TOOLARGE)
 		return req_fail(r, RC_TOOLARGE, "The file is larger than %lld bytes",
@@ -564,8 +577,9 @@ int h_ext_upload_github(struct req *r)
 		return req_fail(r, RC_BADREQ, "The file is empty");
 	struct json_object *meta = jx_arena_own(r->a, json_object_new_object());
 	json_object_object_add(meta, "github_url", json_object_new_string(url));
-	json_object_object_add(meta, "repository",
-			       json_object_new_string(arena_printf(r->a, "%s/%s", f.owner, f.repo)));
+	json_object_object_add(
+		meta, "repository",
+		json_object_new_string(arena_printf(r->a, "%s/%s", f.owner, f.repo)));
 	json_object_object_add(meta, "ref", json_object_new_string(f.ref));
 	json_object_object_add(meta, "path", json_object_new_string(f.path));
 	const char *sha = jx_get_str(o, "sha");
@@ -578,9 +592,9 @@ int h_ext_upload_github(struct req *r)
 
 /* --- Confluence storage format to text ------------------------------------------------------ */
 
-static const char *const block_tags[] = {"p",  "br", "li", "h1", "h2",  "h3", "h4", "h5",
-					 "h6", "tr", "div", "pre", "blockquote", "table", "ul",
-					 "ol", NULL};
+static const char *const block_tags[] = {"p",          "br",    "li", "h1", "h2",  "h3",
+					 "h4",         "h5",    "h6", "tr", "div", "pre",
+					 "blockquote", "table", "ul", "ol", NULL};
 
 /* Appends the UTF-8 encoding of code point cp. */
 static void put_cp(struct buf *b, unsigned long cp)
@@ -620,8 +634,9 @@ static const char *storage_to_text(struct req *r, const char *s)
 	static const struct {
 		const char *name;
 		const char *text;
-	} ents[] = {{"amp", "&"}, {"lt", "<"}, {"gt", ">"}, {"quot", "\""}, {"apos", "'"},
-		    {"nbsp", " "}, {"ndash", "\u2013"}, {"mdash", "\u2014"}, {"hellip", "\u2026"},
+	} ents[] = {{"amp", "&"},        {"lt", "<"},         {"gt", ">"},
+		    {"quot", "\""},      {"apos", "'"},       {"nbsp", " "},
+		    {"ndash", "\u2013"}, {"mdash", "\u2014"}, {"hellip", "\u2026"},
 		    {"rsquo", "\u2019"}, {"lsquo", "\u2018"}, {"rdquo", "\u201d"},
 		    {"ldquo", "\u201c"}};
 	while (*s) {
@@ -653,8 +668,10 @@ static const char *storage_to_text(struct req *r, const char *s)
 				put_cp(&b, cp);
 				done = true;
 			}
-			for (size_t i = 0; !done && s[1 + n] == ';' && i < sizeof(ents) / sizeof(ents[0]); i++)
-				if (strlen(ents[i].name) == n && strncmp(s + 1, ents[i].name, n) == 0) {
+			for (size_t i = 0;
+			     !done && s[1 + n] == ';' && i < sizeof(ents) / sizeof(ents[0]); i++)
+				if (strlen(ents[i].name) == n &&
+				    strncmp(s + 1, ents[i].name, n) == 0) {
 					buf_puts(&b, ents[i].text);
 					done = true;
 				}
@@ -723,7 +740,8 @@ int h_ext_upload_confluence(struct req *r)
 	struct httpc_res res;
 	enum httpc_status st = atl_call(
 		r, &a, "GET",
-		arena_printf(r->a, "/wiki/rest/api/content/%s?expand=body.storage,version,space", id),
+		arena_printf(r->a, "/wiki/rest/api/content/%s?expand=body.storage,version,space",
+			     id),
 		NULL, &o, &res, (size_t)cap * 3 + (64 << 10));
 	httpc_res_free(&res);
 	if (st == HTTPC_E_TOOLARGE)
@@ -869,10 +887,10 @@ static const char *space_id(struct req *r, const struct atl *a, const char *s)
 		}
 	struct json_object *o = NULL;
 	struct httpc_res res;
-	enum httpc_status st = atl_call(r, a, "GET",
-					arena_printf(r->a, "/wiki/api/v2/spaces?keys=%s&limit=1",
-						     httpc_urlencode(r->a, s)),
-					NULL, &o, &res, 256 << 10);
+	enum httpc_status st = atl_call(
+		r, a, "GET",
+		arena_printf(r->a, "/wiki/api/v2/spaces?keys=%s&limit=1", httpc_urlencode(r->a, s)),
+		NULL, &o, &res, 256 << 10);
 	httpc_res_free(&res);
 	if (st != HTTPC_OK) {
 		ext_fail(r, "Confluence", st, &res);
@@ -934,8 +952,8 @@ int h_ext_publish_confluence(struct req *r)
 	json_object_object_add(req, "body", body);
 	struct json_object *o = NULL;
 	struct httpc_res res;
-	enum httpc_status st = atl_call(r, &a, "POST", "/wiki/api/v2/pages", jx_str(req, NULL), &o,
-					&res, 1 << 20);
+	enum httpc_status st =
+		atl_call(r, &a, "POST", "/wiki/api/v2/pages", jx_str(req, NULL), &o, &res, 1 << 20);
 	httpc_res_free(&res);
 	if (st != HTTPC_OK)
 		return ext_fail(r, "Confluence", st, &res);
@@ -944,10 +962,11 @@ int h_ext_publish_confluence(struct req *r)
 	if (!idv)
 		return ext_fail(r, "Confluence", HTTPC_E_PROTOCOL, NULL);
 	const char *pid = json_object_get_string(idv);
-	const char *page_url = webui && webui[0] == '/'
-				       ? arena_printf(r->a, "%s/wiki%s", a.site, webui)
-				       : arena_printf(r->a, "%s/wiki/pages/viewpage.action?pageId=%s",
-						      a.site, httpc_urlencode(r->a, pid));
+	const char *page_url =
+		webui && webui[0] == '/'
+			? arena_printf(r->a, "%s/wiki%s", a.site, webui)
+			: arena_printf(r->a, "%s/wiki/pages/viewpage.action?pageId=%s", a.site,
+				       httpc_urlencode(r->a, pid));
 	log_msg(LL_INFO, r->rid, "confluence page %s published for product %s", pid, product);
 	struct json_object *out = json_object_new_object();
 	json_object_object_add(out, "success", json_object_new_boolean(true));
@@ -1023,7 +1042,8 @@ int h_ext_workflow(struct req *r)
 	const char *key = jx_get_str(r->json, "project_key");
 	const char *itype = jx_get_str(r->json, "issue_type");
 	if (!key[0] || key[strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")])
-		return req_fail(r, RC_BADREQ, "project_key must be a Jira project key (A-Z, 0-9, _)");
+		return req_fail(r, RC_BADREQ,
+				"project_key must be a Jira project key (A-Z, 0-9, _)");
 	if (!str_has_text(itype))
 		itype = idea ? "Epic" : "Story";
 	const char *p[] = {product, r->auth.tenant_id};
@@ -1057,8 +1077,9 @@ int h_ext_workflow(struct req *r)
 		struct buf d;
 		buf_init(&d, r->a);
 		buf_puts(&d, db_get(pr, 0, "description"));
-		struct json_object *form = jx_arena_own(
-			r->a, jx_parse(db_get(pr, 0, "ideation"), strlen(db_get(pr, 0, "ideation")), 16));
+		struct json_object *form =
+			jx_arena_own(r->a, jx_parse(db_get(pr, 0, "ideation"),
+						    strlen(db_get(pr, 0, "ideation")), 16));
 		static const char *const fields[] = {"problem_statement", "target_audience",
 						     "value_proposition", NULL};
 		for (const char *const *f = fields; *f; f++) {
@@ -1076,8 +1097,9 @@ int h_ext_workflow(struct req *r)
 			const char *s = summary_of(r, req, len);
 			if (s) {
 				sums[n] = s;
-				descs[n++] = arena_printf(r->a, "Requirement of %s (exported from "
-								"IdeaForge)",
+				descs[n++] = arena_printf(r->a,
+							  "Requirement of %s (exported from "
+							  "IdeaForge)",
 							  db_get(pr, 0, "name"));
 			}
 			req += len + (req[len] == '\n');
@@ -1117,10 +1139,12 @@ int h_ext_workflow(struct req *r)
 		}
 		struct json_object *e = json_object_new_object();
 		json_object_object_add(e, "key", json_object_new_string(ikey));
-		json_object_object_add(e, "id", iid ? json_object_new_string(json_object_get_string(iid)) : NULL);
+		json_object_object_add(
+			e, "id", iid ? json_object_new_string(json_object_get_string(iid)) : NULL);
 		json_object_object_add(e, "summary", json_object_new_string(sums[i]));
-		json_object_object_add(e, "url", json_object_new_string(
-							 arena_printf(r->a, "%s/browse/%s", a.site, ikey)));
+		json_object_object_add(
+			e, "url",
+			json_object_new_string(arena_printf(r->a, "%s/browse/%s", a.site, ikey)));
 		json_object_array_add(issues, e);
 	}
 	size_t made = json_object_array_length(issues);
@@ -1136,9 +1160,9 @@ int h_ext_workflow(struct req *r)
 	json_object_object_add(out, "complete", json_object_new_boolean(last == HTTPC_OK));
 	json_object_object_add(
 		out, "message",
-		json_object_new_string(last == HTTPC_OK
-					       ? "Jira issues created successfully"
-					       : arena_printf(r->a, "Jira stopped after %zu issues: %s",
-							      made, httpc_status_detail(last))));
+		json_object_new_string(
+			last == HTTPC_OK ? "Jira issues created successfully"
+					 : arena_printf(r->a, "Jira stopped after %zu issues: %s",
+							made, httpc_status_detail(last))));
 	return res_json(r, 200, out);
 }

@@ -30,7 +30,7 @@
 #define URL_MAX_BYTES 2048
 
 /* The six AI/design providers of /api/api-keys, in the order they are listed. */
-static const char *const key_providers[] = {"openai", "anthropic", "google", "v0",
+static const char *const key_providers[] = {"openai",  "anthropic",  "google", "v0",
 					    "lovable", "ai_gateway", NULL};
 
 const struct jx_field key_save_fields[] = {
@@ -66,8 +66,8 @@ const char *key_clean_secret(struct arena *a, const char *s)
 }
 
 
-const char *key_store(struct ctx *c, const char *user_id, const char *provider,
-		      const char *secret, const char *meta_json)
+const char *key_store(struct ctx *c, const char *user_id, const char *provider, const char *secret,
+		      const char *meta_json)
 {
 	const char *sealed = keys_seal(c, user_id, provider, secret);
 	if (!sealed)
@@ -107,7 +107,9 @@ int h_keys_list(struct req *r)
 				row = i;
 		json_object_object_add(o, "provider", json_object_new_string(*prov));
 		json_object_object_add(o, "is_configured", json_object_new_boolean(row >= 0));
-		const char *plain = row >= 0 ? keys_unseal(&r->c, r->auth.user_id, *prov, PQgetvalue(res, row, 1)) : NULL;
+		const char *plain = row >= 0 ? keys_unseal(&r->c, r->auth.user_id, *prov,
+							   PQgetvalue(res, row, 1))
+					     : NULL;
 		json_object_object_add(o, "masked_key",
 				       plain ? json_object_new_string(mask(r->a, plain)) : NULL);
 		json_object_object_add(o, "created_at",
@@ -139,8 +141,7 @@ int h_keys_save(struct req *r)
 		return req_fail(r, RC_BADREQ, "API key cannot be empty");
 	const char *key = key_clean_secret(r->a, raw);
 	if (!key)
-		return req_fail(r, RC_BADREQ,
-				"API key must be printable ASCII without spaces");
+		return req_fail(r, RC_BADREQ, "API key must be printable ASCII without spaces");
 	const char *json = key_store(&r->c, r->auth.user_id, provider, key, NULL);
 	if (!json)
 		return r->rc;
@@ -216,8 +217,9 @@ int h_integrations_configure(struct req *r)
 		const char *email = config_str(r, config, "email", 254);
 		const char *token = config_str(r, config, "api_token", KEY_MAX_BYTES);
 		if (!url || !email || !token)
-			return req_fail(r, RC_BADREQ, "Atlassian configuration requires url, "
-						      "email and api_token");
+			return req_fail(r, RC_BADREQ,
+					"Atlassian configuration requires url, "
+					"email and api_token");
 		if (!is_http_url_strict(url) &&
 		    !(app_cfg(r)->ext_allow_http && strncasecmp(url, "http://", 7) == 0 &&
 		      is_http_url_strict(arena_printf(r->a, "https://%s", url + 7))))

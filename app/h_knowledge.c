@@ -21,12 +21,12 @@
 #include "products.h"
 
 #define TITLE_MAX_BYTES 500
-#define CONTENT_MAX_BYTES (1u << 20)    /* an article typed or pasted: 1 MiB */
-#define UPLOAD_MAX_BYTES (5u << 20)     /* an uploaded file: 5 MiB */
+#define CONTENT_MAX_BYTES (1u << 20) /* an article typed or pasted: 1 MiB */
+#define UPLOAD_MAX_BYTES (5u << 20)  /* an uploaded file: 5 MiB */
 #define MP_MAX_PARTS 16
 
-static const char *const article_sources[] = {"manual", "jira", "confluence", "github",
-					      "local_upload", NULL};
+static const char *const article_sources[] = {"manual", "jira",         "confluence",
+					      "github", "local_upload", NULL};
 
 const struct jx_field article_fields[] = {
 	{"product_id", JX_UUID, JX_NULLABLE, 0, NULL}, /* missing -> 400, as the original */
@@ -44,8 +44,10 @@ static const char sql_list_product[] = /* $4 product */
 	"SELECT CASE WHEN " ACCESS("$4") " THEN (" LIST_PLAIN(F_PRODUCT("$4")) ") END";
 static const char sql_list_visible[] = LIST_PLAIN(F_VISIBLE);
 static const char sql_search_product[] = /* $4 product, $5 query, $6 pattern */
+					 /* clang-format off */
 	"SELECT CASE WHEN " ACCESS("$4") " THEN (" LIST_SEARCH(F_PRODUCT("$4"), "$5", "$6")
 	") END";
+					 /* clang-format on */
 static const char sql_search_visible[] = /* $4 query, $5 pattern */
 	LIST_SEARCH(F_VISIBLE, "$4", "$5");
 
@@ -71,8 +73,8 @@ int h_articles_list(struct req *r)
 	if (search) {
 		const char *pat = kb_like_pattern(r->a, search);
 		if (product) {
-			const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim, product, search,
-					   pat};
+			const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim,
+					   product,           search,          pat};
 			json = db_value(&r->c, NULL, sql_search_product, 6, p);
 		} else {
 			const char *p[] = {r->auth.tenant_id, r->auth.user_id, lim, search, pat};
@@ -95,6 +97,7 @@ static const char *article_insert(struct req *r, const char *product, const char
 {
 	const char *p[] = {product, r->auth.tenant_id, r->auth.user_id, title, content, source,
 			   meta};
+	/* clang-format off */
 	return db_value(&r->c, NULL,
 			"INSERT INTO knowledge_articles (product_id, tenant_id, title, content, "
 			"source, metadata) SELECT p.id, p.tenant_id, $4, $5, coalesce($6, "
@@ -103,6 +106,7 @@ static const char *article_insert(struct req *r, const char *product, const char
 			"AND p.tenant_id = $2 AND " SQL_CAN_EDIT("p", "$3") " "
 			"RETURNING json_build_object('id', id, 'created_at', created_at)",
 			7, p);
+	/* clang-format on */
 }
 
 static int articles_create(struct req *r)
@@ -114,9 +118,9 @@ static int articles_create(struct req *r)
 	if (!str_has_text(title))
 		return req_fail_blank(r, "title");
 	struct json_object *meta = jx_get(r->json, "metadata");
-	const char *json = article_insert(r, product, title, jx_get_str(r->json, "content"),
-					  jx_get_str(r->json, "source"),
-					  meta ? jx_str(meta, NULL) : NULL);
+	const char *json =
+		article_insert(r, product, title, jx_get_str(r->json, "content"),
+			       jx_get_str(r->json, "source"), meta ? jx_str(meta, NULL) : NULL);
 	return res_json_or(r, json, RC_FORBIDDEN, "Access denied to product");
 }
 
@@ -127,11 +131,13 @@ int h_articles_delete(struct req *r)
 		return r->rc;
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id};
 	bool found;
+	/* clang-format off */
 	db_value(&r->c, &found,
 		 "DELETE FROM knowledge_articles a USING products p WHERE a.id = $1 "
 		 "AND a.tenant_id = $2 AND p.id = a.product_id AND p.tenant_id = a.tenant_id AND "
 		 SQL_CAN_EDIT("p", "$3") " RETURNING a.id",
 		 3, p);
+	/* clang-format on */
 	if (r->rc != RC_OK)
 		return r->rc;
 	if (!found) {
@@ -156,9 +162,10 @@ struct doc_type {
 };
 
 static const struct doc_type doc_types[] = {
-	{".txt", "text/plain"},       {".text", "text/plain"},  {".md", "text/markdown"},
-	{".markdown", "text/markdown"}, {".json", "application/json"}, {".csv", "text/csv"},
-	{".xml", "application/xml"},  {NULL, NULL},
+	{".txt", "text/plain"},        {".text", "text/plain"},
+	{".md", "text/markdown"},      {".markdown", "text/markdown"},
+	{".json", "application/json"}, {".csv", "text/csv"},
+	{".xml", "application/xml"},   {NULL, NULL},
 };
 
 /* Accepted content types as sent by browsers and tools, with their canonical form. */
@@ -271,8 +278,7 @@ static int documents_upload(struct req *r)
 	if (!row)
 		return req_fail(r, RC_INTERNAL, "upload: unparsable JSON from the database");
 	struct json_object *out = json_object_new_object();
-	json_object_object_add(out, "document_id",
-			       json_object_get(jx_get(row, "id")));
+	json_object_object_add(out, "document_id", json_object_get(jx_get(row, "id")));
 	json_object_object_add(out, "message",
 			       json_object_new_string("File uploaded successfully"));
 	json_object_put(row);

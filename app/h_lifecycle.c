@@ -16,8 +16,8 @@
 #define NAME_MAX_BYTES 200
 #define LABEL_MAX_BYTES 200
 
-static const char *const submission_statuses[] = {"draft", "in_progress", "completed",
-						  "reviewed", NULL};
+static const char *const submission_statuses[] = {"draft", "in_progress", "completed", "reviewed",
+						  NULL};
 static const char *const message_types[] = {"user", "agent", "system", NULL};
 
 const struct jx_field db_product_fields[] = {
@@ -67,17 +67,17 @@ const struct jx_field message_fields[] = {
 };
 
 /* JSON of a phase_submissions row s / a conversation_history row h. */
-#define SUB_JSON(s)                                                                           \
-	"json_build_object('id', " s ".id, 'product_id', " s ".product_id, 'phase_id', " s        \
-	".phase_id, 'user_id', " s ".user_id, 'form_data', " s ".form_data, "                     \
-	"'generated_content', " s ".generated_content, 'status', " s ".status, 'metadata', " s    \
+#define SUB_JSON(s)                                                                            \
+	"json_build_object('id', " s ".id, 'product_id', " s ".product_id, 'phase_id', " s     \
+	".phase_id, 'user_id', " s ".user_id, 'form_data', " s ".form_data, "                  \
+	"'generated_content', " s ".generated_content, 'status', " s ".status, 'metadata', " s \
 	".metadata, 'created_at', " s ".created_at, 'updated_at', " s ".updated_at)"
-#define MSG_JSON(h)                                                                           \
-	"json_build_object('id', " h ".id, 'session_id', " h ".session_id, 'product_id', " h      \
-	".product_id, 'phase_id', " h ".phase_id, 'message_type', " h ".message_type, "           \
-	"'agent_name', " h ".agent_name, 'agent_role', " h ".agent_role, 'content', " h           \
-	".content, 'formatted_content', " h ".formatted_content, 'parent_message_id', " h         \
-	".parent_message_id, 'interaction_metadata', " h ".interaction_metadata, "                \
+#define MSG_JSON(h)                                                                          \
+	"json_build_object('id', " h ".id, 'session_id', " h ".session_id, 'product_id', " h \
+	".product_id, 'phase_id', " h ".phase_id, 'message_type', " h ".message_type, "      \
+	"'agent_name', " h ".agent_name, 'agent_role', " h ".agent_role, 'content', " h      \
+	".content, 'formatted_content', " h ".formatted_content, 'parent_message_id', " h    \
+	".parent_message_id, 'interaction_metadata', " h ".interaction_metadata, "           \
 	"'created_at', " h ".created_at)"
 
 /* The serialised member key of r->json, or NULL when absent or null. Borrowed. */
@@ -95,12 +95,12 @@ int h_db_products_list(struct req *r)
 {
 	const char *owner;
 	int limit;
-	if (req_query_uuid(r, "user_id", &owner) ||
-	    req_query_int(r, "limit", 500, 1, 500, &limit))
+	if (req_query_uuid(r, "user_id", &owner) || req_query_int(r, "limit", 500, 1, 500, &limit))
 		return r->rc;
 	char lim[16];
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {r->auth.tenant_id, r->auth.user_id, owner, lim};
+	/* clang-format off */
 	const char *json = db_value(
 		&r->c, NULL,
 		"SELECT json_build_object('products', coalesce(json_agg(json_build_object("
@@ -111,6 +111,7 @@ int h_db_products_list(struct req *r)
 		" AND ($3::uuid IS NULL OR p.user_id = $3) ORDER BY p.updated_at DESC, p.id "
 		"LIMIT $4) x",
 		4, p);
+	/* clang-format on */
 	if (!json)
 		return r->rc;
 	return res_json_str(r, json);
@@ -129,8 +130,13 @@ static int db_products_create(struct req *r)
 		return req_fail_blank(r, "name");
 	if (status && !products_status_ok(status))
 		return products_status_fail(r);
-	const char *p[] = {jx_get_str(r->json, "id"), r->auth.user_id, r->auth.tenant_id, name,
-			   jx_get_str(r->json, "description"), status, json_member(r, "metadata")};
+	const char *p[] = {jx_get_str(r->json, "id"),
+			   r->auth.user_id,
+			   r->auth.tenant_id,
+			   name,
+			   jx_get_str(r->json, "description"),
+			   status,
+			   json_member(r, "metadata")};
 	const char *json = db_value(
 		&r->c, NULL,
 		"WITH upd AS (UPDATE products t SET name = $4, "
@@ -171,6 +177,7 @@ int h_submissions_list(struct req *r)
 	bool found;
 	if (product) {
 		const char *p[] = {r->auth.tenant_id, r->auth.user_id, product, phase, lim};
+		/* clang-format off */
 		json = db_value(
 			&r->c, &found,
 			"SELECT CASE WHEN EXISTS (SELECT 1 FROM products p WHERE p.id = $3 "
@@ -181,8 +188,10 @@ int h_submissions_list(struct req *r)
 			"AND ($4::uuid IS NULL OR s.phase_id = $4) ORDER BY s.created_at, s.id "
 			"LIMIT $5) s) END",
 			5, p);
+		/* clang-format on */
 	} else {
 		const char *p[] = {r->auth.tenant_id, r->auth.user_id, phase, lim};
+		/* clang-format off */
 		json = db_value(
 			&r->c, &found,
 			"SELECT json_build_object('submissions', coalesce(json_agg(" SUB_JSON("s")
@@ -192,6 +201,7 @@ int h_submissions_list(struct req *r)
 			SQL_CAN_VIEW("p", "$2") " AND ($3::uuid IS NULL OR s.phase_id = $3) "
 			"ORDER BY s.created_at, s.id LIMIT $4) s",
 			4, p);
+		/* clang-format on */
 	}
 	return res_json_or(r, json, RC_FORBIDDEN, "Access denied to product");
 }
@@ -206,6 +216,7 @@ int h_submissions_get(struct req *r)
 	if (!phase)
 		return r->rc;
 	const char *p[] = {r->auth.tenant_id, r->auth.user_id, product, phase};
+	/* clang-format off */
 	const char *json = db_value(
 		&r->c, NULL,
 		"SELECT CASE WHEN EXISTS (SELECT 1 FROM products p WHERE p.id = $3 "
@@ -214,6 +225,7 @@ int h_submissions_get(struct req *r)
 		"WHERE s.product_id = $3 "
 		"AND s.phase_id = $4 AND s.tenant_id = $1), 'null'::json) END",
 		4, p);
+	/* clang-format on */
 	return res_json_or(r, json, RC_FORBIDDEN, "Access denied to product");
 }
 
@@ -233,6 +245,7 @@ int h_submissions_upsert(struct req *r)
 			   json_member(r, "metadata"),
 			   gen,
 			   gen ? "true" : "false"};
+	/* clang-format off */
 	const char *json = db_value(
 		&r->c, NULL,
 		"INSERT INTO phase_submissions AS t (product_id, phase_id, user_id, tenant_id, "
@@ -249,6 +262,7 @@ int h_submissions_upsert(struct req *r)
 		"RETURNING json_build_object('id', id, 'created_at', created_at, "
 		"'updated_at', updated_at)",
 		9, p);
+	/* clang-format on */
 	if (json)
 		return res_json_str(r, json);
 	if (r->rc != RC_OK)
@@ -274,6 +288,7 @@ int h_submissions_update(struct req *r)
 	if (!form && !gen && !status && !meta)
 		return req_fail(r, RC_BADREQ, "No fields to update");
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id, form, gen, status, meta};
+	/* clang-format off */
 	const char *json = db_value(
 		&r->c, NULL,
 		"UPDATE phase_submissions s SET form_data = coalesce($4::jsonb, s.form_data), "
@@ -283,14 +298,15 @@ int h_submissions_update(struct req *r)
 		"AND p.id = s.product_id AND p.tenant_id = s.tenant_id AND " SQL_CAN_EDIT("p", "$3")
 		" RETURNING " SUB_JSON("s"),
 		7, p);
+	/* clang-format on */
 	if (json)
 		return res_json_str(r, json);
 	if (r->rc != RC_OK)
 		return r->rc;
 	const char *q[] = {id, r->auth.tenant_id};
 	bool found;
-	db_value(&r->c, &found, "SELECT 1 FROM phase_submissions WHERE id = $1 AND tenant_id = $2", 2,
-		 q);
+	db_value(&r->c, &found, "SELECT 1 FROM phase_submissions WHERE id = $1 AND tenant_id = $2",
+		 2, q);
 	if (r->rc != RC_OK)
 		return r->rc;
 	if (!found)
@@ -316,6 +332,7 @@ int h_messages_list(struct req *r)
 	const char *json;
 	if (product) {
 		const char *p[] = {r->auth.tenant_id, r->auth.user_id, product, session, lim};
+		/* clang-format off */
 		json = db_value(
 			&r->c, NULL,
 			"SELECT CASE WHEN EXISTS (SELECT 1 FROM products p WHERE p.id = $3 "
@@ -326,6 +343,7 @@ int h_messages_list(struct req *r)
 			"AND ($4::uuid IS NULL OR h.session_id = $4) "
 			"ORDER BY h.created_at DESC, h.id DESC LIMIT $5) h) END",
 			5, p);
+		/* clang-format on */
 	} else {
 		const char *p[] = {r->auth.tenant_id, r->auth.user_id, session, lim};
 		json = db_value(
@@ -336,6 +354,7 @@ int h_messages_list(struct req *r)
 			 * `limit` of both: the cost follows the caller's data, never the
 			 * tenant's (the former filter over the tenant's history read 500 000
 			 * buffers at a million messages; bench/products/RESULTS.md) */
+			/* clang-format off */
 			"SELECT json_build_object('messages', coalesce(json_agg(" MSG_JSON("h")
 			" ORDER BY h.created_at, h.id), '[]'::json)) FROM (SELECT h.* FROM "
 			"conversation_history h WHERE h.id IN (SELECT x.id FROM ((SELECT h.id "
@@ -351,6 +370,7 @@ int h_messages_list(struct req *r)
 			"ORDER BY h.created_at DESC, h.id DESC LIMIT $4)) x) "
 			"ORDER BY h.created_at DESC, h.id DESC LIMIT $4) h",
 			4, p);
+		/* clang-format on */
 	}
 	return res_json_or(r, json, RC_FORBIDDEN, "Access denied to product");
 }
@@ -359,6 +379,7 @@ int h_messages_list(struct req *r)
  * 2.4), the session (created as "Product Lifecycle Session" when the id is unknown; an existing
  * one must be the caller's or about a product they can edit), the parent message (same tenant)
  * and the insert. */
+/* clang-format off */
 static const char append_sql[] =
 	"WITH acc AS (SELECT ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM products p "
 	"WHERE p.id = $3 AND p.tenant_id = $1 AND " SQL_CAN_EDIT("p", "$2") ")) AS ok), "
@@ -377,6 +398,7 @@ static const char append_sql[] =
 	"AND ($11::uuid IS NULL OR EXISTS (SELECT 1 FROM conversation_history m "
 	"WHERE m.id = $11 AND m.tenant_id = $1)) "
 	"RETURNING json_build_object('id', id, 'created_at', created_at)";
+/* clang-format on */
 
 /* Clients write "user" and "system" messages; "agent" rows are the server's own (the agents'
  * answers, which the PRD export quotes as theirs), so a client sending one gets 422 whatever
@@ -412,6 +434,7 @@ static int messages_append(struct req *r)
 		if (r->rc != RC_OK)
 			return r->rc;
 		const char *q[] = {r->auth.tenant_id, r->auth.user_id, product, session, parent};
+		/* clang-format off */
 		PGresult *res = db_exec(
 			&r->c,
 			"SELECT ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM products p WHERE p.id = "
@@ -424,6 +447,7 @@ static int messages_append(struct req *r)
 			"AND EXISTS (SELECT 1 FROM products p WHERE p.id = cs.product_id "
 			"AND " SQL_CAN_EDIT("p", "$2") "))))",
 			5, q);
+		/* clang-format on */
 		if (!res)
 			return r->rc;
 		if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)

@@ -133,7 +133,8 @@ int h_metrics_db(struct req *r)
 	const char *one = db_value(&r->c, &found, "SELECT 1", 0, NULL);
 	double ms = (double)(now_us() - t0) / 1000.0;
 	const char *ver =
-		one ? db_value(&r->c, &found, "SELECT split_part(version(), ',', 1)", 0, NULL) : NULL;
+		one ? db_value(&r->c, &found, "SELECT split_part(version(), ',', 1)", 0, NULL)
+		    : NULL;
 	json_object *o = json_object_new_object();
 	if (!one || !ver) {
 		/* the original answers 200 with the failure described; internals stay in the log */

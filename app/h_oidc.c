@@ -45,24 +45,24 @@
 #include "ops.h"
 
 #define OIDC_COOKIE "oidc_state"
-#define OIDC_RANDOM_BYTES 32    /* state, nonce and verifier: 256 bits each */
-#define OIDC_META_MAX (256u << 10) /* discovery document cap */
-#define OIDC_JWKS_MAX (256u << 10) /* key set cap */
+#define OIDC_RANDOM_BYTES 32        /* state, nonce and verifier: 256 bits each */
+#define OIDC_META_MAX (256u << 10)  /* discovery document cap */
+#define OIDC_JWKS_MAX (256u << 10)  /* key set cap */
 #define OIDC_TOKEN_MAX (256u << 10) /* token response cap */
-#define OIDC_REFETCH_MIN_S 10   /* JWKS refetch on an unknown kid: at most this often */
-#define OIDC_PARAM_MAX 2048     /* code and state lengths accepted */
+#define OIDC_REFETCH_MIN_S 10       /* JWKS refetch on an unknown kid: at most this often */
+#define OIDC_PARAM_MAX 2048         /* code and state lengths accepted */
 
 /* --- provider metadata, cached per process ----------------------------------------------- */
 
 struct oidc_cache {
-	char *issuer;        /* the configured issuer these belong to */
-	char *authz;         /* authorization_endpoint */
-	char *token;         /* token_endpoint */
-	char *jwks_uri;      /* jwks_uri */
-	char *end_session;   /* end_session_endpoint, NULL when none */
-	char *jwks;          /* the key set text */
-	int64_t meta_at_s;   /* when the document was fetched, 0 never */
-	int64_t jwks_at_s;   /* when the key set was fetched, 0 never */
+	char *issuer;      /* the configured issuer these belong to */
+	char *authz;       /* authorization_endpoint */
+	char *token;       /* token_endpoint */
+	char *jwks_uri;    /* jwks_uri */
+	char *end_session; /* end_session_endpoint, NULL when none */
+	char *jwks;        /* the key set text */
+	int64_t meta_at_s; /* when the document was fetched, 0 never */
+	int64_t jwks_at_s; /* when the key set was fetched, 0 never */
 };
 
 static pthread_mutex_t oidc_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -113,8 +113,8 @@ static int meta_fetch(struct req *r)
 	const char *url = arena_printf(r->a, "%.*s/.well-known/openid-configuration",
 				       (int)(n && cfg->oidc_issuer[n - 1] == '/' ? n - 1 : n),
 				       cfg->oidc_issuer);
-	struct httpc_req rq = {.url = url, .headers = {"Accept: application/json"},
-			       .max_body = OIDC_META_MAX};
+	struct httpc_req rq = {
+		.url = url, .headers = {"Accept: application/json"}, .max_body = OIDC_META_MAX};
 	struct httpc_res res;
 	struct json_object *doc = NULL;
 	enum httpc_status st = ext_call(r, "identity provider", &rq, true, &doc, &res);
@@ -179,7 +179,8 @@ static int oidc_meta(struct req *r, struct oidc_meta *m)
 				return rc;
 		}
 	}
-	return req_fail(r, RC_UNAVAILABLE, "The identity provider's configuration could not be used");
+	return req_fail(r, RC_UNAVAILABLE,
+			"The identity provider's configuration could not be used");
 }
 
 /* The key set text: the cached one unless force (an unknown kid) and the last fetch is older
@@ -190,7 +191,8 @@ static const char *oidc_jwks(struct req *r, const struct oidc_meta *m, bool forc
 	const char *out = NULL;
 	pthread_mutex_lock(&oidc_mu);
 	int64_t age = now_s() - oidc_c.jwks_at_s;
-	bool use = oidc_c.jwks && age < cfg->oidc_jwks_ttl_s && !(force && age >= OIDC_REFETCH_MIN_S);
+	bool use =
+		oidc_c.jwks && age < cfg->oidc_jwks_ttl_s && !(force && age >= OIDC_REFETCH_MIN_S);
 	if (use)
 		out = arena_strdup(r->a, oidc_c.jwks);
 	pthread_mutex_unlock(&oidc_mu);
@@ -253,11 +255,13 @@ static bool cookie_secure(struct req *r)
 
 static void state_cookie(struct req *r, const char *state, int64_t max_age_s)
 {
+	/* clang-format off */
 	res_header(r, "Set-Cookie",
 		   arena_printf(r->a, OIDC_COOKIE "=%s; Max-Age=%lld; Path=/; HttpOnly; "
 					"SameSite=Lax%s",
 				state ? state : "", (long long)max_age_s,
 				cookie_secure(r) ? "; Secure" : ""));
+	/* clang-format on */
 }
 
 static void wipe_secret(void *p)
@@ -317,9 +321,10 @@ int h_oidc_authorize(struct req *r)
 		r->a,
 		"%s%cresponse_type=code&client_id=%s&redirect_uri=%s&scope=%s&state=%s&nonce=%s"
 		"&code_challenge=%s&code_challenge_method=S256",
-		m.authz, strchr(m.authz, '?') ? '&' : '?', httpc_urlencode(r->a, cfg->oidc_client_id),
-		httpc_urlencode(r->a, cfg->oidc_redirect_uri), httpc_urlencode(r->a, cfg->oidc_scopes),
-		state, nonce, challenge);
+		m.authz, strchr(m.authz, '?') ? '&' : '?',
+		httpc_urlencode(r->a, cfg->oidc_client_id),
+		httpc_urlencode(r->a, cfg->oidc_redirect_uri),
+		httpc_urlencode(r->a, cfg->oidc_scopes), state, nonce, challenge);
 	state_cookie(r, state, cfg->oidc_login_ttl_s);
 	const char *redir = req_query(r, "redirect");
 	if (redir && (strcmp(redir, "1") == 0 || strcmp(redir, "true") == 0)) {
@@ -357,13 +362,15 @@ static bool aud_ok(struct json_object *claims, const char *client_id)
 	}
 	if (!found)
 		return false;
-	return n == 1 ? (!azp || strcmp(azp, client_id) == 0) : (azp && strcmp(azp, client_id) == 0);
+	return n == 1 ? (!azp || strcmp(azp, client_id) == 0)
+		      : (azp && strcmp(azp, client_id) == 0);
 }
 
 static bool num_claim(struct json_object *claims, const char *key, int64_t *v)
 {
 	struct json_object *o = jx_get(claims, key);
-	if (!o || !(json_object_is_type(o, json_type_int) || json_object_is_type(o, json_type_double)))
+	if (!o ||
+	    !(json_object_is_type(o, json_type_int) || json_object_is_type(o, json_type_double)))
 		return false;
 	*v = json_object_get_int64(o);
 	return true;
@@ -429,7 +436,8 @@ static int session_answer(struct req *r, PGresult *u, const char *token, const c
 		json_object_object_add(o, cols[i], v ? json_object_new_string(v) : NULL);
 	}
 	const char *tn = db_get(u, 0, "tenant_name");
-	json_object_object_add(o, "tenant_name", json_object_new_string(tn ? tn : "Default Tenant"));
+	json_object_object_add(o, "tenant_name",
+			       json_object_new_string(tn ? tn : "Default Tenant"));
 	json_object_object_add(o, "token", json_object_new_string(token));
 	json_object_object_add(o, "expires_at", json_object_new_string(expires_at));
 	session_set_cookie(r, token);
@@ -437,8 +445,8 @@ static int session_answer(struct req *r, PGresult *u, const char *token, const c
 	return res_json(r, 200, o);
 }
 
-#define USER_COLS                                                                        \
-	"u.id AS user_id, u.email, u.full_name, u.tenant_id, t.name AS tenant_name, "        \
+#define USER_COLS                                                                     \
+	"u.id AS user_id, u.email, u.full_name, u.tenant_id, t.name AS tenant_name, " \
 	"u.is_active"
 
 /* The user of (issuer, subject), creating it in oidc_tenant on the first sign-in; inside the
@@ -462,6 +470,7 @@ static PGresult *sso_user(struct req *r, const char *sub, const char *email, con
 		return NULL;
 	}
 	const char *q[] = {cfg->oidc_issuer, sub, email, name, cfg->oidc_tenant};
+	/* clang-format off */
 	u = db_exec(&r->c,
 		    "WITH t AS (SELECT id, name FROM tenants WHERE slug = $5), "
 		    "u AS (INSERT INTO user_profiles (email, full_name, tenant_id, auth_provider, "
@@ -473,6 +482,7 @@ static PGresult *sso_user(struct req *r, const char *sub, const char *email, con
 		    "SELECT u.id AS user_id, u.email, u.full_name, u.tenant_id, t.name AS "
 		    "tenant_name, u.is_active FROM u, t",
 		    5, q);
+	/* clang-format on */
 	if (!u) {
 		if (strcmp(r->db_sqlstate, "23505") == 0 || strcmp(r->db_sqlstate, "23514") == 0) {
 			log_msg(LL_WARN, r->rid,
@@ -486,7 +496,8 @@ static PGresult *sso_user(struct req *r, const char *sub, const char *email, con
 		return NULL;
 	}
 	if (PQntuples(u) != 1) {
-		log_msg(LL_ERROR, r->rid, "oidc: oidc_tenant '%s' does not exist", cfg->oidc_tenant);
+		log_msg(LL_ERROR, r->rid, "oidc: oidc_tenant '%s' does not exist",
+			cfg->oidc_tenant);
 		req_fail(r, RC_INTERNAL, "oidc_tenant does not exist");
 		return NULL;
 	}
@@ -528,17 +539,22 @@ static enum httpc_status token_call(struct req *r, const struct oidc_meta *m, co
 	const char *authz = NULL;
 	if (*secret) {
 		/* RFC 6749 section 2.3.1: both halves form-urlencoded, then base64 */
-		const char *pair = arena_printf(r->a, "%s:%s", httpc_urlencode(r->a, cfg->oidc_client_id),
-						httpc_urlencode(r->a, secret));
-		authz = arena_printf(r->a, "Authorization: Basic %s", httpc_b64(r->a, pair, strlen(pair)));
+		const char *pair =
+			arena_printf(r->a, "%s:%s", httpc_urlencode(r->a, cfg->oidc_client_id),
+				     httpc_urlencode(r->a, secret));
+		authz = arena_printf(r->a, "Authorization: Basic %s",
+				     httpc_b64(r->a, pair, strlen(pair)));
 	} else {
 		body = arena_printf(r->a, "%s&client_id=%s", form,
 				    httpc_urlencode(r->a, cfg->oidc_client_id));
 	}
-	struct httpc_req rq = {.method = "POST", .url = m->token,
+	struct httpc_req rq = {.method = "POST",
+			       .url = m->token,
 			       .headers = {"Content-Type: application/x-www-form-urlencoded",
 					   "Accept: application/json", authz},
-			       .body = body, .body_len = strlen(body), .max_body = OIDC_TOKEN_MAX};
+			       .body = body,
+			       .body_len = strlen(body),
+			       .max_body = OIDC_TOKEN_MAX};
 	return ext_call(r, "identity provider", &rq, true, json, res);
 }
 
@@ -684,9 +700,9 @@ int h_oidc_logout(struct req *r)
 					   strchr(m.end_session, '?') ? '&' : '?',
 					   httpc_urlencode(r->a, cfg->oidc_client_id));
 			if (*cfg->oidc_post_logout_redirect_uri)
-				url = arena_printf(r->a, "%s&post_logout_redirect_uri=%s", url,
-						   httpc_urlencode(r->a,
-								   cfg->oidc_post_logout_redirect_uri));
+				url = arena_printf(
+					r->a, "%s&post_logout_redirect_uri=%s", url,
+					httpc_urlencode(r->a, cfg->oidc_post_logout_redirect_uri));
 		}
 	} else {
 		ctx_clear(&r->c); /* our session is over whatever the provider does */

@@ -16,6 +16,7 @@ int h_phases_list(struct req *r)
 		"ORDER BY phase_order LIMIT 100) f",
 		0, NULL);
 	if (!json)
-		return r->rc != RC_OK ? (int)r->rc : req_fail(r, RC_INTERNAL, "phases query returned nothing");
+		return r->rc != RC_OK ? (int)r->rc
+				      : req_fail(r, RC_INTERNAL, "phases query returned nothing");
 	return res_json_text(r, 200, json, strlen(json));
 }

@@ -17,8 +17,8 @@
 #include "products.h"
 
 /* Product statuses (API.md 1.4); the database CHECK says the same. */
-static const char *const product_statuses[] = {"ideation", "build", "operate", "learn",
-					       "govern", "sunset", NULL};
+static const char *const product_statuses[] = {"ideation", "build",  "operate", "learn",
+					       "govern",   "sunset", NULL};
 
 bool products_status_ok(const char *status)
 {
@@ -288,6 +288,7 @@ int h_products_update(struct req *r)
 		return products_status_fail(r);
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id, name, desc, status};
 	bool found;
+	/* clang-format off */
 	const char *json = db_value(
 		&r->c, &found,
 		"UPDATE products p SET name = coalesce($4, p.name), "
@@ -297,6 +298,7 @@ int h_products_update(struct req *r)
 		"'description', p.description, 'status', p.status, 'user_id', p.user_id, "
 		"'updated_at', p.updated_at)",
 		6, p);
+	/* clang-format on */
 	if (!json) {
 		if (r->rc != RC_OK)
 			return r->rc;
@@ -377,8 +379,8 @@ static int products_share(struct req *r)
 	/* the user is missing, in another tenant (the same answer, on purpose) or inactive */
 	const char *q[] = {target, r->auth.tenant_id};
 	const char *active = db_value(
-		&r->c, &found, "SELECT is_active FROM user_profiles WHERE id = $1 AND tenant_id = $2",
-		2, q);
+		&r->c, &found,
+		"SELECT is_active FROM user_profiles WHERE id = $1 AND tenant_id = $2", 2, q);
 	if (!active && r->rc != RC_OK)
 		return r->rc;
 	if (!found)

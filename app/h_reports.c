@@ -86,14 +86,14 @@ struct phase_eval {
 };
 
 struct report {
-	struct json_object *root;  /* everything loaded (arena-released) */
+	struct json_object *root;    /* everything loaded (arena-released) */
 	struct json_object *product; /* {id, name, description, status, owner_name, owner_email} */
-	int nphases;               /* phases evaluated */
+	int nphases;                 /* phases evaluated */
 	struct phase_eval ph[MAX_PHASES]; /* in phase_order */
-	int completed;             /* complete phases */
-	int score_tenths;          /* overall score * 10, rounded */
-	bool ready;                /* every phase complete */
-	int nmissing;              /* missing fields over all phases */
+	int completed;                    /* complete phases */
+	int score_tenths;                 /* overall score * 10, rounded */
+	bool ready;                       /* every phase complete */
+	int nmissing;                     /* missing fields over all phases */
 };
 
 /* True when a form value counts as filled: non-blank text, a non-empty list or object, any
@@ -201,8 +201,8 @@ static int report_load(struct req *r, const char *id, bool full, struct report *
 		e->submitted = e->status != NULL;
 		if (!e->status)
 			e->status = "not_started";
-		e->complete = strcmp(e->status, "completed") == 0 ||
-			      strcmp(e->status, "reviewed") == 0;
+		e->complete =
+			strcmp(e->status, "completed") == 0 || strcmp(e->status, "reviewed") == 0;
 		e->form = jx_get(o, "form_data");
 		e->generated = jx_get_str(o, "generated_content");
 		e->required = jx_get(o, "required_fields");
@@ -222,9 +222,8 @@ static int report_load(struct req *r, const char *id, bool full, struct report *
 		if (e->complete)
 			rep->completed++;
 	}
-	rep->score_tenths = rep->nphases
-				    ? (rep->completed * 1000 + rep->nphases / 2) / rep->nphases
-				    : 0;
+	rep->score_tenths =
+		rep->nphases ? (rep->completed * 1000 + rep->nphases / 2) / rep->nphases : 0;
 	rep->ready = rep->nphases > 0 && rep->completed == rep->nphases;
 	return RC_OK;
 }
@@ -248,10 +247,9 @@ static struct json_object *missing_sections(struct arena *a, const struct report
 	struct json_object *arr = json_object_new_array();
 	for (int i = 0; i < rep->nphases; i++)
 		for (int k = 0; k < rep->ph[i].nmissing; k++)
-			json_object_array_add(
-				arr, json_object_new_string(arena_printf(
-					     a, "%s: %s", rep->ph[i].name,
-					     field_label(a, rep->ph[i].missing[k]))));
+			json_object_array_add(arr, json_object_new_string(arena_printf(
+							   a, "%s: %s", rep->ph[i].name,
+							   field_label(a, rep->ph[i].missing[k]))));
 	return arr;
 }
 
@@ -275,9 +273,9 @@ static struct json_object *recommendations(struct arena *a, const struct report 
 			json_object_array_add(arr, json_object_new_string(s));
 	}
 	if (json_object_array_length(arr) == 0)
-		json_object_array_add(arr, json_object_new_string(
-						   "All lifecycle phases are complete: the PRD is "
-						   "ready for export."));
+		json_object_array_add(
+			arr, json_object_new_string("All lifecycle phases are complete: the PRD is "
+						    "ready for export."));
 	return arr;
 }
 
@@ -332,6 +330,7 @@ int h_reports_generate(struct req *r)
 			   jx_str(recs, NULL),
 			   summary,
 			   data};
+	/* clang-format off */
 	const char *json = db_value(
 		&r->c, NULL,
 		"INSERT INTO review_reports AS t (product_id, user_id, tenant_id, overall_score, "
@@ -349,6 +348,7 @@ int h_reports_generate(struct req *r)
 		"'missing_sections', missing_sections, 'recommendations', recommendations, "
 		"'summary', summary, 'created_at', created_at, 'updated_at', updated_at)",
 		10, p);
+	/* clang-format on */
 	if (json)
 		return res_json_text(r, 200, json, strlen(json));
 	if (r->rc != RC_OK)
@@ -411,8 +411,8 @@ int h_reports_review(struct req *r)
 	struct json_object *warn = json_object_new_array();
 	const char *desc = jx_get_str(rep.product, "description");
 	if (!str_has_text(desc))
-		json_object_array_add(warn, json_object_new_string(
-						    "The product has no description."));
+		json_object_array_add(warn,
+				      json_object_new_string("The product has no description."));
 	for (int i = 0; i < rep.nphases; i++)
 		if (rep.ph[i].submitted && !rep.ph[i].complete && rep.ph[i].nmissing == 0)
 			json_object_array_add(
@@ -422,9 +422,9 @@ int h_reports_review(struct req *r)
 					      "completed.",
 					      rep.ph[i].name)));
 	if (jx_get_int(rep.root, "message_count", 0) == 0)
-		json_object_array_add(warn, json_object_new_string(
-						    "There is no conversation history for this "
-						    "product."));
+		json_object_array_add(
+			warn, json_object_new_string("There is no conversation history for this "
+						     "product."));
 	json_object_object_add(out, "warnings", warn);
 	if (ai == 1) {
 		/* the export agent reviews, given this review and the report (agentd.c,
@@ -434,7 +434,8 @@ int h_reports_review(struct req *r)
 		jx_arena_own(r->a, o);
 		json_object_object_add(o, "product_id", json_object_new_string(id));
 		json_object_object_add(o, "deterministic", json_object_get(out));
-		json_object_object_add(o, "report", json_object_new_string(context_report(r, &rep)));
+		json_object_object_add(o, "report",
+				       json_object_new_string(context_report(r, &rep)));
 		return ai_job_answer(r, "review_prd", id, o, "kind");
 	}
 	return res_json(r, 200, out);
@@ -722,8 +723,8 @@ static void render_prototypes(struct doc *d, struct arena *a, const struct repor
 	for (size_t i = 0; i < nm; i++) {
 		struct json_object *m = json_object_array_get_idx(mockups, i);
 		d_heading(d, 3,
-			  arena_printf(a, "Prototype %zu (%s, %s)", i + 1, jx_get_str(m, "provider"),
-				       jx_get_str(m, "project_status")));
+			  arena_printf(a, "Prototype %zu (%s, %s)", i + 1,
+				       jx_get_str(m, "provider"), jx_get_str(m, "project_status")));
 		d_list_begin(d, "prototype");
 		d_link_item(d, "Project", jx_get_str(m, "project_url"));
 		d_link_item(d, "Thumbnail", jx_get_str(m, "thumbnail_url"));
@@ -843,17 +844,19 @@ int h_reports_export(struct req *r)
 		struct json_object *o = json_object_new_object();
 		jx_arena_own(r->a, o);
 		json_object_object_add(o, "product_id", json_object_new_string(id));
-		json_object_object_add(o, "format", json_object_new_string(html ? "html" : "markdown"));
+		json_object_object_add(o, "format",
+				       json_object_new_string(html ? "html" : "markdown"));
 		json_object_object_add(o, "filename", json_object_new_string(fname));
-		json_object_object_add(
-			o, "title",
-			json_object_new_string(arena_printf(r->a, "Product Requirements Document: %s",
-							    jx_get_str(rep.product, "name"))));
+		json_object_object_add(o, "title",
+				       json_object_new_string(arena_printf(
+					       r->a, "Product Requirements Document: %s",
+					       jx_get_str(rep.product, "name"))));
 		json_object_object_add(o, "include_metadata",
 				       json_object_new_boolean(include_metadata));
 		json_object_object_add(o, "override_missing",
 				       json_object_new_boolean(override_missing));
-		json_object_object_add(o, "report", json_object_new_string(context_report(r, &rep)));
+		json_object_object_add(o, "report",
+				       json_object_new_string(context_report(r, &rep)));
 		return ai_job_answer(r, "export_prd", id, o, "file");
 	}
 	struct doc d = {.html = html};

@@ -50,8 +50,9 @@ static const char *product_for(struct req *r, bool need_edit)
 		return NULL;
 	}
 	if (lvl == PL_TENANT || (need_edit && lvl < PL_EDIT)) {
-		req_fail(r, RC_FORBIDDEN, need_edit ? "Edit access to the product is required"
-						    : "Access denied to product");
+		req_fail(r, RC_FORBIDDEN,
+			 need_edit ? "Edit access to the product is required"
+				   : "Access denied to product");
 		return NULL;
 	}
 	return id;
@@ -63,6 +64,7 @@ int h_scoring_sessions(struct req *r)
 	if (!id)
 		return r->rc;
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id};
+	/* clang-format off */
 	const char *json = db_value(
 		&r->c, NULL,
 		"SELECT json_build_object('sessions', coalesce((SELECT json_agg(json_build_object("
@@ -78,6 +80,7 @@ int h_scoring_sessions(struct req *r)
 		" '[]'::json))"
 		" FROM products p WHERE p.id = $1 AND p.tenant_id = $2 AND " SQL_CAN_VIEW("p", "$3"),
 		3, p);
+	/* clang-format on */
 	if (!json)
 		return r->rc != RC_OK ? (int)r->rc : product_refused(r, id);
 	return res_json_text(r, 200, json, strlen(json));
@@ -135,14 +138,17 @@ static int product_row(struct req *r, const char *name, const char *table, const
 	const char *p[] = {*out, id, r->auth.tenant_id};
 	bool found;
 	db_value(&r->c, &found,
-		 arena_printf(r->a, "SELECT 1 FROM %s WHERE id = $1 AND product_id = $2"
-				    " AND tenant_id = $3", table),
+		 arena_printf(r->a,
+			      "SELECT 1 FROM %s WHERE id = $1 AND product_id = $2"
+			      " AND tenant_id = $3",
+			      table),
 		 3, p);
 	if (r->rc != RC_OK)
 		return r->rc;
 	if (!found)
-		return req_fail(r, RC_NOTFOUND, strcmp(name, "summary_id") == 0 ? "Summary not found"
-										  : "Score not found");
+		return req_fail(r, RC_NOTFOUND,
+				strcmp(name, "summary_id") == 0 ? "Summary not found"
+								: "Score not found");
 	return RC_OK;
 }
 
@@ -181,11 +187,11 @@ int h_scoring_generate_prd(struct req *r)
 	return ai_job_wait(r, "generate_prd", id, o);
 }
 
-#define SCORE_JSON(EXTRA)                                                                     \
-	"json_build_object('id', s.id, " EXTRA "'overall_score', s.overall_score,"               \
-	" 'success_probability', s.success_probability, 'dimensions', s.scoring_data,"           \
-	" 'recommendations', s.recommendations, 'success_factors', s.success_factors,"           \
-	" 'risk_factors', s.risk_factors, 'scoring_criteria', s.scoring_criteria,"               \
+#define SCORE_JSON(EXTRA)                                                              \
+	"json_build_object('id', s.id, " EXTRA "'overall_score', s.overall_score,"     \
+	" 'success_probability', s.success_probability, 'dimensions', s.scoring_data," \
+	" 'recommendations', s.recommendations, 'success_factors', s.success_factors," \
+	" 'risk_factors', s.risk_factors, 'scoring_criteria', s.scoring_criteria,"     \
 	" 'created_at', s.created_at, 'updated_at', s.updated_at)"
 
 /* A tenant_id in the query other than the caller's is another tenant's: 404. */
@@ -207,6 +213,7 @@ int h_scoring_scores(struct req *r)
 	if (!id || !tenant_query_ok(r))
 		return r->rc;
 	const char *p[] = {id, r->auth.tenant_id, r->auth.user_id};
+	/* clang-format off */
 	const char *json = db_value(
 		&r->c, NULL,
 		"SELECT json_build_object('scores', coalesce((SELECT json_agg(" SCORE_JSON("")
@@ -214,6 +221,7 @@ int h_scoring_scores(struct req *r)
 		" WHERE s.product_id = p.id AND s.tenant_id = p.tenant_id), '[]'::json))"
 		" FROM products p WHERE p.id = $1 AND p.tenant_id = $2 AND " SQL_CAN_VIEW("p", "$3"),
 		3, p);
+	/* clang-format on */
 	if (!json)
 		return r->rc != RC_OK ? (int)r->rc : product_refused(r, id);
 	return res_json_text(r, 200, json, strlen(json));
@@ -229,6 +237,7 @@ int h_scoring_tenant_scores(struct req *r)
 	if (strcasecmp(tenant, r->auth.tenant_id) != 0)
 		return req_fail(r, RC_NOTFOUND, "Tenant not found");
 	const char *p[] = {r->auth.tenant_id, r->auth.user_id};
+	/* clang-format off */
 	const char *json = db_value(
 		&r->c, NULL,
 		"SELECT json_build_object('scores', coalesce(json_agg(" SCORE_JSON(
@@ -238,6 +247,7 @@ int h_scoring_tenant_scores(struct req *r)
 		" AND p.tenant_id = s.tenant_id"
 		" WHERE s.tenant_id = $1 AND " SQL_CAN_VIEW("p", "$2"),
 		2, p);
+	/* clang-format on */
 	if (!json)
 		return r->rc;
 	return res_json_text(r, 200, json, strlen(json));

@@ -41,9 +41,12 @@ static const struct {
 	const char *name; /* as typed, with the dashes */
 	bool has_arg;     /* takes a value (--opt V or --opt=V) */
 } ctl_opts[OPT__MAX] = {
-	[OPT_SQL_DIR] = {"--sql-dir", true}, [OPT_EMAIL] = {"--email", true},
-	[OPT_NAME] = {"--name", true},       [OPT_TENANT] = {"--tenant", true},
-	[OPT_PERSONA] = {"--persona", true}, [OPT_PASSWORD_STDIN] = {"--password-stdin", false},
+	[OPT_SQL_DIR] = {"--sql-dir", true},
+	[OPT_EMAIL] = {"--email", true},
+	[OPT_NAME] = {"--name", true},
+	[OPT_TENANT] = {"--tenant", true},
+	[OPT_PERSONA] = {"--persona", true},
+	[OPT_PASSWORD_STDIN] = {"--password-stdin", false},
 	[OPT_OLD_KEY_FILE] = {"--old-key-file", true},
 };
 
@@ -121,7 +124,8 @@ void ctl_script_err(const struct ctx *x, const char *path, const char *sql)
 
 	snprintf(what, sizeof what, "%s", path);
 	if (pos)
-		snprintf(what, sizeof what, "%s:%ld", path, ctl_line_of(sql, strtol(pos, NULL, 10)));
+		snprintf(what, sizeof what, "%s:%ld", path,
+			 ctl_line_of(sql, strtol(pos, NULL, 10)));
 	ctl_db_err(x, what);
 }
 
@@ -304,8 +308,7 @@ static bool is_help(const char *a)
 /* The options before the command, from *i on: --sql-dir into c, the others (configuration
  * keys, with their value when it is a separate word) appended to cfg_argv. Returns -1 to go
  * on with the command at argv[*i], else the exit status (--help, a missing value). */
-static int global_opts(struct ctl *c, int argc, char **argv, int *i, char **cfg_argv,
-		       int *cfg_argc)
+static int global_opts(struct ctl *c, int argc, char **argv, int *i, char **cfg_argv, int *cfg_argc)
 {
 	for (; *i < argc && argv[*i][0] == '-'; (*i)++) {
 		if (is_help(argv[*i])) {

@@ -13,17 +13,17 @@
  * numbers its events after them and after every earlier run (see agentd.c, "runs"). */
 #define CLAIM_SET                                                                                 \
 	"UPDATE agent_jobs SET state = 'processing', lease_owner = $1, "                          \
-	"lease_until = now() + make_interval(secs => $2::double precision), "                    \
+	"lease_until = now() + make_interval(secs => $2::double precision), "                     \
 	"attempts = attempts + 1, started_at = coalesce(started_at, now()), updated_at = now(), " \
 	"progress = 0.1, message = 'Starting multi-agent processing...' "
-#define CLAIM_RETURNING                                                                           \
-	" RETURNING id, tenant_id, user_id, product_id, kind, request, attempts, "               \
+#define CLAIM_RETURNING                                                                            \
+	" RETURNING id, tenant_id, user_id, product_id, kind, request, attempts, "                 \
 	"(SELECT coalesce(max(e.seq), 0) FROM agent_job_events e WHERE e.job_id = agent_jobs.id) " \
-	"AS max_seq, "                                                                            \
-	"(SELECT coalesce(max(e.attempt), 0) FROM agent_job_events e "                          \
+	"AS max_seq, "                                                                             \
+	"(SELECT coalesce(max(e.attempt), 0) FROM agent_job_events e "                             \
 	"WHERE e.job_id = agent_jobs.id) AS max_run"
-#define CLAIMABLE                                                                                 \
-	"(state = 'pending' OR (state = 'processing' AND lease_until < now())) "                  \
+#define CLAIMABLE                                                                \
+	"(state = 'pending' OR (state = 'processing' AND lease_until < now())) " \
 	"AND attempts < max_attempts"
 
 PGresult *jobs_claim(struct ctx *c, const char *owner, int64_t lease_s, const char *job_id)
@@ -32,16 +32,20 @@ PGresult *jobs_claim(struct ctx *c, const char *owner, int64_t lease_s, const ch
 	snprintf(lease, sizeof(lease), "%lld", (long long)lease_s);
 	if (job_id) {
 		const char *p[] = {owner, lease, job_id};
+		/* clang-format off */
 		return db_exec(c,
 			       CLAIM_SET "WHERE id = (SELECT id FROM agent_jobs WHERE id = $3 AND "
 			       CLAIMABLE " FOR UPDATE SKIP LOCKED)" CLAIM_RETURNING,
 			       3, p);
+		/* clang-format on */
 	}
 	const char *p[] = {owner, lease};
+	/* clang-format off */
 	return db_exec(c,
 		       CLAIM_SET "WHERE id = (SELECT id FROM agent_jobs WHERE " CLAIMABLE
 		       " ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1)" CLAIM_RETURNING,
 		       2, p);
+	/* clang-format on */
 }
 
 PGresult *jobs_renew(struct ctx *c, const char *owner, int64_t lease_s)
@@ -113,8 +117,7 @@ int jobs_complete(struct ctx *c, const char *job_id, const char *owner, const ch
 			    job_id, owner, result, done);
 }
 
-int jobs_fail(struct ctx *c, const char *job_id, const char *owner, const char *error,
-	      bool *done)
+int jobs_fail(struct ctx *c, const char *job_id, const char *owner, const char *error, bool *done)
 {
 	return update_owned(c,
 			    "UPDATE agent_jobs SET state = 'failed', error = $3, "
@@ -125,11 +128,12 @@ int jobs_fail(struct ctx *c, const char *job_id, const char *owner, const char *
 
 int jobs_handback(struct ctx *c, const char *job_id, const char *owner)
 {
-	return update_owned(c,
-			    "UPDATE agent_jobs SET state = 'pending', lease_owner = NULL, "
-			    "lease_until = NULL, attempts = greatest(attempts - 1, 0), progress = 0, "
-			    "message = 'Job queued for processing', updated_at = now()" OWNED_PROCESSING,
-			    job_id, owner, NULL, NULL);
+	return update_owned(
+		c,
+		"UPDATE agent_jobs SET state = 'pending', lease_owner = NULL, "
+		"lease_until = NULL, attempts = greatest(attempts - 1, 0), progress = 0, "
+		"message = 'Job queued for processing', updated_at = now()" OWNED_PROCESSING,
+		job_id, owner, NULL, NULL);
 }
 
 PGresult *jobs_get(struct ctx *c, const char *job_id)
@@ -150,12 +154,13 @@ PGresult *jobs_events(struct ctx *c, const char *job_id, int run, int64_t after_
 	snprintf(r, sizeof(r), "%d", run);
 	snprintf(s, sizeof(s), "%lld", (long long)after_seq);
 	const char *p[] = {job_id, r, s};
-	return db_exec(c,
-		       "SELECT seq, attempt, event, data FROM agent_job_events "
-		       "WHERE job_id = $1 AND seq > $3::bigint AND attempt = CASE WHEN $2::integer > 0 "
-		       "THEN $2::integer ELSE (SELECT max(attempt) FROM agent_job_events "
-		       "WHERE job_id = $1) END ORDER BY seq",
-		       3, p);
+	return db_exec(
+		c,
+		"SELECT seq, attempt, event, data FROM agent_job_events "
+		"WHERE job_id = $1 AND seq > $3::bigint AND attempt = CASE WHEN $2::integer > 0 "
+		"THEN $2::integer ELSE (SELECT max(attempt) FROM agent_job_events "
+		"WHERE job_id = $1) END ORDER BY seq",
+		3, p);
 }
 
 const char *jobs_last_event(struct ctx *c, const char *job_id, const char *event)
@@ -220,6 +225,7 @@ PGresult *jobs_context(struct ctx *c, const char *tenant_id, const char *user_id
 		       const char *product_id, const char *session_id)
 {
 	const char *p[] = {tenant_id, user_id, product_id, session_id};
+	/* clang-format off */
 	return db_exec(
 		c,
 		"WITH p AS ("
@@ -253,12 +259,14 @@ PGresult *jobs_context(struct ctx *c, const char *tenant_id, const char *user_id
 		"  SELECT 'history', message_type, content, agent_name, '', 2, 0, created_at FROM h"
 		") u ORDER BY grp, ord, at DESC",
 		4, p);
+	/* clang-format on */
 }
 
 PGresult *jobs_transcript(struct ctx *c, const char *tenant_id, const char *user_id,
 			  const char *product_id, const char *session_ids)
 {
 	const char *p[] = {tenant_id, user_id, product_id, session_ids};
+	/* clang-format off */
 	return db_exec(
 		c,
 		"SELECT h.message_type, coalesce(h.agent_name, ''), h.content"
@@ -269,21 +277,21 @@ PGresult *jobs_transcript(struct ctx *c, const char *tenant_id, const char *user
 		" AND s.id::text IN (SELECT jsonb_array_elements_text($4::jsonb))"
 		" ORDER BY h.created_at, h.id",
 		4, p);
+	/* clang-format on */
 }
 
 PGresult *jobs_feature_inputs(struct ctx *c, const char *tenant_id, const char *product_id,
 			      const char *summary_id, const char *score_id)
 {
 	const char *p[] = {tenant_id, product_id, summary_id, score_id};
-	return db_exec(
-		c,
-		"SELECT (SELECT summary_content FROM product_summaries WHERE id = $3::uuid"
-		"  AND product_id = $2::uuid AND tenant_id = $1::uuid) AS summary,"
-		" (SELECT scoring_data::text FROM product_idea_scores WHERE id = $4::uuid"
-		"  AND product_id = $2::uuid AND tenant_id = $1::uuid) AS scoring,"
-		" (SELECT overall_score::text FROM product_idea_scores WHERE id = $4::uuid"
-		"  AND product_id = $2::uuid AND tenant_id = $1::uuid) AS overall",
-		4, p);
+	return db_exec(c,
+		       "SELECT (SELECT summary_content FROM product_summaries WHERE id = $3::uuid"
+		       "  AND product_id = $2::uuid AND tenant_id = $1::uuid) AS summary,"
+		       " (SELECT scoring_data::text FROM product_idea_scores WHERE id = $4::uuid"
+		       "  AND product_id = $2::uuid AND tenant_id = $1::uuid) AS scoring,"
+		       " (SELECT overall_score::text FROM product_idea_scores WHERE id = $4::uuid"
+		       "  AND product_id = $2::uuid AND tenant_id = $1::uuid) AS overall",
+		       4, p);
 }
 
 const char *jobs_store_feature(struct ctx *c, const char *kind, const char *tenant_id,
@@ -348,7 +356,7 @@ const char *jobs_store_feature(struct ctx *c, const char *kind, const char *tena
 
 int64_t jobs_pending(struct ctx *c)
 {
-	const char *v = db_value(c, NULL,
-				 "SELECT count(*) FROM agent_jobs WHERE state = 'pending'", 0, NULL);
+	const char *v = db_value(c, NULL, "SELECT count(*) FROM agent_jobs WHERE state = 'pending'",
+				 0, NULL);
 	return v ? strtoll(v, NULL, 10) : -1;
 }

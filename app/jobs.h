@@ -43,8 +43,7 @@ int jobs_complete(struct ctx *c, const char *job_id, const char *owner, const ch
 		  bool *done);
 
 /* Marks the job failed with error (client-safe text), same conditions as jobs_complete. */
-int jobs_fail(struct ctx *c, const char *job_id, const char *owner, const char *error,
-	      bool *done);
+int jobs_fail(struct ctx *c, const char *job_id, const char *owner, const char *error, bool *done);
 
 /* Hands a job back to the queue (pending, no lease, the attempt given back): NOTIFY wakes the
  * other agentds. RC_OK or the error. */

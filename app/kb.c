@@ -8,11 +8,13 @@
 #include "../lib/jx.h"
 
 static const char sql_retrieve[] = /* $4 product, $5 query, $6 pattern */
+				   /* clang-format off */
 	"SELECT CASE WHEN " ACCESS("$4") " THEN (SELECT coalesce(json_agg(json_build_object("
 	"'id', a.id, 'title', a.title, 'content', a.content, 'source', a.source, "
 	"'rank', a.rank) ORDER BY a.tier, a.rank DESC, a.created_at DESC, a.id), '[]'::json) "
 	"FROM (SELECT * FROM (" SEARCH(F_PRODUCT("$4"), "$5", "$6") ") m " SEARCH_ORDER
 	" LIMIT $3) a) END";
+				   /* clang-format on */
 
 /* '%' + q with \ % _ escaped + '%': a literal substring for ILIKE (default escape '\'). */
 char *kb_like_pattern(struct arena *a, const char *q)
@@ -48,8 +50,8 @@ struct json_object *kb_retrieve(struct ctx *c, const char *product_id, const cha
 		query = arena_strndup(c->a, query, SEARCH_MAX_BYTES);
 	char lim[16];
 	snprintf(lim, sizeof(lim), "%d", k);
-	const char *p[] = {c->who->tenant_id, c->who->user_id, lim, product_id, query,
-			   kb_like_pattern(c->a, query)};
+	const char *p[] = {c->who->tenant_id, c->who->user_id, lim,
+			   product_id,        query,           kb_like_pattern(c->a, query)};
 	const char *json = db_value(c, NULL, sql_retrieve, 6, p);
 	if (!json) {
 		if (c->rc == RC_OK)

@@ -13,9 +13,9 @@
 
 /* Articles: ($1 tenant, $2 user, $3 limit) then the statement's own parameters. */
 #define ART_COLS "a.id, a.product_id, a.title, a.content, a.source, a.metadata, a.created_at"
-#define ART_JSON                                                                              \
-	"json_build_object('id', a.id, 'product_id', a.product_id, 'title', a.title, "            \
-	"'content', a.content, 'source', a.source, 'metadata', a.metadata, "                      \
+#define ART_JSON                                                                       \
+	"json_build_object('id', a.id, 'product_id', a.product_id, 'title', a.title, " \
+	"'content', a.content, 'source', a.source, 'metadata', a.metadata, "           \
 	"'created_at', a.created_at)"
 
 /* Articles of one product / of every product the caller can view ($1 tenant, $2 user). The
@@ -24,13 +24,13 @@
  * (an EXISTS per article read the whole tenant: 35 ms for a list and 190 ms for a search at
  * 100 000 articles; bench/products/RESULTS.md). */
 #define F_PRODUCT(P) "a.tenant_id = $1 AND a.product_id = " P
-#define F_VISIBLE                                                                             \
+#define F_VISIBLE                                                                                   \
 	"a.tenant_id = $1 AND a.product_id IN (SELECT p.id FROM products p WHERE p.tenant_id = $1 " \
-	"AND p.user_id = $2 UNION ALL SELECT s.product_id FROM product_shares s "                 \
+	"AND p.user_id = $2 UNION ALL SELECT s.product_id FROM product_shares s "                   \
 	"WHERE s.shared_with_user_id = $2 AND s.tenant_id = $1)"
-#define ACCESS(P)                                                                             \
-	"EXISTS (SELECT 1 FROM products p WHERE p.id = " P " AND p.tenant_id = $1 AND "           \
-	SQL_CAN_VIEW("p", "$2") ")"
+#define ACCESS(P)                                          \
+	"EXISTS (SELECT 1 FROM products p WHERE p.id = " P \
+	" AND p.tenant_id = $1 AND " SQL_CAN_VIEW("p", "$2") ")"
 
 /* The substring fallback reads the title and this many leading characters of each article
  * (PostgreSQL detoasts only that slice), so its cost per article is bounded whatever the
@@ -41,24 +41,30 @@
  * text, PAT: the escaped ILIKE pattern. A query without lexemes (stop words, punctuation) is
  * the NULL tsquery, which matches nothing: websearch_to_tsquery is not even called for it, so
  * it raises no "only stop words" NOTICE (the CASE is folded when the statement is planned). */
-#define TSQ(Q)                                                                                \
-	"(CASE WHEN to_tsvector('english', " Q ") = ''::tsvector THEN NULL::tsquery "            \
+#define TSQ(Q)                                                                        \
+	"(CASE WHEN to_tsvector('english', " Q ") = ''::tsvector THEN NULL::tsquery " \
 	"ELSE websearch_to_tsquery('english', " Q ") END)"
-#define SEARCH(F, Q, PAT)                                                                     \
-	"SELECT " ART_COLS ", ts_rank(a.search_vector, " TSQ(Q) ") AS rank, 0 AS tier "          \
-	"FROM knowledge_articles a WHERE " F " AND a.search_vector @@ " TSQ(Q) " "               \
-	"UNION ALL SELECT " ART_COLS ", 0, 1 FROM knowledge_articles a WHERE " F " "             \
-	"AND (a.search_vector @@ " TSQ(Q) ") IS NOT TRUE "                                       \
-	"AND (a.title ILIKE " PAT " OR left(a.content, " SUBSTRING_SCAN_CHARS ") ILIKE " PAT ")"
+#define SEARCH(F, Q, PAT)                                                               \
+	"SELECT " ART_COLS ", ts_rank(a.search_vector, " TSQ(                           \
+		Q) ") AS rank, 0 AS tier "                                              \
+		   "FROM knowledge_articles a WHERE " F " AND a.search_vector @@ " TSQ( \
+			   Q) " "                                                       \
+			      "UNION ALL SELECT " ART_COLS                              \
+			      ", 0, 1 FROM knowledge_articles a WHERE " F " "           \
+			      "AND (a.search_vector @@ " TSQ(                           \
+				      Q) ") IS NOT TRUE "                               \
+					 "AND (a.title ILIKE " PAT                      \
+					 " OR left(a.content, " SUBSTRING_SCAN_CHARS    \
+					 ") ILIKE " PAT ")"
 #define SEARCH_ORDER "ORDER BY tier, rank DESC, created_at DESC, id"
 
-#define LIST_PLAIN(F)                                                                         \
-	"SELECT json_build_object('articles', coalesce(json_agg(" ART_JSON                        \
-	" ORDER BY a.created_at DESC, a.id), '[]'::json)) FROM (SELECT " ART_COLS                 \
+#define LIST_PLAIN(F)                                                             \
+	"SELECT json_build_object('articles', coalesce(json_agg(" ART_JSON        \
+	" ORDER BY a.created_at DESC, a.id), '[]'::json)) FROM (SELECT " ART_COLS \
 	" FROM knowledge_articles a WHERE " F " ORDER BY a.created_at DESC, a.id LIMIT $3) a"
-#define LIST_SEARCH(F, Q, PAT)                                                                \
-	"SELECT json_build_object('articles', coalesce(json_agg(" ART_JSON                        \
-	" ORDER BY a.tier, a.rank DESC, a.created_at DESC, a.id), '[]'::json)) FROM (SELECT * "  \
+#define LIST_SEARCH(F, Q, PAT)                                                                  \
+	"SELECT json_build_object('articles', coalesce(json_agg(" ART_JSON                      \
+	" ORDER BY a.tier, a.rank DESC, a.created_at DESC, a.id), '[]'::json)) FROM (SELECT * " \
 	"FROM (" SEARCH(F, Q, PAT) ") m " SEARCH_ORDER " LIMIT $3) a"
 
 

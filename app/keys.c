@@ -29,7 +29,7 @@
 /* ---------------------------------------------------------------- master key */
 
 static pthread_mutex_t master_mu = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int master_state; /* 0 not loaded, 1 loaded, -1 missing or invalid */
+static atomic_int master_state;                  /* 0 not loaded, 1 loaded, -1 missing or invalid */
 static unsigned char master_key[AEAD_KEY_BYTES]; /* written once under master_mu */
 
 /* One reader for every secret file (secrets_key_file, jwt_secret_file, the provider key
@@ -73,14 +73,15 @@ out:
 }
 
 int keys_load_master(const struct app_config *c, unsigned char key[AEAD_KEY_BYTES], char *err,
-		       size_t errlen)
+		     size_t errlen)
 {
 	char text[256] = "";
 	int rc = -1;
 	const char *src;
 	if (c->secrets_key_file && *c->secrets_key_file) {
 		src = "secrets_key_file";
-		if (keys_read_file("secrets_key_file", c->secrets_key_file, text, sizeof(text), err, errlen) < 0)
+		if (keys_read_file("secrets_key_file", c->secrets_key_file, text, sizeof(text), err,
+				   errlen) < 0)
 			goto out;
 	} else if (c->secrets_key && *c->secrets_key) {
 		src = "secrets_key";
@@ -136,8 +137,7 @@ static const char *row_aad(struct ctx *c, const char *user_id, const char *provi
 	return arena_printf(c->a, "%s/%s", user_id, provider);
 }
 
-const char *keys_seal(struct ctx *c, const char *user_id, const char *provider,
-		      const char *secret)
+const char *keys_seal(struct ctx *c, const char *user_id, const char *provider, const char *secret)
 {
 	if (atomic_load(&master_state) <= 0) {
 		ctx_fail(c, RC_UNAVAILABLE, "secret storage is not configured (secrets_key_file)");
@@ -167,8 +167,10 @@ const char *keys_unseal(struct ctx *c, const char *user_id, const char *provider
 	const char *aad = row_aad(c, user_id, provider);
 	char *p = aead_open(master_key, sealed, aad, strlen(aad), NULL);
 	if (!p) {
-		log_msg(LL_WARN, c->rid, "stored %s secret of user %s does not open with the "
-			"configured master key", provider, user_id);
+		log_msg(LL_WARN, c->rid,
+			"stored %s secret of user %s does not open with the "
+			"configured master key",
+			provider, user_id);
 		return NULL;
 	}
 	arena_defer(c->a, wipe_free, p);

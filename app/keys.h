@@ -29,13 +29,11 @@ int keys_read_file(const char *key, const char *path, char *buf, size_t cap, cha
 /* Loads the configured master key (secrets_key_file or secrets_key) into key (32 bytes). 0,
  * or -1 with err naming the key (or saying none is configured). For tools that work with two
  * keys at once (ideaforgectl keys reseal); the servers use keys_init. */
-int keys_load_master(const struct app_config *c, unsigned char key[32], char *err,
-		     size_t errlen);
+int keys_load_master(const struct app_config *c, unsigned char key[32], char *err, size_t errlen);
 
 /* Seals secret for the row (user_id, provider): an arena string, or NULL with c->rc set
  * (RC_UNAVAILABLE without a master key). */
-const char *keys_seal(struct ctx *c, const char *user_id, const char *provider,
-		      const char *secret);
+const char *keys_seal(struct ctx *c, const char *user_id, const char *provider, const char *secret);
 
 /* Opens a sealed value of the row (user_id, provider): arena plaintext wiped when the arena is
  * reset, or NULL (no master key, another row's value, tampered; logged, c->rc unchanged). */

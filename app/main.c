@@ -22,8 +22,8 @@ static int load(int argc, char **argv, struct srv_config **srv, void **app, char
 	/* both secrets are required: the server refuses to start rather than run without them */
 	/* the server-wide provider keys are read here, in the master, so every worker forked
 	 * after (and after a reload) has them; an unreadable key file refuses the start */
-	if (session_config_check(*app, err, errlen) < 0 || keys_config_check(*app, err, errlen) < 0 ||
-	    ai_init(*app, err, errlen) < 0) {
+	if (session_config_check(*app, err, errlen) < 0 ||
+	    keys_config_check(*app, err, errlen) < 0 || ai_init(*app, err, errlen) < 0) {
 		app_config_free(*srv, *app);
 		*srv = NULL;
 		*app = NULL;
@@ -36,8 +36,9 @@ static int load(int argc, char **argv, struct srv_config **srv, void **app, char
  * comma-separated, "-" for none), for the auth-coverage test (tests/api). */
 static int list_routes(void)
 {
-	static const char *const flag_names[] = {"auth", "json", "raw", "strict", "stream",
-						 "optbody", "internal", "idempotent", "product"};
+	static const char *const flag_names[] = {"auth",     "json",       "raw",
+						 "strict",   "stream",     "optbody",
+						 "internal", "idempotent", "product"};
 	static const char *const rl_names[RL__MAX] = {
 		[RL_DEFAULT] = "default", [RL_LOGIN] = "login", [RL_AI] = "ai", [RL_NONE] = "none"};
 	for (size_t i = 0; i < app_nroutes; i++) {
@@ -49,8 +50,8 @@ static int list_routes(void)
 				n += (size_t)snprintf(flags + n, sizeof(flags) - n, "%s%s",
 						      n ? "," : "", flag_names[b]);
 		int rc = rt->rl_class;
-		printf("%s %s %s %s\n", http_method_names[rt->method], rt->pattern,
-		       n ? flags : "-", rc >= 0 && rc < RL__MAX ? rl_names[rc] : "?");
+		printf("%s %s %s %s\n", http_method_names[rt->method], rt->pattern, n ? flags : "-",
+		       rc >= 0 && rc < RL__MAX ? rl_names[rc] : "?");
 	}
 	return fflush(stdout) == 0 ? 0 : 1;
 }
@@ -70,6 +71,7 @@ static const struct srv_app ideaforge = {
 
 static void usage(void)
 {
+	/* clang-format off */
 	puts("usage: ideaforge-api [--config FILE] [--KEY=VALUE ...]\n"
 	     "       ideaforge-api -t|-T [--config FILE] [--KEY=VALUE ...]\n"
 	     "       ideaforge-api --print-config [--config FILE] [--KEY=VALUE ...]\n"
@@ -91,6 +93,7 @@ static void usage(void)
 	     "\n"
 	     "Signals: TERM/INT graceful stop, HUP reload, QUIT immediate stop.\n"
 	     "Exit status: 0 stopped cleanly, 1 runtime failure, 2 bad configuration or socket.");
+	/* clang-format on */
 }
 
 /* Drops argv[i], keeping the order of everything else. */
@@ -109,7 +112,8 @@ static int test_config(int argc, char **argv, bool print)
 	char err[512];
 	if (load(argc, argv, &srv, &app, err, sizeof(err)) < 0 ||
 	    srv_config_validate(srv, err, sizeof(err)) < 0) {
-		fprintf(stderr, "ideaforge-api: %s\nideaforge-api: configuration test failed\n", err);
+		fprintf(stderr, "ideaforge-api: %s\nideaforge-api: configuration test failed\n",
+			err);
 		return 2;
 	}
 	if (print)

@@ -78,9 +78,10 @@ static void round_trip(struct req *r, struct gate *g)
 	g->irl = g->isess = g->iver = -1;
 	if (g->limited) {
 		bool ai = r->route->rl_class == RL_AI;
-		g->lim = (struct rl_limit){ai ? cfg->rl_ai_per_min : cfg->rl_default_per_min, 60000};
-		g->rkey = g->user ? arena_printf(r->a, "rl:%s:u:%s", ai ? "ai" : "d", g->c.sub) :
-				    arena_printf(r->a, "rl:%s:ip:%s", ai ? "ai" : "d",
+		g->lim =
+			(struct rl_limit){ai ? cfg->rl_ai_per_min : cfg->rl_default_per_min, 60000};
+		g->rkey = g->user ? arena_printf(r->a, "rl:%s:u:%s", ai ? "ai" : "d", g->c.sub)
+				  : arena_printf(r->a, "rl:%s:ip:%s", ai ? "ai" : "d",
 						 session_client_addr(r));
 		rl_cmd(&g->rcmd, g->rkey, &g->lim, 1);
 		g->irl = g->n;
@@ -121,8 +122,8 @@ static bool rate_allows(struct req *r, struct gate *g)
 static bool inflight_enter(struct req *r, const char *user)
 {
 	const struct app_config *cfg = app_cfg(r);
-	const char *who = user ? arena_printf(r->a, "u:%s", user) :
-				 arena_printf(r->a, "a:%s", session_client_addr(r));
+	const char *who = user ? arena_printf(r->a, "u:%s", user)
+			       : arena_printf(r->a, "a:%s", session_client_addr(r));
 	/* FNV-1a; 0 means "no client" in the scoreboard */
 	uint64_t h = 0xcbf29ce484222325ULL;
 	for (const unsigned char *p = (const unsigned char *)who; *p; p++)
@@ -149,8 +150,7 @@ static int session_live(struct req *r, const struct gate *g, struct session_info
 	const struct app_config *cfg = app_cfg(r);
 	const char *data = NULL;
 	size_t dlen = 0;
-	int hit = g->kv_ok ? sess_check_parse(g->out[g->isess], &x->stamp, &data, &dlen) :
-			     SESS_BAD;
+	int hit = g->kv_ok ? sess_check_parse(g->out[g->isess], &x->stamp, &data, &dlen) : SESS_BAD;
 	x->stamp_ok = hit != SESS_BAD;
 	if (hit == SESS_HIT) {
 		if (data) {
@@ -163,8 +163,8 @@ static int session_live(struct req *r, const struct gate *g, struct session_info
 		ops_count(r, OPS_SESSION_FALLBACK);
 	/* a miss with the marker or generation missing: create them before asking PostgreSQL,
 	 * so that the refill afterwards is a valid compare-and-set */
-	if (hit == SESS_MISS && sess_prepare(r->t->kv, g->c.sub, &x->stamp, st->lease_ms,
-					     cfg->session_cache_ttl_s) < 0)
+	if (hit == SESS_MISS &&
+	    sess_prepare(r->t->kv, g->c.sub, &x->stamp, st->lease_ms, cfg->session_cache_ttl_s) < 0)
 		x->stamp_ok = false;
 	const char *me = NULL;
 	switch (session_check_db(r, &g->c, &me)) {

@@ -35,8 +35,8 @@
 
 struct pc_entry {
 	char user[37];
-	size_t tslot;       /* its tenant's slot in tepoch */
-	uint64_t tepoch;    /* that slot's epoch when the answer was read */
+	size_t tslot;    /* its tenant's slot in tepoch */
+	uint64_t tepoch; /* that slot's epoch when the answer was read */
 	char sub[48];
 	char ver[24];
 	char etag[24];
@@ -52,7 +52,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static atomic_uint_fast64_t epoch = 1; /* bumped to drop every entry of this worker */
 #define PCACHE_TENANT_SLOTS 256
 static atomic_uint_fast64_t tepoch[PCACHE_TENANT_SLOTS]; /* bumped to drop a tenant's */
-static atomic_bool listening;          /* the listener is connected and listening */
+static atomic_bool listening; /* the listener is connected and listening */
 static pthread_once_t listener_once = PTHREAD_ONCE_INIT;
 static const char *listener_conninfo;
 
@@ -88,8 +88,8 @@ bool pcache_inm_match(const char *inm, const char *etag)
 			return true;
 		if (p[0] == 'W' && p[1] == '/')
 			p += 2;
-		if (strncmp(p, opaque, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' ' ||
-						   p[n] == '\t'))
+		if (strncmp(p, opaque, n) == 0 &&
+		    (p[n] == '\0' || p[n] == ',' || p[n] == ' ' || p[n] == '\t'))
 			return true;
 		const char *c = strchr(p, ',');
 		if (!c)
@@ -120,10 +120,11 @@ static void *listener(void *arg)
 	(void)arg;
 	for (;;) {
 		PGconn *c = PQconnectdb(listener_conninfo);
-		PGresult *res = PQstatus(c) == CONNECTION_OK
-					? PQexec(c, "SET application_name = 'ideaforge-api listen'; "
-						    "LISTEN ideaforge_products")
-					: NULL;
+		PGresult *res =
+			PQstatus(c) == CONNECTION_OK
+				? PQexec(c, "SET application_name = 'ideaforge-api listen'; "
+					    "LISTEN ideaforge_products")
+				: NULL;
 		bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
 		PQclear(res);
 		if (ok) {
@@ -145,8 +146,9 @@ static void *listener(void *arg)
 				break;
 		}
 		if (atomic_exchange(&listening, false))
-			log_msg(LL_WARN, NULL, "product cache: LISTEN connection lost, cache off until "
-					       "it is back");
+			log_msg(LL_WARN, NULL,
+				"product cache: LISTEN connection lost, cache off until "
+				"it is back");
 		atomic_fetch_add(&epoch, 1);
 		PQfinish(c);
 		sleep(1);
@@ -329,8 +331,8 @@ int pcache_respond(struct req *r, const char *sub, const char *json)
 
 void pcache_committed(struct req *r)
 {
-	if (!r->authed || r->method == HM_GET || r->method == HM_HEAD ||
-	    r->method == HM_OPTIONS || r->status < 200 || r->status >= 400 ||
+	if (!r->authed || r->method == HM_GET || r->method == HM_HEAD || r->method == HM_OPTIONS ||
+	    r->status < 200 || r->status >= 400 ||
 	    (r->route && (r->route->flags & ROUTE_KEEPS_PRODUCTS)))
 		return;
 	redisReply *x = kv_cmd_force(r->t->kv, "INCR pv:%s", r->auth.tenant_id);

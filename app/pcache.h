@@ -34,11 +34,11 @@
 
 /* The tenant version as read for this request (kept in struct session_info). */
 struct pcache_ver {
-	bool ok;       /* a version was read */
-	char v[24];    /* its decimal text */
-	bool snap;     /* the listener was up when the cache was asked (pcache_get) */
-	uint64_t eg;   /* the worker's epoch then */
-	uint64_t et;   /* the tenant's epoch then */
+	bool ok;     /* a version was read */
+	char v[24];  /* its decimal text */
+	bool snap;   /* the listener was up when the cache was asked (pcache_get) */
+	uint64_t eg; /* the worker's epoch then */
+	uint64_t et; /* the tenant's epoch then */
 };
 
 /* "GET pv:<tenant>" into a (keybuf holds the key: at least 48 bytes). */

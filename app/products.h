@@ -16,14 +16,14 @@
 /* --- SQL fragments: the access predicates of API.md 2.4 ---------------------------------- */
 
 /* Product row P is visible to user U (owner or any share). Use with P.tenant_id = <tenant>. */
-#define SQL_CAN_VIEW(P, U)                                                                    \
-	"(" P ".user_id = " U " OR EXISTS (SELECT 1 FROM product_shares vs_ "                     \
+#define SQL_CAN_VIEW(P, U)                                                    \
+	"(" P ".user_id = " U " OR EXISTS (SELECT 1 FROM product_shares vs_ " \
 	"WHERE vs_.product_id = " P ".id AND vs_.shared_with_user_id = " U "))"
 
 /* Product row P is writable by user U (owner, or an edit or admin share). */
-#define SQL_CAN_EDIT(P, U)                                                                    \
-	"(" P ".user_id = " U " OR EXISTS (SELECT 1 FROM product_shares es_ "                     \
-	"WHERE es_.product_id = " P ".id AND es_.shared_with_user_id = " U " "                    \
+#define SQL_CAN_EDIT(P, U)                                                     \
+	"(" P ".user_id = " U " OR EXISTS (SELECT 1 FROM product_shares es_ "  \
+	"WHERE es_.product_id = " P ".id AND es_.shared_with_user_id = " U " " \
 	"AND es_.permission IN ('edit', 'admin')))"
 
 /* --- byte caps of the free-form JSON fields (serialised size; lib/jx.h max_len) ---------
@@ -95,15 +95,15 @@ extern const struct jx_field submission_upsert_fields[];
 extern const struct jx_field submission_update_fields[];
 extern const struct jx_field message_fields[];
 
-int h_db_products_list(struct req *r);      /* GET /api/db/products */
-int h_db_products_create(struct req *r);    /* POST /api/db/products */
-int h_submissions_list(struct req *r);      /* GET /api/db/phase-submissions */
+int h_db_products_list(struct req *r);   /* GET /api/db/products */
+int h_db_products_create(struct req *r); /* POST /api/db/products */
+int h_submissions_list(struct req *r);   /* GET /api/db/phase-submissions */
 /* GET /api/db/phase-submissions/{product_id}/{phase_id} */
 int h_submissions_get(struct req *r);
-int h_submissions_upsert(struct req *r);    /* POST /api/db/phase-submissions */
-int h_submissions_update(struct req *r);    /* PUT /api/db/phase-submissions/{id} */
-int h_messages_list(struct req *r);         /* GET /api/db/conversation-history */
-int h_messages_append(struct req *r);       /* POST /api/db/conversation-history */
+int h_submissions_upsert(struct req *r); /* POST /api/db/phase-submissions */
+int h_submissions_update(struct req *r); /* PUT /api/db/phase-submissions/{id} */
+int h_messages_list(struct req *r);      /* GET /api/db/conversation-history */
+int h_messages_append(struct req *r);    /* POST /api/db/conversation-history */
 
 /* --- knowledge base (app/h_knowledge.c, API.md 1.5, 1.12) -------------------------------- */
 
@@ -141,16 +141,16 @@ const char *key_clean_secret(struct arena *a, const char *s);
  * an arena JSON text {provider, is_configured, created_at, updated_at}, or NULL with c->rc
  * set (RC_UNAVAILABLE without a master key, a database error). The plaintext is not kept.
  */
-const char *key_store(struct ctx *c, const char *user_id, const char *provider,
-		      const char *secret, const char *meta_json);
+const char *key_store(struct ctx *c, const char *user_id, const char *provider, const char *secret,
+		      const char *meta_json);
 
 extern const struct jx_field key_save_fields[];
 extern const struct jx_field integration_fields[];
 
-int h_keys_list(struct req *r);           /* GET /api/api-keys */
-int h_keys_save(struct req *r);           /* POST /api/api-keys */
-int h_keys_delete(struct req *r);         /* DELETE /api/api-keys/{provider} */
-int h_keys_decrypt(struct req *r);        /* GET /api/api-keys/decrypt/{provider}: 410 */
+int h_keys_list(struct req *r);              /* GET /api/api-keys */
+int h_keys_save(struct req *r);              /* POST /api/api-keys */
+int h_keys_delete(struct req *r);            /* DELETE /api/api-keys/{provider} */
+int h_keys_decrypt(struct req *r);           /* GET /api/api-keys/decrypt/{provider}: 410 */
 int h_integrations_configure(struct req *r); /* POST /api/integrations/configure */
 int h_integrations_status(struct req *r);    /* GET /api/integrations/status */
 

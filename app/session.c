@@ -232,8 +232,7 @@ void session_revoke_cached(struct req *r, const char *user_id, const char *sid)
 	}
 }
 
-enum session_state session_check_db(struct req *r, const struct auth_claims *c,
-				    const char **me)
+enum session_state session_check_db(struct req *r, const struct auth_claims *c, const char **me)
 {
 	const char *p[] = {c->jti, c->sub, c->tid};
 	PGresult *res =

@@ -83,8 +83,7 @@ enum session_state {
 
 /* The durable check of the session of claims c: its row, its user and tenant. On SESSION_LIVE
  * *me is the user's /me document (arena). */
-enum session_state session_check_db(struct req *r, const struct auth_claims *c,
-				    const char **me);
+enum session_state session_check_db(struct req *r, const struct auth_claims *c, const char **me);
 
 /* Caches the caller's /me document (json, len bytes, borrowed) if the stamp the middleware saw
  * is still current. Best effort. */

@@ -115,7 +115,7 @@ int app_worker_init(struct wctx *w)
 				     .p = (uint32_t)cfg->argon2_parallelism};
 	st->pw = pwpool_new(&pp, (int)cfg->argon2_max_concurrent);
 	st->rl = shared_rl ? shared_rl : rl_local_new(16384);
-	keys_init(cfg); /* logged when missing: saving keys then answers 503 */
+	keys_init(cfg);      /* logged when missing: saving keys then answers 503 */
 	ai_routes_init(cfg); /* libcurl (provider verification, agentd's figures) */
 	st->lease_ms = lease_ms(w->cfg);
 	st->hb_kv = kv_new(w->cfg->redis_url, w->cfg->redis_connect_timeout_ms,

@@ -23,10 +23,10 @@ struct cleanup {
 };
 
 struct arena {
-	struct chunk *head;     /* current chunk; the last in the list is the first ever */
-	size_t chunk_bytes;     /* default chunk size */
+	struct chunk *head;       /* current chunk; the last in the list is the first ever */
+	size_t chunk_bytes;       /* default chunk size */
 	struct cleanup *cleanups; /* newest first */
-	size_t used;            /* bytes handed out since reset */
+	size_t used;              /* bytes handed out since reset */
 };
 
 static struct chunk *chunk_new(size_t cap)

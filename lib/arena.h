@@ -26,7 +26,7 @@ void arena_reset(struct arena *a);
  * cannot continue meaningfully and the master respawns the worker). Valid until reset. */
 void *arena_alloc(struct arena *a, size_t n);
 void *arena_calloc(struct arena *a, size_t n);
-char *arena_strdup(struct arena *a, const char *s);          /* NULL in, NULL out */
+char *arena_strdup(struct arena *a, const char *s);            /* NULL in, NULL out */
 char *arena_strndup(struct arena *a, const char *s, size_t n); /* always NUL-terminated */
 /* s without leading and trailing white space (a copy in a), or NULL when s is NULL or blank. */
 char *arena_strtrim(struct arena *a, const char *s);

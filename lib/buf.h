@@ -8,10 +8,10 @@
 struct arena;
 
 struct buf {
-	char *p;          /* bytes, always NUL-terminated after any append */
-	size_t len;       /* bytes used, excluding the terminator */
-	size_t cap;       /* bytes allocated */
-	struct arena *a;  /* owning arena, or NULL: then buf_free() releases p */
+	char *p;         /* bytes, always NUL-terminated after any append */
+	size_t len;      /* bytes used, excluding the terminator */
+	size_t cap;      /* bytes allocated */
+	struct arena *a; /* owning arena, or NULL: then buf_free() releases p */
 };
 
 void buf_init(struct buf *b, struct arena *a);

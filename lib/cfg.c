@@ -85,14 +85,12 @@ static int set_value(const struct cfg_key *k, void *base, const char *value, cha
 			off += (size_t)snprintf(why + off, whylen - off, " %s", k->enums[i]);
 		return -1;
 	}
-	default:
-		snprintf(why, whylen, "bad key type");
-		return -1;
+	default: snprintf(why, whylen, "bad key type"); return -1;
 	}
 }
 
-static int apply(const struct cfg_section *secs, size_t nsecs, const char *where,
-		 const char *name, size_t namelen, const char *value, char *err, size_t errlen)
+static int apply(const struct cfg_section *secs, size_t nsecs, const char *where, const char *name,
+		 size_t namelen, const char *value, char *err, size_t errlen)
 {
 	void *base;
 	const struct cfg_key *k = find_key(secs, nsecs, name, namelen, &base);
@@ -119,8 +117,8 @@ static char *trim(char *s)
 	return s;
 }
 
-static int load_file(const struct cfg_section *secs, size_t nsecs, const char *path,
-		     bool required, char *err, size_t errlen)
+static int load_file(const struct cfg_section *secs, size_t nsecs, const char *path, bool required,
+		     char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {

@@ -5,8 +5,8 @@
  * declared once in a table with its type, default, bounds and help; the sample config file
  * documents the same keys.
  *
- * Precedence, lowest first: default, config file, environment <env_prefix><KEY in upper case> (the application chooses the prefix),
- * command-line flags --key=value.
+ * Precedence, lowest first: default, config file, environment <env_prefix><KEY in upper case> (the
+ * application chooses the prefix), command-line flags --key=value.
  */
 #ifndef IF_CFG_H
 #define IF_CFG_H
@@ -28,21 +28,21 @@ enum cfg_type {
 #define CFG_OCTAL 0x2u  /* CFG_INT written in octal (file modes): "0660" */
 
 struct cfg_key {
-	const char *name;          /* key as written in the file, lower_snake_case */
-	enum cfg_type type;        /* storage type at base + off */
-	size_t off;                /* offsetof() into the section struct */
-	const char *def;           /* default as text, parsed like file input; NULL = empty */
-	int64_t min, max;          /* CFG_INT bounds, inclusive */
-	const char *const *enums;  /* CFG_ENUM values, NULL-terminated */
-	unsigned flags;            /* CFG_SECRET */
-	const char *help;          /* one line, shown by --help */
+	const char *name;         /* key as written in the file, lower_snake_case */
+	enum cfg_type type;       /* storage type at base + off */
+	size_t off;               /* offsetof() into the section struct */
+	const char *def;          /* default as text, parsed like file input; NULL = empty */
+	int64_t min, max;         /* CFG_INT bounds, inclusive */
+	const char *const *enums; /* CFG_ENUM values, NULL-terminated */
+	unsigned flags;           /* CFG_SECRET */
+	const char *help;         /* one line, shown by --help */
 };
 
 struct cfg_section {
-	const struct cfg_key *keys; /* terminated by an entry with name == NULL */
-	void *base;                 /* struct the keys write into */
-	const char *env_prefix;     /* the program's: key "db_url" is env <prefix>DB_URL; NULL =
-				     * keys of this section are not read from the environment */
+	const struct cfg_key *keys;  /* terminated by an entry with name == NULL */
+	void *base;                  /* struct the keys write into */
+	const char *env_prefix;      /* the program's: key "db_url" is env <prefix>DB_URL; NULL =
+				      * keys of this section are not read from the environment */
 	const char *const *defaults; /* the program's own defaults for keys of any section,
 				      * "key=value" strings applied after the keys' own, NULL-
 				      * terminated; NULL = none */

@@ -36,18 +36,18 @@ struct principal {
 
 /* The members of struct ctx, as a list, so that struct req can hold them both as its own
  * fields and as one struct ctx (an anonymous struct in a union with it: same layout). */
-#define CTX_FIELDS                                                                                \
+#define CTX_FIELDS                                                                               \
 	struct arena *a;                 /* work memory, reset when the work is done */          \
 	char rid[40];                    /* request or job id, on every log line */              \
-	enum rc rc;                      /* last error code recorded by ctx_fail */             \
-	char detail[512];                /* last error message, safe for the client */          \
+	enum rc rc;                      /* last error code recorded by ctx_fail */              \
+	char detail[512];                /* last error message, safe for the client */           \
 	struct json_object *detail_list; /* 422 FastAPI-style list, overrides detail */          \
 	struct db_pool *pool;            /* where the db_* helpers check out a connection */     \
 	struct db_conn *db;              /* connection borrowed for this work, or NULL */        \
 	int db_tx;                       /* open transaction depth on db */                      \
 	char db_sqlstate[6];             /* SQLSTATE of the last failed statement, "" if none */ \
-	struct db_error *db_err;         /* tools only: PostgreSQL's message (lib/db.h db_error) */ \
-	const struct principal *who;     /* the authenticated party, NULL when none */
+	struct db_error *db_err;     /* tools only: PostgreSQL's message (lib/db.h db_error) */  \
+	const struct principal *who; /* the authenticated party, NULL when none */
 
 struct ctx {
 	CTX_FIELDS

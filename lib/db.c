@@ -35,21 +35,21 @@ struct db_conn {
 /* The last failure of a tool's context (db_error): PostgreSQL's message, and the failed result
  * when there was one (its fields: the statement position ...). Arena-owned. */
 struct db_error {
-	char *msg;    /* libpq's text */
+	char *msg;     /* libpq's text */
 	PGresult *res; /* the failed result, cleared by the arena, or NULL */
 };
 
 struct db_pool {
-	struct db_pool_opts o;  /* options (conninfo and name are copies) */
-	char *conninfo;         /* owned copy */
-	char *appname;          /* owned copy */
-	char options[96];       /* "-c statement_timeout=N -c lock_timeout=M" */
-	pthread_mutex_t mu;     /* protects everything below */
-	pthread_cond_t cv;      /* signalled when a connection or a slot frees up */
-	struct db_conn *idle;   /* idle connections, most recently used first */
-	int open;               /* connections open or being opened */
-	int in_use;             /* checked out */
-	int waiting;            /* threads waiting */
+	struct db_pool_opts o; /* options (conninfo and name are copies) */
+	char *conninfo;        /* owned copy */
+	char *appname;         /* owned copy */
+	char options[96];      /* "-c statement_timeout=N -c lock_timeout=M" */
+	pthread_mutex_t mu;    /* protects everything below */
+	pthread_cond_t cv;     /* signalled when a connection or a slot frees up */
+	struct db_conn *idle;  /* idle connections, most recently used first */
+	int open;              /* connections open or being opened */
+	int in_use;            /* checked out */
+	int waiting;           /* threads waiting */
 	uint64_t checkouts, waits, timeouts, connect_errors; /* counters */
 };
 

@@ -19,18 +19,18 @@ struct db_pool;
 struct db_conn;
 
 struct db_pool_opts {
-	const char *conninfo;          /* libpq conninfo or URI (copied) */
-	int size;                      /* connections kept */
-	int overflow;                  /* extra connections allowed, closed when returned */
-	int64_t timeout_ms;            /* checkout wait */
-	int64_t recycle_s;             /* reconnect connections older than this, 0 = never */
-	bool pre_ping;                 /* check a connection idle > 1 s before handing it out */
-	int64_t statement_timeout_ms;  /* SET statement_timeout at connect, 0 = none */
-	int64_t lock_timeout_ms;       /* SET lock_timeout at connect, 0 = none */
-	const char *application_name;  /* shown in pg_stat_activity */
-	bool tool;                     /* an operator's tool, not a server: PostgreSQL's messages
-					* are the caller's to print (db_error, notices to stderr as
-					* libpq prints them), not logged; see db_error */
+	const char *conninfo;         /* libpq conninfo or URI (copied) */
+	int size;                     /* connections kept */
+	int overflow;                 /* extra connections allowed, closed when returned */
+	int64_t timeout_ms;           /* checkout wait */
+	int64_t recycle_s;            /* reconnect connections older than this, 0 = never */
+	bool pre_ping;                /* check a connection idle > 1 s before handing it out */
+	int64_t statement_timeout_ms; /* SET statement_timeout at connect, 0 = none */
+	int64_t lock_timeout_ms;      /* SET lock_timeout at connect, 0 = none */
+	const char *application_name; /* shown in pg_stat_activity */
+	bool tool;                    /* an operator's tool, not a server: PostgreSQL's messages
+				       * are the caller's to print (db_error, notices to stderr as
+				       * libpq prints them), not logged; see db_error */
 };
 
 struct db_stats {
@@ -85,8 +85,8 @@ PGresult *db_exec_script(struct ctx *c, const char *sql);
 const char *db_value(struct ctx *c, bool *found, const char *sql, int nparams,
 		     const char *const *params);
 
-int db_begin(struct ctx *c);    /* RC_OK or error (ctx_fail done) */
-int db_commit(struct ctx *c);   /* RC_OK or error */
+int db_begin(struct ctx *c);     /* RC_OK or error (ctx_fail done) */
+int db_commit(struct ctx *c);    /* RC_OK or error */
 void db_rollback(struct ctx *c); /* best effort */
 
 /* Releases the context's connection (rolling back an open transaction). Called by the

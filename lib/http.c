@@ -276,9 +276,11 @@ int http_read(struct req *r)
 		return req_fail(r, RC_BADREQ, "Too many request headers");
 	if (r->method == HM__MAX)
 		return req_fail(r, RC_METHOD, "Method Not Allowed");
+	/* clang-format off */
 	if (!query_ok(r))
 		return req_fail(r, RC_BADREQ, "Invalid query string: broken percent-encoding, a NUL "
 				"byte or not UTF-8");
+	/* clang-format on */
 	const char *cl = req_env(r, "CONTENT_LENGTH");
 	if (cl && *cl) {
 		char *end;
@@ -357,7 +359,8 @@ int http_read_body(struct req *r)
 		r->body = arena_alloc(r->a, want + 1);
 		size_t got = 0;
 		while (got < want) {
-			int n = FCGX_GetStr(r->body + got, (int)(want - got > 65536 ? 65536 : want - got),
+			int n = FCGX_GetStr(r->body + got,
+					    (int)(want - got > 65536 ? 65536 : want - got),
 					    r->fcgx->in);
 			if (n <= 0)
 				break;

@@ -31,9 +31,9 @@ struct hdr {
 };
 
 struct req {
-	struct wctx *w;                 /* worker context */
-	struct tctx *t;                 /* thread context */
-	FCGX_Request *fcgx;             /* the FastCGI request (borrowed) */
+	struct wctx *w;     /* worker context */
+	struct tctx *t;     /* thread context */
+	FCGX_Request *fcgx; /* the FastCGI request (borrowed) */
 	/* The request's context (lib/ctx.h): its fields are also the request's own (r->a, the
 	 * arena; r->rid, the request id from X-Request-Id when sane, else ours; r->rc, r->detail,
 	 * r->detail_list, the error; r->db, r->db_tx, r->db_sqlstate, the borrowed connection),
@@ -44,26 +44,26 @@ struct req {
 			CTX_FIELDS
 		};
 	};
-	int64_t start_us;               /* monotonic start time */
-	enum http_method method;        /* parsed method */
-	const char *method_str;         /* as received */
-	const char *path;               /* decoded-free path, without query */
-	const char *query;              /* raw query string, "" when none */
-	const char *content_type;       /* CONTENT_TYPE or NULL */
-	const char *remote_addr;        /* REMOTE_ADDR from nginx */
-	bool https;                     /* HTTPS param set by nginx */
-	char *body;                     /* body bytes (NUL-terminated), NULL when none */
-	size_t body_len;                /* body length */
-	struct json_object *json;       /* parsed JSON body (arena-released), NULL when none */
-	const struct route *route;      /* matched route, NULL before matching */
-	struct route_match m;           /* path parameters */
-	struct principal auth;          /* filled by the auth hook */
-	bool authed;                    /* auth.user_id is valid */
-	int status;                     /* response status, 0 until a response is set */
-	const char *ctype;              /* response content type */
-	struct hdr *hdrs;               /* extra response headers */
-	struct buf out;                 /* response body */
-	bool sent;                      /* headers already written (streaming) */
+	int64_t start_us;          /* monotonic start time */
+	enum http_method method;   /* parsed method */
+	const char *method_str;    /* as received */
+	const char *path;          /* decoded-free path, without query */
+	const char *query;         /* raw query string, "" when none */
+	const char *content_type;  /* CONTENT_TYPE or NULL */
+	const char *remote_addr;   /* REMOTE_ADDR from nginx */
+	bool https;                /* HTTPS param set by nginx */
+	char *body;                /* body bytes (NUL-terminated), NULL when none */
+	size_t body_len;           /* body length */
+	struct json_object *json;  /* parsed JSON body (arena-released), NULL when none */
+	const struct route *route; /* matched route, NULL before matching */
+	struct route_match m;      /* path parameters */
+	struct principal auth;     /* filled by the auth hook */
+	bool authed;               /* auth.user_id is valid */
+	int status;                /* response status, 0 until a response is set */
+	const char *ctype;         /* response content type */
+	struct hdr *hdrs;          /* extra response headers */
+	struct buf out;            /* response body */
+	bool sent;                 /* headers already written (streaming) */
 };
 
 /* Path parameter by name ("id"), NULL when the route has none of that name. Borrowed. */

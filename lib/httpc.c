@@ -116,13 +116,10 @@ static enum httpc_status httpc_of_status(int hs)
 static enum httpc_status httpc_of_curl(CURLcode cc)
 {
 	switch (cc) {
-	case CURLE_OPERATION_TIMEDOUT:
-		return HTTPC_E_TIMEOUT;
+	case CURLE_OPERATION_TIMEDOUT: return HTTPC_E_TIMEOUT;
 	case CURLE_URL_MALFORMAT:
-	case CURLE_UNSUPPORTED_PROTOCOL:
-		return HTTPC_E_BADREQ;
-	default:
-		return HTTPC_E_UNREACHABLE;
+	case CURLE_UNSUPPORTED_PROTOCOL: return HTTPC_E_BADREQ;
+	default: return HTTPC_E_UNREACHABLE;
 	}
 }
 
@@ -197,7 +194,8 @@ struct httpc_call *httpc_start(const struct httpc_req *rq, enum httpc_status *re
 		goto fail;
 	}
 	const char *method = rq->method ? rq->method : "GET";
-	int64_t cms = rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : HTTPC_CONNECT_DEFAULT_MS;
+	int64_t cms =
+		rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : HTTPC_CONNECT_DEFAULT_MS;
 	int64_t tms = rq->total_timeout_ms > 0 ? rq->total_timeout_ms : HTTPC_TOTAL_DEFAULT_MS;
 	bool bad = false;
 	bad |= curl_easy_setopt(e, CURLOPT_URL, rq->url) != CURLE_OK;
@@ -215,8 +213,8 @@ struct httpc_call *httpc_start(const struct httpc_req *rq, enum httpc_status *re
 	bad |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK;
 	if (rq->body) {
 		bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq->body) != CURLE_OK;
-		bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-					(curl_off_t)rq->body_len) != CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len) !=
+		       CURLE_OK;
 	}
 	if (strcmp(method, "GET") != 0 && !(rq->body && strcmp(method, "POST") == 0))
 		bad |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK;
@@ -297,8 +295,8 @@ char *httpc_urlencode(struct arena *a, const char *s)
 	char *o = arena_alloc(a, 3 * n + 1), *p = o;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
 			*p++ = (char)ch;
 		} else {
 			*p++ = '%';
@@ -339,16 +337,14 @@ static char *httpc_b64_enc(struct arena *a, const unsigned char *s, size_t n, co
 
 char *httpc_b64url(struct arena *a, const void *p, size_t n)
 {
-	return httpc_b64_enc(a, p, n,
-			     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-			     false);
+	return httpc_b64_enc(
+		a, p, n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", false);
 }
 
 char *httpc_b64(struct arena *a, const void *p, size_t n)
 {
-	return httpc_b64_enc(a, p, n,
-			     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-			     true);
+	return httpc_b64_enc(
+		a, p, n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", true);
 }
 
 static int httpc_b64_val(char ch)

@@ -52,15 +52,15 @@ const char *httpc_status_str(enum httpc_status s);
 const char *httpc_status_detail(enum httpc_status s);
 
 struct httpc_req {
-	const char *method;         /* "GET" (default when NULL), "POST", "PUT", "DELETE" */
-	const char *url;            /* absolute http:// or https:// URL, no secret in it */
+	const char *method; /* "GET" (default when NULL), "POST", "PUT", "DELETE" */
+	const char *url;    /* absolute http:// or https:// URL, no secret in it */
 	const char *headers[HTTPC_MAX_HEADERS + 1]; /* "Name: value" lines, NULL-terminated;
 						     * CR/LF refused */
-	const char *body;           /* request body, NULL for none */
-	size_t body_len;            /* its length */
-	int64_t connect_timeout_ms; /* 0: 10 s */
-	int64_t total_timeout_ms;   /* 0: 30 s */
-	size_t max_body;            /* answer cap in bytes; 0: HTTPC_BODY_MAX_DEFAULT */
+	const char *body;                           /* request body, NULL for none */
+	size_t body_len;                            /* its length */
+	int64_t connect_timeout_ms;                 /* 0: 10 s */
+	int64_t total_timeout_ms;                   /* 0: 30 s */
+	size_t max_body; /* answer cap in bytes; 0: HTTPC_BODY_MAX_DEFAULT */
 };
 
 struct httpc_res {

@@ -29,7 +29,7 @@ struct jws_key {
 };
 
 struct jws_keyset {
-	size_t n;                        /* keys used */
+	size_t n;                          /* keys used */
 	struct jws_key keys[JWS_KEYS_MAX]; /* the keys */
 };
 
@@ -183,8 +183,8 @@ static unsigned char *jws_es256_der(const unsigned char *sig, size_t n, size_t *
 	return der;
 }
 
-static bool jws_check(EVP_PKEY *pkey, const unsigned char *sig, size_t siglen,
-		      const char *data, size_t dlen)
+static bool jws_check(EVP_PKEY *pkey, const unsigned char *sig, size_t siglen, const char *data,
+		      size_t dlen)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	bool ok = md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pkey) == 1 &&

@@ -25,12 +25,12 @@ struct jws_keyset;
 #define JWS_KEYS_MAX 32           /* keys kept from one set */
 
 enum jws_result {
-	JWS_OK = 0,     /* signature verified; claims parsed */
-	JWS_MALFORMED,  /* not three base64url parts, or header/payload not JSON objects */
-	JWS_ALG,        /* algorithm not RS256/ES256, or "crit" present */
-	JWS_NOKEY,      /* no key of the set fits the header's kid and algorithm */
-	JWS_BADSIG,     /* the signature does not verify */
-	JWS_ERROR,      /* out of memory or a library failure */
+	JWS_OK = 0,    /* signature verified; claims parsed */
+	JWS_MALFORMED, /* not three base64url parts, or header/payload not JSON objects */
+	JWS_ALG,       /* algorithm not RS256/ES256, or "crit" present */
+	JWS_NOKEY,     /* no key of the set fits the header's kid and algorithm */
+	JWS_BADSIG,    /* the signature does not verify */
+	JWS_ERROR,     /* out of memory or a library failure */
 };
 
 /* "ok", "malformed", "alg", "nokey", "badsig", "error". Static. */

@@ -143,13 +143,11 @@ struct json_object *jx_error_item(const char *where, const char *name, const cha
 	return it;
 }
 
-static const char *check_field(const struct jx_field *f, struct json_object *v,
-			       const char **type)
+static const char *check_field(const struct jx_field *f, struct json_object *v, const char **type)
 {
 	enum json_type t = json_object_get_type(v);
 	switch (f->type) {
-	case JX_ANY:
-		break;
+	case JX_ANY: break;
 	case JX_STR:
 	case JX_UUID:
 	case JX_EMAIL:
@@ -189,8 +187,7 @@ static const char *check_field(const struct jx_field *f, struct json_object *v,
 			return "Input should be a valid list";
 		}
 		break;
-	default:
-		return NULL;
+	default: return NULL;
 	}
 	if (f->type == JX_ANY || f->type == JX_OBJ || f->type == JX_ARR) {
 		size_t len = 0;
@@ -242,8 +239,9 @@ bool jx_validate(struct json_object *body, const struct jx_field *fields, bool s
 		bool present = json_object_object_get_ex(body, f->name, &v);
 		if (!present) {
 			if (f->flags & JX_REQUIRED)
-				json_object_array_add(errs, jx_error_item("body", f->name, "missing",
-									  "Field required"));
+				json_object_array_add(errs,
+						      jx_error_item("body", f->name, "missing",
+								    "Field required"));
 			continue;
 		}
 		if (!v) {
@@ -271,9 +269,9 @@ bool jx_validate(struct json_object *body, const struct jx_field *fields, bool s
 					break;
 				}
 			if (!known)
-				json_object_array_add(errs,
-						      jx_error_item("body", key, "extra_forbidden",
-								    "Extra inputs are not permitted"));
+				json_object_array_add(
+					errs, jx_error_item("body", key, "extra_forbidden",
+							    "Extra inputs are not permitted"));
 		}
 	}
 	if (json_object_array_length(errs) == 0) {

@@ -13,22 +13,22 @@
 
 #include <openssl/evp.h>
 
-#define KV_BACKOFF_MIN_US 250000LL   /* first backoff after a failure */
-#define KV_BACKOFF_MAX_US 5000000LL  /* cap */
+#define KV_BACKOFF_MIN_US 250000LL  /* first backoff after a failure */
+#define KV_BACKOFF_MAX_US 5000000LL /* cap */
 
 struct kv {
-	redisContext *c;        /* connection, NULL when closed */
-	char *host;             /* TCP host, or NULL for unix */
-	int port;               /* TCP port */
-	char *path;             /* unix socket path, or NULL */
-	int db;                 /* SELECTed database */
-	char *user;             /* ACL user (Redis 6) for AUTH, or NULL */
-	char *password;         /* AUTH password, or NULL; never logged, wiped on free */
-	int64_t connect_ms;     /* connect timeout */
-	int64_t command_ms;     /* command timeout */
-	struct kv_shared *sh;   /* worker-wide state */
-	bool prober;            /* the worker's dedicated prober (kv_set_prober) */
-	bool off;               /* no URL: no Redis, every command fails at once */
+	redisContext *c;      /* connection, NULL when closed */
+	char *host;           /* TCP host, or NULL for unix */
+	int port;             /* TCP port */
+	char *path;           /* unix socket path, or NULL */
+	int db;               /* SELECTed database */
+	char *user;           /* ACL user (Redis 6) for AUTH, or NULL */
+	char *password;       /* AUTH password, or NULL; never logged, wiped on free */
+	int64_t connect_ms;   /* connect timeout */
+	int64_t command_ms;   /* command timeout */
+	struct kv_shared *sh; /* worker-wide state */
+	bool prober;          /* the worker's dedicated prober (kv_set_prober) */
+	bool off;             /* no URL: no Redis, every command fails at once */
 };
 
 void kv_shared_init(struct kv_shared *s)
@@ -208,7 +208,8 @@ void kv_free(struct kv *k)
 
 static struct timeval tv_ms(int64_t ms)
 {
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 	return tv;
 }
 
@@ -323,11 +324,13 @@ static int kv_exec(struct kv *k, bool force, kv_io_fn io, void *arg)
 			mark_up(k);
 			return 0;
 		}
-		/* an old connection may simply have been closed by a Redis restart (EOF or a reset):
-		 * retry once on a fresh one. A timeout means Redis is hung: do not pay it twice. */
-		bool closed = k->c && (k->c->err == REDIS_ERR_EOF ||
-				       (k->c->err == REDIS_ERR_IO && errno != EAGAIN &&
-					errno != EWOULDBLOCK));
+		/* an old connection may simply have been closed by a Redis restart (EOF or a
+		 * reset): retry once on a fresh one. A timeout means Redis is hung: do not pay it
+		 * twice. */
+		bool closed =
+			k->c &&
+			(k->c->err == REDIS_ERR_EOF ||
+			 (k->c->err == REDIS_ERR_IO && errno != EAGAIN && errno != EWOULDBLOCK));
 		kv_close(k);
 		if (fresh || !closed)
 			break;
@@ -337,12 +340,12 @@ static int kv_exec(struct kv *k, bool force, kv_io_fn io, void *arg)
 }
 
 struct kv_one {
-	const char *fmt;       /* format, or NULL for argv */
-	va_list *ap;           /* its arguments */
-	int argc;              /* argv form */
-	const char **argv;     /* argv form */
-	const size_t *lens;    /* argv form */
-	redisReply *reply;     /* out */
+	const char *fmt;    /* format, or NULL for argv */
+	va_list *ap;        /* its arguments */
+	int argc;           /* argv form */
+	const char **argv;  /* argv form */
+	const size_t *lens; /* argv form */
+	redisReply *reply;  /* out */
 };
 
 static int io_one(redisContext *c, void *arg)
@@ -387,9 +390,9 @@ redisReply *kv_cmdargv(struct kv *k, int argc, const char **argv, const size_t *
 }
 
 struct kv_many {
-	int n;                       /* commands */
-	const struct kv_argv *cmds;  /* them */
-	redisReply **out;            /* replies */
+	int n;                      /* commands */
+	const struct kv_argv *cmds; /* them */
+	redisReply **out;           /* replies */
 };
 
 static int io_many(redisContext *c, void *arg)

@@ -12,16 +12,16 @@
 #include <unistd.h>
 
 const char *const log_level_names[LL__MAX + 1] = {
-	[LL_DEBUG] = "debug", [LL_INFO] = "info", [LL_WARN] = "warn", [LL_ERROR] = "error",
-	[LL__MAX] = NULL,
+	[LL_DEBUG] = "debug", [LL_INFO] = "info", [LL_WARN] = "warn",
+	[LL_ERROR] = "error", [LL__MAX] = NULL,
 };
 
 static volatile int log_min = LL_INFO;
 static atomic_bool log_access_on = true;
-static atomic_int_fast64_t log_rate_per_s;    /* 0 = no limit */
-static atomic_int_fast64_t log_tokens_x1000;  /* the bucket, in thousandths of a line */
-static atomic_int_fast64_t log_refill_us;     /* monotonic time of the last refill */
-static atomic_int_fast64_t log_dropped;       /* lines dropped since the last report */
+static atomic_int_fast64_t log_rate_per_s;   /* 0 = no limit */
+static atomic_int_fast64_t log_tokens_x1000; /* the bucket, in thousandths of a line */
+static atomic_int_fast64_t log_refill_us;    /* monotonic time of the last refill */
+static atomic_int_fast64_t log_dropped;      /* lines dropped since the last report */
 
 /* sd-daemon priorities (sd-daemon.h SD_ERR ...) of each level */
 static const char *const log_prio[LL__MAX] = {"<7>", "<6>", "<4>", "<3>"};
@@ -196,8 +196,8 @@ void log_access(const char *rid, const char *method, const char *route, const ch
 		return;
 	char line[1200];
 	size_t len = log_prefix(line, sizeof(line) - 1, LL_INFO, rid);
-	len += (size_t)snprintf(line + len, sizeof(line) - 1 - len, " method=%s route=",
-				method ? method : "-");
+	len += (size_t)snprintf(line + len, sizeof(line) - 1 - len,
+				" method=%s route=", method ? method : "-");
 	len = log_quote(line, len, sizeof(line) - 1, route ? route : "-");
 	if (len < sizeof(line) - 8) {
 		memcpy(line + len, " path=", 6);

@@ -7,8 +7,8 @@
 enum md_block { MB_NONE, MB_P, MB_UL, MB_OL, MB_TABLE, MB_QUOTE };
 
 static const char *const block_end[] = {
-	[MB_NONE] = "", [MB_P] = "</p>\n", [MB_UL] = "</ul>\n", [MB_OL] = "</ol>\n",
-	[MB_TABLE] = "</pre>\n", [MB_QUOTE] = "</blockquote>\n"};
+	[MB_NONE] = "",      [MB_P] = "</p>\n",       [MB_UL] = "</ul>\n",
+	[MB_OL] = "</ol>\n", [MB_TABLE] = "</pre>\n", [MB_QUOTE] = "</blockquote>\n"};
 
 /* n bytes of s, escaped as buf_html does. */
 static void esc(struct buf *b, const char *s, size_t n)
@@ -202,7 +202,7 @@ void md_html(struct buf *b, const char *md)
 			inline_md(b, t + m, n - m);
 			buf_puts(b, "</p>\n");
 		} else {
-		text:
+text:
 			if (cur == MB_P) {
 				buf_putc(b, '\n');
 			} else {

@@ -334,7 +334,8 @@ static void prom_workers(struct buf *b, const char *p, struct sb *sb)
 	census(sb, &c);
 	head(b, p, "workers", "gauge", "Worker processes by state.");
 	for (int s = SBW_STARTING; s < SBW__MAX; s++)
-		buf_printf(b, "%s_workers{state=\"%s\"} %d\n", p, sb_wstate_names[s], c.by_state[s]);
+		buf_printf(b, "%s_workers{state=\"%s\"} %d\n", p, sb_wstate_names[s],
+			   c.by_state[s]);
 	const struct sb_pm *pm = &sb->pm;
 	one(b, p, "workers_min", "gauge", "Fewest workers the process manager keeps.",
 	    atomic_load(&pm->workers_min));
@@ -469,8 +470,7 @@ static json_object *route_name(const struct srv_app *app, int r)
 }
 
 /* One thread of the full status view. */
-static json_object *thread_json(const struct srv_app *app, struct sb_thread *th, int j,
-				int64_t now)
+static json_object *thread_json(const struct srv_app *app, struct sb_thread *th, int j, int64_t now)
 {
 	int ts = atomic_load(&th->state);
 	json_object *to = json_object_new_object();

@@ -156,4 +156,3 @@ int mp_parse(struct arena *a, const char *body, size_t len, const char *boundary
 		p = dend + dlen;
 	}
 }
-

@@ -640,7 +640,8 @@ static void kill_overstayers(struct pm *pm, int64_t now)
 {
 	for (int i = 0; i < pm->sb->max_workers; i++)
 		if (pm->w[i].pid && pm->w[i].stopping &&
-		    now - pm->w[i].stop_at_us > pm->cfg->graceful_timeout_s * 1000000 + KILL_GRACE_US)
+		    now - pm->w[i].stop_at_us >
+			    pm->cfg->graceful_timeout_s * 1000000 + KILL_GRACE_US)
 			kill(pm->w[i].pid, SIGKILL);
 }
 

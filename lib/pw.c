@@ -266,9 +266,9 @@ int pw_dummy_tag(const struct pw_params *params, unsigned char tag[PW_TAG_LEN])
 	if (!pw_params_ok(params))
 		return -1;
 	return argon2id_hash_raw(params->t, params->m_kib, params->p, input, sizeof input - 1, salt,
-				 sizeof salt, tag, PW_TAG_LEN) == ARGON2_OK ?
-		       0 :
-		       -1;
+				 sizeof salt, tag, PW_TAG_LEN) == ARGON2_OK
+		       ? 0
+		       : -1;
 }
 
 void pw_dummy_verify(const struct pw_params *params)

@@ -21,22 +21,10 @@ static const char *const rc_names[RC__MAX] = {
 };
 
 static const int rc_status[RC__MAX] = {
-	[RC_OK] = 200,
-	[RC_CREATED] = 201,
-	[RC_ACCEPTED] = 202,
-	[RC_BADREQ] = 400,
-	[RC_UNAUTH] = 401,
-	[RC_FORBIDDEN] = 403,
-	[RC_NOTFOUND] = 404,
-	[RC_METHOD] = 405,
-	[RC_CONFLICT] = 409,
-	[RC_GONE] = 410,
-	[RC_TOOLARGE] = 413,
-	[RC_MEDIA] = 415,
-	[RC_INVALID] = 422,
-	[RC_RATELIMIT] = 429,
-	[RC_INTERNAL] = 500,
-	[RC_UNAVAILABLE] = 503,
+	[RC_OK] = 200,       [RC_CREATED] = 201,   [RC_ACCEPTED] = 202, [RC_BADREQ] = 400,
+	[RC_UNAUTH] = 401,   [RC_FORBIDDEN] = 403, [RC_NOTFOUND] = 404, [RC_METHOD] = 405,
+	[RC_CONFLICT] = 409, [RC_GONE] = 410,      [RC_TOOLARGE] = 413, [RC_MEDIA] = 415,
+	[RC_INVALID] = 422,  [RC_RATELIMIT] = 429, [RC_INTERNAL] = 500, [RC_UNAVAILABLE] = 503,
 };
 
 const char *rc_str(enum rc rc)

@@ -7,9 +7,8 @@
 #include "jx.h"
 
 const char *const http_method_names[HM__MAX + 1] = {
-	[HM_GET] = "GET",       [HM_HEAD] = "HEAD",     [HM_POST] = "POST",
-	[HM_PUT] = "PUT",       [HM_PATCH] = "PATCH",   [HM_DELETE] = "DELETE",
-	[HM_OPTIONS] = "OPTIONS", [HM__MAX] = NULL,
+	[HM_GET] = "GET",     [HM_HEAD] = "HEAD",     [HM_POST] = "POST",       [HM_PUT] = "PUT",
+	[HM_PATCH] = "PATCH", [HM_DELETE] = "DELETE", [HM_OPTIONS] = "OPTIONS", [HM__MAX] = NULL,
 };
 
 enum http_method http_method_parse(const char *s)
@@ -31,7 +30,8 @@ char *url_decode(struct arena *a, const char *s, size_t n, int plus_space)
 		if (c == '%') {
 			if (i + 2 >= n)
 				return NULL;
-			int h = jx_hexval((unsigned char)s[i + 1]), l = jx_hexval((unsigned char)s[i + 2]);
+			int h = jx_hexval((unsigned char)s[i + 1]),
+			    l = jx_hexval((unsigned char)s[i + 2]);
 			if (h < 0 || l < 0)
 				return NULL;
 			c = (char)(h * 16 + l);

@@ -18,17 +18,18 @@ enum http_method { HM_GET, HM_HEAD, HM_POST, HM_PUT, HM_PATCH, HM_DELETE, HM_OPT
 extern const char *const http_method_names[HM__MAX + 1];
 
 /* Route flags. */
-#define ROUTE_AUTH 0x01u    /* needs a valid session: the auth hook runs, 401 without one */
-#define ROUTE_JSON 0x02u    /* takes a JSON body: 415 on another content type, 400 if malformed */
-#define ROUTE_RAW 0x04u     /* takes a raw body of any content type (uploads), read with caps */
-#define ROUTE_STRICT 0x08u  /* with body fields: unknown members are 422 */
-#define ROUTE_STREAM 0x10u  /* response is streamed (no buffering assumptions) */
-#define ROUTE_OPTBODY 0x20u /* with ROUTE_JSON: an empty body is allowed (json = NULL) */
+#define ROUTE_AUTH 0x01u     /* needs a valid session: the auth hook runs, 401 without one */
+#define ROUTE_JSON 0x02u     /* takes a JSON body: 415 on another content type, 400 if malformed */
+#define ROUTE_RAW 0x04u      /* takes a raw body of any content type (uploads), read with caps */
+#define ROUTE_STRICT 0x08u   /* with body fields: unknown members are 422 */
+#define ROUTE_STREAM 0x10u   /* response is streamed (no buffering assumptions) */
+#define ROUTE_OPTBODY 0x20u  /* with ROUTE_JSON: an empty body is allowed (json = NULL) */
 #define ROUTE_INTERNAL 0x40u /* operator route (status, metrics): never rate limited */
 #define ROUTE_IDEMPOTENT 0x80u /* a create route that honours the Idempotency-Key header */
-#define ROUTE_PRODUCT 0x100u   /* product-scoped: acts on a product named in its path, query or
-				* body; the tenant matrix (tests/api/test_matrix.py) enumerates
-				* these routes from --list-routes */
+#define ROUTE_PRODUCT                                                           \
+	0x100u /* product-scoped: acts on a product named in its path, query or \
+		* body; the tenant matrix (tests/api/test_matrix.py) enumerates \
+		* these routes from --list-routes */
 #define ROUTE_APP(n) (1u << (24 + (n))) /* n = 0..7: bits the application defines */
 
 #define ROUTE_MAX_PARAMS 4
@@ -36,23 +37,23 @@ extern const char *const http_method_names[HM__MAX + 1];
 typedef int (*route_fn)(struct req *r); /* returns enum rc */
 
 struct route {
-	enum http_method method;       /* HM_GET also answers HEAD */
-	const char *pattern;           /* "/api/products/{id}/shares/{share_id}" */
-	route_fn fn;                   /* the handler */
-	unsigned flags;                /* ROUTE_* */
-	int rl_class;                  /* application's rate-limit class (0 = default) */
-	const struct jx_field *body;   /* body contract for ROUTE_JSON, or NULL */
-	int64_t max_body;              /* ROUTE_JSON/ROUTE_RAW: body cap in bytes, 413 above it
-					* before a byte is read; 0 = the server's max_body_bytes */
+	enum http_method method;     /* HM_GET also answers HEAD */
+	const char *pattern;         /* "/api/products/{id}/shares/{share_id}" */
+	route_fn fn;                 /* the handler */
+	unsigned flags;              /* ROUTE_* */
+	int rl_class;                /* application's rate-limit class (0 = default) */
+	const struct jx_field *body; /* body contract for ROUTE_JSON, or NULL */
+	int64_t max_body;            /* ROUTE_JSON/ROUTE_RAW: body cap in bytes, 413 above it
+				      * before a byte is read; 0 = the server's max_body_bytes */
 };
 
 struct route_match {
-	int idx;                                /* index in the table, -1 when none */
-	unsigned allow;                         /* bitmask of methods the path has (for 405) */
-	int nparams;                            /* path parameters captured */
-	const char *names[ROUTE_MAX_PARAMS];    /* borrowed from the pattern, without braces */
-	size_t name_lens[ROUTE_MAX_PARAMS];     /* lengths of names */
-	char *values[ROUTE_MAX_PARAMS];         /* arena copies, percent-decoded */
+	int idx;                             /* index in the table, -1 when none */
+	unsigned allow;                      /* bitmask of methods the path has (for 405) */
+	int nparams;                         /* path parameters captured */
+	const char *names[ROUTE_MAX_PARAMS]; /* borrowed from the pattern, without braces */
+	size_t name_lens[ROUTE_MAX_PARAMS];  /* lengths of names */
+	char *values[ROUTE_MAX_PARAMS];      /* arena copies, percent-decoded */
 };
 
 struct arena;

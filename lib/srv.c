@@ -18,16 +18,22 @@
 #include "sb.h"
 
 const char *const pm_mode_names[PM__MAX + 1] = {
-	[PM_STATIC] = "static", [PM_DYNAMIC] = "dynamic", [PM_ONDEMAND] = "ondemand",
+	[PM_STATIC] = "static",
+	[PM_DYNAMIC] = "dynamic",
+	[PM_ONDEMAND] = "ondemand",
 	[PM__MAX] = NULL,
 };
 
-#define K(name, type, field, def, min, max, enums, help)                                       \
-	{ name, type, offsetof(struct srv_config, field), def, min, max, enums, 0, help }
+#define K(name, type, field, def, min, max, enums, help)                                      \
+	{                                                                                     \
+		name, type, offsetof(struct srv_config, field), def, min, max, enums, 0, help \
+	}
 
 /* A string key with flags (CFG_URL: its password is masked when printed). */
-#define KF(name, type, field, def, flags, help)                                               \
-	{ name, type, offsetof(struct srv_config, field), def, 0, 0, NULL, flags, help }
+#define KF(name, type, field, def, flags, help)                                              \
+	{                                                                                    \
+		name, type, offsetof(struct srv_config, field), def, 0, 0, NULL, flags, help \
+	}
 
 const struct cfg_key srv_config_keys[] = {
 	K("listen", CFG_STR, listen, "", 0, 0, NULL,
@@ -93,7 +99,7 @@ const struct cfg_key srv_config_keys[] = {
 	  "message lines per second per process before lines are dropped (and counted); 0 = no "
 	  "limit"),
 	KF("database_url", CFG_STR, database_url, "", CFG_URL,
-	  "libpq connection string or URI; empty = no database (queries answer 503)"),
+	   "libpq connection string or URI; empty = no database (queries answer 503)"),
 	K("db_pool_size", CFG_INT, db_pool_size, "8", 1, 1000, NULL,
 	  "database connections kept per worker (a worker never uses more than its threads)"),
 	K("db_max_overflow", CFG_INT, db_max_overflow, "0", 0, 1000, NULL,
@@ -104,13 +110,13 @@ const struct cfg_key srv_config_keys[] = {
 	  "reconnect connections older than this; 0 = never"),
 	K("db_pool_pre_ping", CFG_BOOL, db_pool_pre_ping, "true", 0, 0, NULL,
 	  "check a connection that sat idle before handing it out"),
-	K("db_statement_timeout_ms", CFG_INT, db_statement_timeout_ms, "5000", 0, 86400000,
-	  NULL, "server-side statement_timeout of request statements (503 past it); 0 = none"),
+	K("db_statement_timeout_ms", CFG_INT, db_statement_timeout_ms, "5000", 0, 86400000, NULL,
+	  "server-side statement_timeout of request statements (503 past it); 0 = none"),
 	K("db_lock_timeout_ms", CFG_INT, db_lock_timeout_ms, "1000", 0, 86400000, NULL,
 	  "server-side lock_timeout: a statement waiting this long for a lock fails (503); 0 = none"),
 	KF("redis_url", CFG_STR, redis_url, "", CFG_URL,
-	  "redis://[[user]:password@]host:port/db or unix:/path (password masked when printed); "
-	  "empty = no Redis, as if it were down"),
+	   "redis://[[user]:password@]host:port/db or unix:/path (password masked when printed); "
+	   "empty = no Redis, as if it were down"),
 	K("redis_connect_timeout_ms", CFG_INT, redis_connect_timeout_ms, "200", 1, 60000, NULL,
 	  "Redis connect timeout"),
 	K("redis_command_timeout_ms", CFG_INT, redis_command_timeout_ms, "100", 1, 60000, NULL,
@@ -121,30 +127,34 @@ const struct cfg_key srv_config_keys[] = {
 int srv_config_validate(const struct srv_config *c, char *err, size_t errlen)
 {
 	if (c->pm == PM_DYNAMIC && c->workers_min < 1) {
-		snprintf(err, errlen,
-			 "invalid value '%lld' for key 'workers_min' (pm = dynamic keeps at least 1 "
-			 "worker; use pm = ondemand to scale to 0)",
-			 (long long)c->workers_min);
+		snprintf(
+			err, errlen,
+			"invalid value '%lld' for key 'workers_min' (pm = dynamic keeps at least 1 "
+			"worker; use pm = ondemand to scale to 0)",
+			(long long)c->workers_min);
 		return -1;
 	}
 	if (c->pm == PM_DYNAMIC && c->workers < c->workers_min) {
-		snprintf(err, errlen,
-			 "invalid value '%lld' for key 'workers' (the workers started by pm = dynamic "
-			 "must be at least workers_min = %lld)",
-			 (long long)c->workers, (long long)c->workers_min);
+		snprintf(
+			err, errlen,
+			"invalid value '%lld' for key 'workers' (the workers started by pm = dynamic "
+			"must be at least workers_min = %lld)",
+			(long long)c->workers, (long long)c->workers_min);
 		return -1;
 	}
 	if (c->workers > c->workers_max) {
-		snprintf(err, errlen,
-			 "invalid value '%lld' for key 'workers' (must not exceed workers_max = %lld)",
-			 (long long)c->workers, (long long)c->workers_max);
+		snprintf(
+			err, errlen,
+			"invalid value '%lld' for key 'workers' (must not exceed workers_max = %lld)",
+			(long long)c->workers, (long long)c->workers_max);
 		return -1;
 	}
 	if (c->workers_min > c->workers_max) {
-		snprintf(err, errlen,
-			 "invalid value '%lld' for key 'workers_min' (must not exceed workers_max = "
-			 "%lld)",
-			 (long long)c->workers_min, (long long)c->workers_max);
+		snprintf(
+			err, errlen,
+			"invalid value '%lld' for key 'workers_min' (must not exceed workers_max = "
+			"%lld)",
+			(long long)c->workers_min, (long long)c->workers_max);
 		return -1;
 	}
 	if (c->threads > SB_MAX_THREADS) {
@@ -153,10 +163,11 @@ int srv_config_validate(const struct srv_config *c, char *err, size_t errlen)
 		return -1;
 	}
 	if (c->pm_max_spare_threads && c->pm_max_spare_threads < c->pm_min_spare_threads) {
-		snprintf(err, errlen,
-			 "invalid value '%lld' for key 'pm_max_spare_threads' (must be 0 or at least "
-			 "pm_min_spare_threads = %lld)",
-			 (long long)c->pm_max_spare_threads, (long long)c->pm_min_spare_threads);
+		snprintf(
+			err, errlen,
+			"invalid value '%lld' for key 'pm_max_spare_threads' (must be 0 or at least "
+			"pm_min_spare_threads = %lld)",
+			(long long)c->pm_max_spare_threads, (long long)c->pm_min_spare_threads);
 		return -1;
 	}
 	const char *why = c->redis_url && *c->redis_url ? kv_url_problem(c->redis_url) : NULL;
@@ -171,12 +182,12 @@ int srv_config_validate(const struct srv_config *c, char *err, size_t errlen)
 	for (int i = 0; i < 2; i++) {
 		const char *l = vals[i] ? vals[i] : "";
 		if (*l && strncmp(l, "unix:", 5) != 0 && !strrchr(l, ':')) {
-			snprintf(err, errlen,
-				 "invalid value '%s' for key '%s' (expected unix:/path or host:port)",
-				 l, keys[i]);
+			snprintf(
+				err, errlen,
+				"invalid value '%s' for key '%s' (expected unix:/path or host:port)",
+				l, keys[i]);
 			return -1;
 		}
 	}
 	return 0;
 }
-

@@ -58,11 +58,14 @@ static int bind_listen(const struct srv_config *c, const char *l, char *err, siz
 			h[hl - 1] = '\0';
 			h++;
 		}
-		struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-					 .ai_flags = AI_PASSIVE}, *ai = NULL;
+		struct addrinfo hints = {.ai_family = AF_UNSPEC,
+					 .ai_socktype = SOCK_STREAM,
+					 .ai_flags = AI_PASSIVE},
+				*ai = NULL;
 		int gai = getaddrinfo(*h ? h : NULL, colon + 1, &hints, &ai);
 		if (gai != 0) {
-			snprintf(err, errlen, "listen: cannot resolve '%s': %s", l, gai_strerror(gai));
+			snprintf(err, errlen, "listen: cannot resolve '%s': %s", l,
+				 gai_strerror(gai));
 			return -1;
 		}
 		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -110,8 +113,9 @@ static int setup_socket(const struct srv_config *c, char *err, size_t errlen)
 		}
 		log_msg(LL_INFO, NULL, "using the socket passed on fd 0");
 	} else {
-		snprintf(err, errlen, "no listening socket: set 'listen' (unix:/path or host:port), "
-				      "or start under systemd socket activation or spawn-fcgi");
+		snprintf(err, errlen,
+			 "no listening socket: set 'listen' (unix:/path or host:port), "
+			 "or start under systemd socket activation or spawn-fcgi");
 		return -1;
 	}
 	if (fd < 0)

@@ -50,17 +50,17 @@
 #include "sb.h"
 
 struct worker {
-	struct wctx w;             /* shared by the threads */
-	struct kv_shared kvs;      /* Redis state of this worker */
-	int listen_fd;             /* shared listening socket */
-	int ops_fd;                /* shared ops socket (internal routes), -1 none */
-	int stop_fd;               /* eventfd: readable once stopping */
-	int ep;                    /* epoll of the request threads: socket, stop, kept conns */
-	pthread_t *threads;        /* accept threads */
-	struct tctx *tctx;         /* their contexts */
-	int nthreads;              /* count */
-	atomic_int running;        /* threads still in their loop */
-	atomic_int idle;           /* request threads waiting in ep */
+	struct wctx w;        /* shared by the threads */
+	struct kv_shared kvs; /* Redis state of this worker */
+	int listen_fd;        /* shared listening socket */
+	int ops_fd;           /* shared ops socket (internal routes), -1 none */
+	int stop_fd;          /* eventfd: readable once stopping */
+	int ep;               /* epoll of the request threads: socket, stop, kept conns */
+	pthread_t *threads;   /* accept threads */
+	struct tctx *tctx;    /* their contexts */
+	int nthreads;         /* count */
+	atomic_int running;   /* threads still in their loop */
+	atomic_int idle;      /* request threads waiting in ep */
 };
 
 enum worker_route worker_route_check(const struct srv_app *app, const struct route_match *m,
@@ -220,7 +220,8 @@ static void serve(struct tctx *t, FCGX_Request *fr)
 	uint64_t served = atomic_fetch_add(&t->w->requests, 1) + 1;
 	int64_t max_req = t->w->cfg->max_requests;
 	if (max_req > 0 && served == (uint64_t)max_req) {
-		log_msg(LL_INFO, NULL, "served %llu requests, recycling", (unsigned long long)served);
+		log_msg(LL_INFO, NULL, "served %llu requests, recycling",
+			(unsigned long long)served);
 		kill(getpid(), SIGTERM);
 	}
 }
@@ -483,7 +484,8 @@ static int watch_requests(struct worker *wk)
 			log_msg(LL_WARN, wk->tctx[i].rid, "request still running after %lld ms: %s",
 				(long long)ms, route);
 		}
-		if (cfg->request_terminate_timeout_ms > 0 && ms >= cfg->request_terminate_timeout_ms) {
+		if (cfg->request_terminate_timeout_ms > 0 &&
+		    ms >= cfg->request_terminate_timeout_ms) {
 			atomic_fetch_add(&sw->c[SBC_TERMINATED], 1);
 			log_msg(LL_ERROR, wk->tctx[i].rid,
 				"request over request_terminate_timeout_ms (%lld ms): %s; ending it "
@@ -541,7 +543,8 @@ static void drain(struct worker *wk, int stuck)
 		nanosleep(&ts, NULL);
 	}
 	if (stuck > 0 && atomic_load(&wk->running) <= stuck) {
-		log_msg(LL_WARN, NULL, "worker %d: ending %d request(s) past request_terminate_timeout_ms",
+		log_msg(LL_WARN, NULL,
+			"worker %d: ending %d request(s) past request_terminate_timeout_ms",
 			wk->w.slot, stuck);
 		_exit(1);
 	}

@@ -37,7 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (!rt->body)
 					continue;
 				struct json_object *errs = NULL;
-				if (!jx_validate(o, rt->body, (rt->flags & ROUTE_STRICT) != 0, &errs)) {
+				if (!jx_validate(o, rt->body, (rt->flags & ROUTE_STRICT) != 0,
+						 &errs)) {
 					if (errs)
 						(void)jx_str(errs, &n);
 					json_object_put(errs);

@@ -134,9 +134,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum llm_provider prov = (enum llm_provider)((data[0] & 3) % LLM__MAX);
 	bool stream = (data[0] & 4) != 0;
 	int status = statuses[(data[0] >> 3) & 7];
-	snprintf(answer_head, sizeof(answer_head),
-		 "HTTP/1.1 %d X\r\nContent-Type: %s\r\nRetry-After: %u\r\nConnection: close\r\n\r\n",
-		 status, stream ? "text/event-stream" : "application/json", data[1]);
+	snprintf(
+		answer_head, sizeof(answer_head),
+		"HTTP/1.1 %d X\r\nContent-Type: %s\r\nRetry-After: %u\r\nConnection: close\r\n\r\n",
+		status, stream ? "text/event-stream" : "application/json", data[1]);
 	pthread_mutex_lock(&mu);
 	answer = data + 2;
 	answer_len = size - 2;
@@ -145,11 +146,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pthread_mutex_unlock(&mu);
 
 	struct llm_msg msg = {"user", "hello"};
-	struct llm_request rq = {.provider = prov, .base_url = base_url, .api_key = "sk-fuzz",
-				 .model = "m", .system = "be brief", .msgs = &msg, .nmsgs = 1,
-				 .max_tokens = 16, .temperature = -1, .stream = stream,
-				 .connect_timeout_ms = 2000, .first_token_timeout_ms = 5000,
-				 .idle_timeout_ms = 5000, .total_timeout_ms = 10000};
+	struct llm_request rq = {.provider = prov,
+				 .base_url = base_url,
+				 .api_key = "sk-fuzz",
+				 .model = "m",
+				 .system = "be brief",
+				 .msgs = &msg,
+				 .nmsgs = 1,
+				 .max_tokens = 16,
+				 .temperature = -1,
+				 .stream = stream,
+				 .connect_timeout_ms = 2000,
+				 .first_token_timeout_ms = 5000,
+				 .idle_timeout_ms = 5000,
+				 .total_timeout_ms = 10000};
 	size_t total = 0;
 	struct llm_call *c = llm_call_new(&rq, on_token, on_done, &total);
 	if (c) {

@@ -13,11 +13,38 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const tags[] = {
-	"<h1>", "</h1>", "<h2>", "</h2>", "<h3>", "</h3>", "<h4>", "</h4>", "<h5>", "</h5>",
-	"<h6>", "</h6>", "<p>", "</p>", "<ul>", "</ul>", "<ol>", "</ol>", "<li>", "</li>",
-	"<strong>", "</strong>", "<code>", "</code>", "<pre><code>", "</code></pre>",
-	"<pre class=\"table\">", "</pre>", "<blockquote>", "</blockquote>", "<hr>", NULL};
+static const char *const tags[] = {"<h1>",
+				   "</h1>",
+				   "<h2>",
+				   "</h2>",
+				   "<h3>",
+				   "</h3>",
+				   "<h4>",
+				   "</h4>",
+				   "<h5>",
+				   "</h5>",
+				   "<h6>",
+				   "</h6>",
+				   "<p>",
+				   "</p>",
+				   "<ul>",
+				   "</ul>",
+				   "<ol>",
+				   "</ol>",
+				   "<li>",
+				   "</li>",
+				   "<strong>",
+				   "</strong>",
+				   "<code>",
+				   "</code>",
+				   "<pre><code>",
+				   "</code></pre>",
+				   "<pre class=\"table\">",
+				   "</pre>",
+				   "<blockquote>",
+				   "</blockquote>",
+				   "<hr>",
+				   NULL};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

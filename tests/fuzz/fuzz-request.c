@@ -87,8 +87,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	memcpy(in, body, blen);
-	FCGX_Stream stream = {.rdNext = in, .wrNext = in + blen, .stop = in + blen,
-			      .stopUnget = in, .isReader = 1, .fillBuffProc = fill_eof};
+	FCGX_Stream stream = {.rdNext = in,
+			      .wrNext = in + blen,
+			      .stop = in + blen,
+			      .stopUnget = in,
+			      .isReader = 1,
+			      .fillBuffProc = fill_eof};
 	FCGX_Request fcgx = {.in = &stream, .envp = envp, .ipcFd = -1};
 
 	struct app_config appc = *app_cfg_loaded;
@@ -112,8 +116,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (req_param(r, "id"))
 				(void)req_path_uuid(r, "id");
 		}
-		static const char *const names[] = {"limit", "offset", "product_id", "search",
-						    "phase_name", "full", "page", "session_id"};
+		static const char *const names[] = {"limit",  "offset",     "product_id",
+						    "search", "phase_name", "full",
+						    "page",   "session_id"};
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 			(void)req_query(r, names[i]);
 		int v;

@@ -408,10 +408,11 @@ START_TEST(test_mask_passwords)
 	char out[256];
 	ck_assert_str_eq(cfg_mask("redis://:s3cret@h:6379/0", out, sizeof(out)),
 			 "redis://:***@h:6379/0");
-	ck_assert_str_eq(cfg_mask("redis://app:s3cret@h/0", out, sizeof(out)), "redis://app:***@h/0");
-	ck_assert_str_eq(cfg_mask("postgresql://u:pw@db:5432/x?sslmode=verify-full", out,
-				  sizeof(out)),
-			 "postgresql://u:***@db:5432/x?sslmode=verify-full");
+	ck_assert_str_eq(cfg_mask("redis://app:s3cret@h/0", out, sizeof(out)),
+			 "redis://app:***@h/0");
+	ck_assert_str_eq(
+		cfg_mask("postgresql://u:pw@db:5432/x?sslmode=verify-full", out, sizeof(out)),
+		"postgresql://u:***@db:5432/x?sslmode=verify-full");
 	ck_assert_str_eq(cfg_mask("host=db password=hunter2 dbname=x", out, sizeof(out)),
 			 "host=db password=*** dbname=x");
 	ck_assert_str_eq(cfg_mask("password='a b\\' c' host=db", out, sizeof(out)),

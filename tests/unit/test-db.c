@@ -674,8 +674,11 @@ END_TEST
 START_TEST(test_tool_keeps_the_message)
 {
 	NEED_PG();
-	struct db_pool_opts o = {.conninfo = conninfo, .size = 1, .timeout_ms = 1000,
-				 .application_name = "test-db", .tool = true};
+	struct db_pool_opts o = {.conninfo = conninfo,
+				 .size = 1,
+				 .timeout_ms = 1000,
+				 .application_name = "test-db",
+				 .tool = true};
 	struct db_pool *p = db_pool_new(&o);
 	struct arena *a = arena_new(4096);
 	struct freq f;

@@ -17,11 +17,11 @@
 #include "httpc.h"
 
 struct server {
-	int fd;                /* listening socket */
-	int port;              /* its port */
-	const char *answer;    /* bytes sent after the request head; NULL: say nothing */
-	char head[4096];       /* the request head received */
-	pthread_t thread;      /* the server */
+	int fd;             /* listening socket */
+	int port;           /* its port */
+	const char *answer; /* bytes sent after the request head; NULL: say nothing */
+	char head[4096];    /* the request head received */
+	pthread_t thread;   /* the server */
 };
 
 static void *serve(void *u)
@@ -75,9 +75,11 @@ static enum httpc_status get(const char *answer, size_t max, struct httpc_res *r
 	start(s, answer);
 	char url[64];
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/path?q=1", s->port);
-	struct httpc_req rq = {.url = url, .headers = {"Accept: application/json",
-						       "Authorization: Bearer secret"},
-			       .total_timeout_ms = 500, .max_body = max};
+	struct httpc_req rq = {
+		.url = url,
+		.headers = {"Accept: application/json", "Authorization: Bearer secret"},
+		.total_timeout_ms = 500,
+		.max_body = max};
 	enum httpc_status st = httpc_do(&rq, res);
 	stop(s);
 	return st;
@@ -98,8 +100,7 @@ START_TEST(test_ok)
 {
 	struct server s;
 	struct httpc_res res;
-	ck_assert_int_eq(get(answer("200 OK", "", "{\"a\":1}"), 0, &res, &s),
-			 HTTPC_OK);
+	ck_assert_int_eq(get(answer("200 OK", "", "{\"a\":1}"), 0, &res, &s), HTTPC_OK);
 	ck_assert_int_eq(res.http_status, 200);
 	ck_assert_str_eq(res.body, "{\"a\":1}");
 	ck_assert_uint_eq(res.body_len, 7);
@@ -135,8 +136,7 @@ START_TEST(test_retry_after)
 {
 	struct server s;
 	struct httpc_res res;
-	ck_assert_int_eq(get(answer("429 Slow down", "Retry-After: 7\r\n", "{}"), 0,
-			     &res, &s),
+	ck_assert_int_eq(get(answer("429 Slow down", "Retry-After: 7\r\n", "{}"), 0, &res, &s),
 			 HTTPC_E_QUOTA);
 	ck_assert_int_eq(res.retry_after_s, 7);
 	httpc_res_free(&res);
@@ -148,8 +148,7 @@ START_TEST(test_body_cap)
 	struct server s;
 	struct httpc_res res;
 #define BIG "{\"x\":\"0123456789012345678901234567890123456789\"}"
-	ck_assert_int_eq(get(answer("200 OK", "", BIG), 16, &res, &s),
-			 HTTPC_E_TOOLARGE);
+	ck_assert_int_eq(get(answer("200 OK", "", BIG), 16, &res, &s), HTTPC_E_TOOLARGE);
 	ck_assert_ptr_null(res.body);
 	httpc_res_free(&res);
 }

@@ -40,7 +40,8 @@ static char *jwks(void)
 		"{\"kty\":\"EC\",\"kid\":\"e1\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"},"
 		"{\"kty\":\"oct\",\"kid\":\"h1\",\"k\":\"c2VjcmV0\"},"
 		"{\"kty\":\"RSA\",\"kid\":\"enc\",\"use\":\"enc\",\"n\":\"%s\",\"e\":\"AQAB\"}]}",
-		b64u_bn(rsa_key, OSSL_PKEY_PARAM_RSA_N, 0), b64u_bn(rsa_key, OSSL_PKEY_PARAM_RSA_E, 0),
+		b64u_bn(rsa_key, OSSL_PKEY_PARAM_RSA_N, 0),
+		b64u_bn(rsa_key, OSSL_PKEY_PARAM_RSA_E, 0),
 		b64u_bn(ec_key, OSSL_PKEY_PARAM_EC_PUB_X, 32),
 		b64u_bn(ec_key, OSSL_PKEY_PARAM_EC_PUB_Y, 32),
 		b64u_bn(rsa_key, OSSL_PKEY_PARAM_RSA_N, 0));
@@ -57,7 +58,8 @@ static char *token(const char *header, const char *payload, EVP_PKEY *key)
 	size_t n = sizeof(sig);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	ck_assert(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1);
-	ck_assert(EVP_DigestSign(md, sig, &n, (const unsigned char *)signing, strlen(signing)) == 1);
+	ck_assert(EVP_DigestSign(md, sig, &n, (const unsigned char *)signing, strlen(signing)) ==
+		  1);
 	EVP_MD_CTX_free(md);
 	if (EVP_PKEY_is_a(key, "EC")) { /* DER -> r || s */
 		const unsigned char *p = sig;
@@ -145,9 +147,9 @@ START_TEST(test_algorithms_refused)
 {
 	struct json_object *c = NULL;
 	ck_assert_int_eq(verify(token("{\"alg\":\"none\"}", claims, NULL), &c), JWS_MALFORMED);
-	ck_assert_int_eq(verify(arena_printf(A, "%sAAAA", token("{\"alg\":\"none\"}", claims, NULL)),
-				&c),
-			 JWS_ALG);
+	ck_assert_int_eq(
+		verify(arena_printf(A, "%sAAAA", token("{\"alg\":\"none\"}", claims, NULL)), &c),
+		JWS_ALG);
 	/* HS256 keyed with the public key's modulus: the classic confusion */
 	const char *h = "{\"alg\":\"HS256\",\"kid\":\"r1\"}";
 	const char *signing = arena_printf(A, "%s.%s", httpc_b64url(A, h, strlen(h)),
@@ -168,8 +170,15 @@ END_TEST
 START_TEST(test_malformed)
 {
 	struct json_object *c = NULL;
-	static const char *const bad[] = {"", "a", "a.b", "a.b.c.d", "..", "e30.e30.",
-					  "e30=.e30.AAAA", "W10.e30.AAAA", "e30.bm90anNvbg.AAAA",
+	static const char *const bad[] = {"",
+					  "a",
+					  "a.b",
+					  "a.b.c.d",
+					  "..",
+					  "e30.e30.",
+					  "e30=.e30.AAAA",
+					  "W10.e30.AAAA",
+					  "e30.bm90anNvbg.AAAA",
 					  "e30.e30.A+/A"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(verify(bad[i], &c) == JWS_MALFORMED || verify(bad[i], &c) == JWS_ALG,
@@ -188,13 +197,14 @@ START_TEST(test_unusable_sets)
 	ck_assert_ptr_null(jws_keyset_parse("not json", 8));
 	ck_assert_ptr_null(jws_keyset_parse(NULL, 0));
 	/* a 1024-bit RSA key is ignored (RFC 7518 section 3.3), so is a point off the curve */
-	const char *j = arena_printf(
-		A,
-		"{\"keys\":[{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"AQAB\"},"
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"},"
-		"{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AA\",\"y\":\"AA\"}]}",
-		b64u_bn(rsa_small, OSSL_PKEY_PARAM_RSA_N, 0), httpc_b64url(A, "0123456789abcdef0123456789abcdef", 32),
-		httpc_b64url(A, "0123456789abcdef0123456789abcdef", 32));
+	const char *j =
+		arena_printf(A,
+			     "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"AQAB\"},"
+			     "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"},"
+			     "{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AA\",\"y\":\"AA\"}]}",
+			     b64u_bn(rsa_small, OSSL_PKEY_PARAM_RSA_N, 0),
+			     httpc_b64url(A, "0123456789abcdef0123456789abcdef", 32),
+			     httpc_b64url(A, "0123456789abcdef0123456789abcdef", 32));
 	ck_assert_ptr_null(jws_keyset_parse(j, strlen(j)));
 }
 END_TEST

@@ -410,7 +410,7 @@ START_TEST(test_utf8_chars_and_hex_digits)
 {
 	ck_assert_uint_eq(jx_utf8_chars(""), 0);
 	ck_assert_uint_eq(jx_utf8_chars("password"), 8);
-	ck_assert_uint_eq(jx_utf8_chars("p\xc3\xa4ss"), 4);        /* a with umlaut: 2 bytes */
+	ck_assert_uint_eq(jx_utf8_chars("p\xc3\xa4ss"), 4); /* a with umlaut: 2 bytes */
 	ck_assert_uint_eq(jx_utf8_chars("\xf0\x9f\x94\x91\xe2\x82\xac"), 2); /* 4 + 3 bytes */
 	ck_assert_int_eq(jx_hexval('0'), 0);
 	ck_assert_int_eq(jx_hexval('9'), 9);
@@ -428,10 +428,10 @@ START_TEST(test_utf8_text)
 	ck_assert(jx_utf8_text(U("plain ascii")));
 	ck_assert(jx_utf8_text(U("\xc3\xa9t\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x92\xa1")));
 	ck_assert(!jx_utf8_text(U("nul\0byte")));
-	ck_assert(!jx_utf8_text(U("\xc0\xaf")));          /* overlong '/' */
+	ck_assert(!jx_utf8_text(U("\xc0\xaf")));         /* overlong '/' */
 	ck_assert(!jx_utf8_text(U("\xed\xa0\x80")));     /* a surrogate */
 	ck_assert(!jx_utf8_text(U("\xf4\x90\x80\x80"))); /* above U+10FFFF */
-	ck_assert(!jx_utf8_text(U("\xe2\x9c")));          /* cut short */
+	ck_assert(!jx_utf8_text(U("\xe2\x9c")));         /* cut short */
 	ck_assert(!jx_utf8_text(U("\xff")));
 #undef U
 }

@@ -88,9 +88,9 @@ START_TEST(test_url_check)
 	ck_assert_int_eq(kv_url_check("redis://:p%40ss%3A@h"), 0);
 	ck_assert_int_eq(kv_url_check("unix://:pw@/run/redis.sock"), 0);
 	ck_assert_int_eq(kv_url_check("unix://app:pw@/run/redis.sock"), 0);
-	ck_assert_int_eq(kv_url_check("redis://user@h:1/0"), -1);   /* no password */
-	ck_assert_int_eq(kv_url_check("redis://:@h:1/0"), -1);      /* empty password */
-	ck_assert_int_eq(kv_url_check("redis://:p%4@h:1/0"), -1);   /* broken escape */
+	ck_assert_int_eq(kv_url_check("redis://user@h:1/0"), -1); /* no password */
+	ck_assert_int_eq(kv_url_check("redis://:@h:1/0"), -1);    /* empty password */
+	ck_assert_int_eq(kv_url_check("redis://:p%4@h:1/0"), -1); /* broken escape */
 	ck_assert_int_eq(kv_url_check("rediss://:pw@h:1/0"), -1);
 	ck_assert_ptr_null(kv_url_problem("redis://:pw@h:1/0"));
 	ck_assert_ptr_nonnull(strstr(kv_url_problem("rediss://:pw@h:1/0"), "stunnel"));
@@ -330,7 +330,8 @@ static bool have_redis(void)
 	const char *path = getenv("PATH");
 	char dirs[1024];
 	snprintf(dirs, sizeof(dirs), "%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-	for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+	for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d;
+	     d = strtok_r(NULL, ":", &save)) {
 		snprintf(redis_bin, sizeof(redis_bin), "%s/redis-server", d);
 		if (access(redis_bin, X_OK) == 0)
 			return true;
@@ -355,8 +356,9 @@ static void redis_start_with(const char *const *extra, const char *ping_url)
 		dup2(devnull, 1);
 		/* no persistence: it never writes a file, so /tmp as its directory is fine even
 		 * when a failed test leaves no chance to clean up */
-		const char *argv[32] = {"redis-server", "--port", portstr, "--bind", "127.0.0.1",
-					"--save", "", "--appendonly", "no", "--dir", "/tmp"};
+		const char *argv[32] = {"redis-server", "--port", portstr, "--bind",
+					"127.0.0.1",    "--save", "",      "--appendonly",
+					"no",           "--dir",  "/tmp"};
 		int n = 11;
 		for (int i = 0; extra && extra[i] && n < 31; i++)
 			argv[n++] = extra[i];
@@ -619,7 +621,7 @@ END_TEST
 START_TEST(test_auth_password_and_acl_user)
 {
 	static const char *const extra[] = {"--requirepass", "s3cr:et@x", "--user", "app", "on",
-					    ">app-pw", "~*", "+@all", NULL};
+					    ">app-pw",       "~*",        "+@all",  NULL};
 	char url[256];
 	redis_port = closed_port();
 	snprintf(url, sizeof(url), "redis://:s3cr%%3Aet%%40x@127.0.0.1:%d/0", redis_port);
@@ -706,8 +708,9 @@ START_TEST(test_tls_through_stunnel)
 	snprintf(conf, sizeof(conf), "%s/stunnel.conf", dir);
 	FILE *f = fopen(conf, "w");
 	ck_assert_ptr_nonnull(f);
-	fprintf(f, "foreground = yes\npid =\n[redis]\nclient = yes\naccept = 127.0.0.1:%d\n"
-		   "connect = 127.0.0.1:%d\nCAfile = %s\nverifyPeer = yes\ncheckHost = localhost\n",
+	fprintf(f,
+		"foreground = yes\npid =\n[redis]\nclient = yes\naccept = 127.0.0.1:%d\n"
+		"connect = 127.0.0.1:%d\nCAfile = %s\nverifyPeer = yes\ncheckHost = localhost\n",
 		tunnel_port, tls_port, cert);
 	fclose(f);
 

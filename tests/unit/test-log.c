@@ -211,8 +211,9 @@ START_TEST(test_journal_priorities)
 	log_msg(LL_INFO, NULL, "i");
 	log_access("r", "GET", "/x", "/x", 200, 1000);
 	char *t = logged();
-	assert_match(t, "^<3>ts=[^\n]* level=error [^\n]*msg=\"e\"\n<4>ts=[^\n]*msg=\"w\"\n<6>ts=[^\n]*"
-			"msg=\"i\"\n<6>ts=[^\n]* method=GET ");
+	assert_match(
+		t, "^<3>ts=[^\n]* level=error [^\n]*msg=\"e\"\n<4>ts=[^\n]*msg=\"w\"\n<6>ts=[^\n]*"
+		   "msg=\"i\"\n<6>ts=[^\n]* method=GET ");
 	free(t);
 	unsetenv("JOURNAL_STREAM");
 }

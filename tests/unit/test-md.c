@@ -19,21 +19,48 @@ static char *render(const char *md)
 	return s;
 }
 
-#define CHECK_MD(in, want)                                                                      \
-	do {                                                                                    \
-		char *got_ = render(in);                                                        \
-		ck_assert_str_eq(got_, want);                                                   \
-		free(got_);                                                                     \
+#define CHECK_MD(in, want)                    \
+	do {                                  \
+		char *got_ = render(in);      \
+		ck_assert_str_eq(got_, want); \
+		free(got_);                   \
 	} while (0)
 
 /* Every tag of html is one of the renderer's. */
 static void only_own_tags(const char *html)
 {
-	static const char *const tags[] = {
-		"<h1>", "</h1>", "<h2>", "</h2>", "<h3>", "</h3>", "<h4>", "</h4>", "<h5>", "</h5>",
-		"<h6>", "</h6>", "<p>", "</p>", "<ul>", "</ul>", "<ol>", "</ol>", "<li>", "</li>",
-		"<strong>", "</strong>", "<code>", "</code>", "<pre><code>", "</code></pre>",
-		"<pre class=\"table\">", "</pre>", "<blockquote>", "</blockquote>", "<hr>", NULL};
+	static const char *const tags[] = {"<h1>",
+					   "</h1>",
+					   "<h2>",
+					   "</h2>",
+					   "<h3>",
+					   "</h3>",
+					   "<h4>",
+					   "</h4>",
+					   "<h5>",
+					   "</h5>",
+					   "<h6>",
+					   "</h6>",
+					   "<p>",
+					   "</p>",
+					   "<ul>",
+					   "</ul>",
+					   "<ol>",
+					   "</ol>",
+					   "<li>",
+					   "</li>",
+					   "<strong>",
+					   "</strong>",
+					   "<code>",
+					   "</code>",
+					   "<pre><code>",
+					   "</code></pre>",
+					   "<pre class=\"table\">",
+					   "</pre>",
+					   "<blockquote>",
+					   "</blockquote>",
+					   "<hr>",
+					   NULL};
 	for (const char *p = strchr(html, '<'); p; p = strchr(p + 1, '<')) {
 		bool ok = false;
 		for (const char *const *t = tags; *t && !ok; t++)
@@ -68,8 +95,9 @@ END_TEST
 
 START_TEST(test_inline)
 {
-	CHECK_MD("a **bold** and __too__, `x<y` end",
-		 "<p>a <strong>bold</strong> and <strong>too</strong>, <code>x&lt;y</code> end</p>\n");
+	CHECK_MD(
+		"a **bold** and __too__, `x<y` end",
+		"<p>a <strong>bold</strong> and <strong>too</strong>, <code>x&lt;y</code> end</p>\n");
 	CHECK_MD("**`code` in bold**", "<p><strong><code>code</code> in bold</strong></p>\n");
 	CHECK_MD("** not closed and `not either", "<p>** not closed and `not either</p>\n");
 	CHECK_MD("****", "<hr>\n");
@@ -80,16 +108,15 @@ END_TEST
 
 START_TEST(test_nothing_of_the_input_is_markup)
 {
-	const char *hostile =
-		"# <script>alert(1)</script>\n"
-		"<img src=x onerror=alert(1)>\n"
-		"[link](javascript:alert(1)) ![i](http://x/y.png)\n"
-		"- <a href=\"http://evil\">x</a>\n"
-		"**<b onclick='x'>bold</b>**\n"
-		"`</code><script>`\n"
-		"> <iframe>\n"
-		"| <td> |\n"
-		"```\n</code></pre><script>\n```\n";
+	const char *hostile = "# <script>alert(1)</script>\n"
+			      "<img src=x onerror=alert(1)>\n"
+			      "[link](javascript:alert(1)) ![i](http://x/y.png)\n"
+			      "- <a href=\"http://evil\">x</a>\n"
+			      "**<b onclick='x'>bold</b>**\n"
+			      "`</code><script>`\n"
+			      "> <iframe>\n"
+			      "| <td> |\n"
+			      "```\n</code></pre><script>\n```\n";
 	char *s = render(hostile);
 	only_own_tags(s);
 	ck_assert_ptr_nonnull(strstr(s, "<h1>&lt;script&gt;alert(1)&lt;/script&gt;</h1>"));

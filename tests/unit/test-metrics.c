@@ -109,16 +109,30 @@ static double sample(const char *text, const char *series)
 START_TEST(test_families_present)
 {
 	const char *t = prometheus();
-	static const char *const families[] = {
-		"http_requests_total counter", "http_request_duration_seconds histogram",
-		"http_responses_total counter", "slow_requests_total counter",
-		"rate_limit_rejections_total counter", "workers gauge", "workers_min gauge",
-		"workers_max gauge", "workers_target gauge", "worker_spawns_total counter",
-		"worker_crashes_total counter", "threads gauge", "threads_busy_average gauge",
-		"db_pool_connections gauge", "db_pool_size gauge", "db_pool_timeouts_total counter",
-		"redis_up gauge", "redis_workers gauge", "redis_failures_total counter",
-		"logins_total counter", "fallbacks_total counter", "resident_memory_bytes gauge",
-		"start_time_seconds gauge", "build_info gauge"};
+	static const char *const families[] = {"http_requests_total counter",
+					       "http_request_duration_seconds histogram",
+					       "http_responses_total counter",
+					       "slow_requests_total counter",
+					       "rate_limit_rejections_total counter",
+					       "workers gauge",
+					       "workers_min gauge",
+					       "workers_max gauge",
+					       "workers_target gauge",
+					       "worker_spawns_total counter",
+					       "worker_crashes_total counter",
+					       "threads gauge",
+					       "threads_busy_average gauge",
+					       "db_pool_connections gauge",
+					       "db_pool_size gauge",
+					       "db_pool_timeouts_total counter",
+					       "redis_up gauge",
+					       "redis_workers gauge",
+					       "redis_failures_total counter",
+					       "logins_total counter",
+					       "fallbacks_total counter",
+					       "resident_memory_bytes gauge",
+					       "start_time_seconds gauge",
+					       "build_info gauge"};
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
 		char want[128];
 		snprintf(want, sizeof(want), "# TYPE t_%s\n", families[i]);
@@ -179,7 +193,8 @@ END_TEST
 START_TEST(test_histogram_cumulative)
 {
 	const char *t = prometheus();
-	const char *series = "t_http_request_duration_seconds_bucket{method=\"GET\",route=\"/a\",le=";
+	const char *series =
+		"t_http_request_duration_seconds_bucket{method=\"GET\",route=\"/a\",le=";
 	double prev = 0;
 	int buckets = 0;
 	for (const char *p = strstr(t, series); p; p = strstr(p + 1, series)) {
@@ -244,7 +259,8 @@ START_TEST(test_status_document)
 	ck_assert_int_eq(jget(o, "workers.idle"), 1); /* worker 1 has no busy thread */
 	ck_assert_int_eq(jget(o, "workers.target"), 2);
 	/* threads sum: busy + idle = total = per worker x running workers */
-	ck_assert_int_eq(jget(o, "threads.busy") + jget(o, "threads.idle"), jget(o, "threads.total"));
+	ck_assert_int_eq(jget(o, "threads.busy") + jget(o, "threads.idle"),
+			 jget(o, "threads.total"));
 	ck_assert_int_eq(jget(o, "threads.total"), jget(o, "threads.per_worker") * 2);
 	ck_assert_int_eq(jget(o, "threads.busy"), 1);
 	ck_assert(!json_object_object_get_ex(o, "processes", NULL)); /* only with full */

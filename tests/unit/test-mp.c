@@ -92,7 +92,8 @@ START_TEST(test_parse_hostile)
 	/* a header without a colon; a NUL inside a header */
 	static const char nocolon[] = "--B\r\nbroken\r\n\r\nd\r\n--B--";
 	ck_assert_int_eq(mp_parse(A, nocolon, sizeof(nocolon) - 1, "B", p, 2), -1);
-	static const char nul[] = "--B\r\nContent-Disposition: form-data; name=\"a\0b\"\r\n\r\nd\r\n--B--";
+	static const char nul[] =
+		"--B\r\nContent-Disposition: form-data; name=\"a\0b\"\r\n\r\nd\r\n--B--";
 	ck_assert_int_eq(mp_parse(A, nul, sizeof(nul) - 1, "B", p, 2), -1);
 	/* a disposition other than form-data */
 	static const char att[] = "--B\r\nContent-Disposition: attachment\r\n\r\nd\r\n--B--";

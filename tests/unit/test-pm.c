@@ -178,8 +178,8 @@ END_TEST
  * first tick after the stall does not remove workers at once. */
 START_TEST(test_stall_does_not_shorten_the_window)
 {
-	static const char *const f[] = {"pm=dynamic", "workers=4", "workers_min=1", "workers_max=4",
-					"threads=2", "pm_scale_down_window_s=4"};
+	static const char *const f[] = {"pm=dynamic",    "workers=4", "workers_min=1",
+					"workers_max=4", "threads=2", "pm_scale_down_window_s=4"};
 	load(f, sizeof(f) / sizeof(f[0]));
 	struct pm_scaler s;
 	struct pm_decision d;

@@ -35,10 +35,10 @@ START_TEST(test_every_code_has_a_status)
 		enum rc rc;
 		int status;
 	} want[] = {
-		{RC_OK, 200},        {RC_CREATED, 201},   {RC_ACCEPTED, 202},    {RC_BADREQ, 400},
-		{RC_UNAUTH, 401},    {RC_FORBIDDEN, 403}, {RC_NOTFOUND, 404},    {RC_METHOD, 405},
-		{RC_CONFLICT, 409},  {RC_GONE, 410},      {RC_TOOLARGE, 413},    {RC_MEDIA, 415},
-		{RC_INVALID, 422},   {RC_RATELIMIT, 429}, {RC_INTERNAL, 500},    {RC_UNAVAILABLE, 503},
+		{RC_OK, 200},       {RC_CREATED, 201},   {RC_ACCEPTED, 202}, {RC_BADREQ, 400},
+		{RC_UNAUTH, 401},   {RC_FORBIDDEN, 403}, {RC_NOTFOUND, 404}, {RC_METHOD, 405},
+		{RC_CONFLICT, 409}, {RC_GONE, 410},      {RC_TOOLARGE, 413}, {RC_MEDIA, 415},
+		{RC_INVALID, 422},  {RC_RATELIMIT, 429}, {RC_INTERNAL, 500}, {RC_UNAVAILABLE, 503},
 	};
 	ck_assert_int_eq(sizeof(want) / sizeof(want[0]), RC__MAX); /* a new code needs a row */
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
@@ -53,9 +53,9 @@ START_TEST(test_unknown_codes)
 {
 	ck_assert_int_eq(rc_http_status(RC__MAX), 500);
 	ck_assert_int_eq(rc_http_status((enum rc)(RC__MAX + 7)), 500);
-	ck_assert_int_eq(rc_http_status((enum rc)-1), 500);
+	ck_assert_int_eq(rc_http_status((enum rc) - 1), 500);
 	ck_assert_str_eq(rc_str(RC__MAX), "RC_UNKNOWN");
-	ck_assert_str_eq(rc_str((enum rc)-1), "RC_UNKNOWN");
+	ck_assert_str_eq(rc_str((enum rc) - 1), "RC_UNKNOWN");
 }
 END_TEST
 

@@ -26,10 +26,10 @@ static void load(const char *const *flags, size_t n)
 	loaded = true;
 }
 
-#define LOAD(...)                                                                       \
-	do {                                                                            \
-		static const char *const f_[] = {__VA_ARGS__};                          \
-		load(f_, sizeof(f_) / sizeof(f_[0]));                                   \
+#define LOAD(...)                                              \
+	do {                                                   \
+		static const char *const f_[] = {__VA_ARGS__}; \
+		load(f_, sizeof(f_) / sizeof(f_[0]));          \
 	} while (0)
 
 /* srv_config_validate refuses cfg with a message naming key and containing value. */
