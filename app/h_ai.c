@@ -716,12 +716,9 @@ int h_ai_providers_verify(struct req *r)
 		return req_fail(r, RC_BADREQ,
 				"Unsupported provider. Must be one of: openai, claude (anthropic), "
 				"gemini (google)");
-	const char *raw = jx_get_str(r->json, "api_key");
-	if (!str_has_text(raw))
-		return req_fail(r, RC_BADREQ, "API key cannot be empty");
-	const char *key = key_clean_secret(r->a, raw);
+	const char *key = key_body_secret(r);
 	if (!key)
-		return req_fail(r, RC_BADREQ, "API key must be printable ASCII without spaces");
+		return r->rc;
 	const char *base = jx_get_str(r->json, "base_url");
 	bool custom = str_has_text(base);
 	if (!custom)

@@ -56,6 +56,19 @@ static const char *mask(struct arena *a, const char *key)
 	return "\u2026";
 }
 
+const char *key_body_secret(struct req *r)
+{
+	const char *raw = jx_get_str(r->json, "api_key");
+	if (!str_has_text(raw)) {
+		req_fail(r, RC_BADREQ, "API key cannot be empty");
+		return NULL;
+	}
+	const char *key = key_clean_secret(r->a, raw);
+	if (!key)
+		req_fail(r, RC_BADREQ, "API key must be printable ASCII without spaces");
+	return key;
+}
+
 const char *key_clean_secret(struct arena *a, const char *s)
 {
 	char *t = arena_strtrim(a, s);
@@ -136,12 +149,9 @@ int h_keys_save(struct req *r)
 		return req_fail(r, RC_BADREQ,
 				"AI Gateway credentials must be configured through "
 				"/api/providers/configure");
-	const char *raw = jx_get_str(r->json, "api_key");
-	if (!str_has_text(raw))
-		return req_fail(r, RC_BADREQ, "API key cannot be empty");
-	const char *key = key_clean_secret(r->a, raw);
+	const char *key = key_body_secret(r);
 	if (!key)
-		return req_fail(r, RC_BADREQ, "API key must be printable ASCII without spaces");
+		return r->rc;
 	const char *json = key_store(&r->c, r->auth.user_id, provider, key, NULL);
 	if (!json)
 		return r->rc;

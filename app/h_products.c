@@ -76,6 +76,23 @@ int req_fail_blank(struct req *r, const char *name)
 			      "String should have at least 1 character");
 }
 
+int prod_refused(struct req *r, const char *product_id)
+{
+	if (r->rc != RC_OK)
+		return r->rc;
+	int lvl = prod_level(r, product_id);
+	if (lvl < 0)
+		return r->rc;
+	if (lvl == PL_NONE)
+		return req_fail(r, RC_NOTFOUND, "Product not found or access denied");
+	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
+}
+
+int prod_json_or_refuse(struct req *r, const char *json, const char *product_id)
+{
+	return json ? res_json_str(r, json) : prod_refused(r, product_id);
+}
+
 int prod_level(struct req *r, const char *product_id)
 {
 	const char *p[] = {product_id, r->auth.tenant_id, r->auth.user_id};

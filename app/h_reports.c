@@ -173,16 +173,8 @@ static int report_load(struct req *r, const char *id, bool full, struct report *
 		"FROM products p JOIN user_profiles u ON u.id = p.user_id "
 		"WHERE p.id = $1 AND p.tenant_id = $2 AND " SQL_CAN_VIEW("p", "$3"),
 		6, p);
-	if (!json) {
-		if (r->rc != RC_OK)
-			return r->rc;
-		int lvl = prod_level(r, id);
-		if (lvl < 0)
-			return r->rc;
-		if (lvl == PL_NONE)
-			return req_fail(r, RC_NOTFOUND, "Product not found or access denied");
-		return req_fail(r, RC_FORBIDDEN, "Access denied to product");
-	}
+	if (!json)
+		return prod_refused(r, id);
 	rep->root = jx_parse(json, strlen(json), 256);
 	if (!rep->root)
 		return req_fail(r, RC_INTERNAL, "report: unparsable JSON from the database");
@@ -349,12 +341,8 @@ int h_reports_generate(struct req *r)
 		"'summary', summary, 'created_at', created_at, 'updated_at', updated_at)",
 		10, p);
 	/* clang-format on */
-	if (json)
-		return res_json_text(r, 200, json, strlen(json));
-	if (r->rc != RC_OK)
-		return r->rc;
 	/* access was lost between the two statements */
-	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
+	return res_json_or(r, json, RC_FORBIDDEN, "Access denied to product");
 }
 
 /* The caller's own report of the product, or {exists: false, message}. */
@@ -376,16 +364,7 @@ int h_reports_get(struct req *r)
 		"'No progress report yet. Generate one first.')) FROM products p "
 		"WHERE p.id = $1 AND p.tenant_id = $2 AND " SQL_CAN_VIEW("p", "$3"),
 		3, p);
-	if (json)
-		return res_json_text(r, 200, json, strlen(json));
-	if (r->rc != RC_OK)
-		return r->rc;
-	int lvl = prod_level(r, id);
-	if (lvl < 0)
-		return r->rc;
-	if (lvl == PL_NONE)
-		return req_fail(r, RC_NOTFOUND, "Product not found or access denied");
-	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
+	return prod_json_or_refuse(r, json, id);
 }
 
 /* ---------------------------------------------------------------- review */

@@ -24,17 +24,6 @@
 
 #define SUMMARIZE_MAX_SESSIONS 100 /* session ids in one summarize body */
 
-/* 404 or 403 after a guarded statement found nothing for product id (h_reports.c's rule). */
-static int product_refused(struct req *r, const char *id)
-{
-	int lvl = prod_level(r, id);
-	if (lvl < 0)
-		return r->rc;
-	if (lvl == PL_NONE)
-		return req_fail(r, RC_NOTFOUND, "Product not found or access denied");
-	return req_fail(r, RC_FORBIDDEN, "Access denied to product");
-}
-
 /* The product of the path when the caller may view it (need_edit: edit it); else the
  * refusal is recorded and NULL returned. */
 static const char *product_for(struct req *r, bool need_edit)
@@ -81,9 +70,7 @@ int h_scoring_sessions(struct req *r)
 		" FROM products p WHERE p.id = $1 AND p.tenant_id = $2 AND " SQL_CAN_VIEW("p", "$3"),
 		3, p);
 	/* clang-format on */
-	if (!json)
-		return r->rc != RC_OK ? (int)r->rc : product_refused(r, id);
-	return res_json_text(r, 200, json, strlen(json));
+	return prod_json_or_refuse(r, json, id);
 }
 
 /* The body of summarize: a JSON array of 1..100 session UUIDs (API.md 1.10). */
@@ -222,9 +209,7 @@ int h_scoring_scores(struct req *r)
 		" FROM products p WHERE p.id = $1 AND p.tenant_id = $2 AND " SQL_CAN_VIEW("p", "$3"),
 		3, p);
 	/* clang-format on */
-	if (!json)
-		return r->rc != RC_OK ? (int)r->rc : product_refused(r, id);
-	return res_json_text(r, 200, json, strlen(json));
+	return prod_json_or_refuse(r, json, id);
 }
 
 /* The scores of the products of the caller's tenant the caller can view; any other tenant id

@@ -50,6 +50,13 @@ enum prod_level {
  * (already described in r). */
 int prod_level(struct req *r, const char *product_id);
 
+/* The refusal after a guarded read of product_id touched no row: the error the statement
+ * recorded, else 404 "Product not found or access denied" without access (another tenant's
+ * product included) or 403 "Access denied to product" with too little. Returns the code. */
+int prod_refused(struct req *r, const char *product_id);
+/* 200 with json when the guarded read returned it, else prod_refused. */
+int prod_json_or_refuse(struct req *r, const char *json, const char *product_id);
+
 /* Path parameter name as a UUID: the value, or NULL after a 422 (req_fail_field). */
 const char *req_path_uuid(struct req *r, const char *name);
 
@@ -134,6 +141,9 @@ int h_reports_export(struct req *r);   /* POST /api/products/{id}/export-prd */
 /* API keys are printable ASCII without spaces; surrounding white space is dropped (pasted
  * keys often carry a newline). An arena copy, or NULL when empty or not printable. */
 const char *key_clean_secret(struct arena *a, const char *s);
+/* The body's "api_key" member as key_clean_secret gives it, or NULL with the 400 recorded
+ * ("API key cannot be empty" / "... printable ASCII without spaces"). */
+const char *key_body_secret(struct req *r);
 
 /*
  * Seals secret (app/keys.h) and upserts it as the active row (user_id, provider) of
