@@ -789,6 +789,22 @@ static void put(struct json_object *o, const char *k, const char *v)
 	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
 }
 
+/* The product's latest mockup of provider (and project, when not NULL), its status refreshed
+ * from V0 when due: RC_OK with *m its one-row result (NULL when there is none), *s and *note;
+ * or the error recorded in r. */
+static int latest_refreshed(struct req *r, const char *product, const char *provider,
+			    const char *project, PGresult **m, struct mstat *s, const char **note)
+{
+	*m = latest(r, product, provider, project);
+	if (!*m)
+		return r->rc;
+	if (PQntuples(*m) != 1) {
+		*m = NULL;
+		return RC_OK;
+	}
+	return refresh(r, *m, s, note);
+}
+
 int h_design_status(struct req *r)
 {
 	const char *product;
@@ -800,21 +816,16 @@ int h_design_status(struct req *r)
 		provider = "v0";
 	if (!jx_one_of(provider, design_providers))
 		return req_fail(r, RC_BADREQ, "Invalid provider. Must be 'v0' or 'lovable'");
-	PGresult *m = latest(r, product, provider, NULL);
-	if (!m)
+	PGresult *m;
+	struct mstat s;
+	const char *note;
+	if (latest_refreshed(r, product, provider, NULL, &m, &s, &note) != RC_OK)
 		return r->rc;
 	struct json_object *o = json_object_new_object();
-	if (PQntuples(m) != 1) {
+	if (!m) {
 		put(o, "status", "not_found");
 		put(o, "message", "No mockup for this product yet");
 		return res_json(r, 200, o);
-	}
-	struct mstat s;
-	const char *note;
-	rc = refresh(r, m, &s, &note);
-	if (rc != RC_OK) {
-		json_object_put(o);
-		return rc;
 	}
 	put(o, "status", s.status);
 	put(o, "mockup_id", db_get(m, 0, "id"));
@@ -838,23 +849,18 @@ int h_design_check(struct req *r)
 	const char *project = req_query(r, "projectId");
 	if (project && (!*project || strlen(project) > V0_ID_MAX))
 		project = NULL;
-	PGresult *m = latest(r, product, "v0", project);
-	if (!m)
+	PGresult *m;
+	struct mstat s;
+	const char *note;
+	if (latest_refreshed(r, product, "v0", project, &m, &s, &note) != RC_OK)
 		return r->rc;
 	struct json_object *o = json_object_new_object();
-	if (PQntuples(m) != 1) {
+	if (!m) {
 		put(o, "status", "not_found");
 		json_object_object_add(o, "is_complete", json_object_new_boolean(false));
 		json_object_object_add(o, "can_submit_new", json_object_new_boolean(true));
 		put(o, "message", "No V0 project for this product yet");
 		return res_json(r, 200, o);
-	}
-	struct mstat s;
-	const char *note;
-	rc = refresh(r, m, &s, &note);
-	if (rc != RC_OK) {
-		json_object_put(o);
-		return rc;
 	}
 	bool done = strcmp(s.status, "completed") == 0;
 	bool open = strcmp(s.status, "in_progress") == 0 || strcmp(s.status, "pending") == 0;
