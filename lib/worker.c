@@ -289,11 +289,18 @@ static int shared_epoll(int lfd, int stop_fd)
 	return ep;
 }
 
-/* Stopping: serves the connections already readable in ep (accepted, or kept with a request
- * sent), closing each after its answer, so that a reload or a recycling loses no request that
- * reached this worker. */
+/* Stopping: serves the connections readable in ep (accepted, or kept with a request sent),
+ * closing each after its answer, so that a reload or a recycling loses no request that
+ * reached this worker. A connection accepted just before the stop may not have its request
+ * yet (nginx writes it right after connecting; on a busy machine, a little later): closing it
+ * unread would reset it under nginx (a 503 to the client), so readiness is polled for a short
+ * grace (the stop eventfd is level-triggered in ep: epoll_wait cannot simply block). */
+#define FINISH_GRACE_MS 100
+#define FINISH_POLL_MS 2
+
 static void finish_ready(struct tctx *t, int ep)
 {
+	int quiet_ms = 0;
 	for (;;) {
 		struct epoll_event evs[8];
 		int n = epoll_wait(ep, evs, 8, 0);
@@ -307,8 +314,13 @@ static void finish_ready(struct tctx *t, int ep)
 				serve(t, kr);
 			req_del(kr);
 		}
-		if (conns == 0)
+		if (conns > 0)
+			continue;
+		if (quiet_ms >= FINISH_GRACE_MS)
 			return;
+		struct timespec ts = {0, FINISH_POLL_MS * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		quiet_ms += FINISH_POLL_MS;
 	}
 }
 
