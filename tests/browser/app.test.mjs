@@ -181,17 +181,23 @@ test('progress report, PRD review and PRD export as Markdown and HTML', T, async
   await p.getByRole('button', { name: 'Review the PRD' }).click();
   await p.locator('#review').getByText('Incomplete').waitFor();
 
+  // the template (the agent's switch off): the product's own heading
   await p.getByLabel('Format').selectOption('markdown');
+  await p.getByLabel('Written by the export agent (off: the template)').uncheck();
   let [dl] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: 'Download PRD' }).click()]);
   assert.match(dl.suggestedFilename(), /^PRD_Export_Product_\d{8}\.md$/);
   const md = readFileSync(await dl.path(), 'utf8');
   assert.match(md, /^# .*Export Product/m);
   await p.getByText(/Downloaded PRD_Export_Product_\d{8}\.md/).waitFor();
 
+  // written by the export agent (the test stack's fake provider): its words in our HTML page
   await p.getByLabel('Format').selectOption('html');
+  await p.getByLabel('Written by the export agent (off: the template)').check();
   [dl] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: 'Download PRD' }).click()]);
-  assert.match(dl.suggestedFilename(), /\.html$/);
-  assert.match(readFileSync(await dl.path(), 'utf8'), /<html[\s>]/i);
+  assert.match(dl.suggestedFilename(), /^PRD_Export_Product_\d{8}\.html$/);
+  const html = readFileSync(await dl.path(), 'utf8');
+  assert.match(html, /<html[\s>]/i);
+  assert.match(html, /Fake answer from/);
   await L.axe(p, 'reports');
   await L.shot(p, 'reports-export-desktop-light');
   await L.checkClean(p);

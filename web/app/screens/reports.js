@@ -68,17 +68,20 @@ export async function render({ main, params, signal, title }) {
   const fmt = h('select', { id: 'export-format', name: 'format' },
     h('option', { value: 'markdown' }, 'Markdown (.md)'), h('option', { value: 'html' }, 'HTML (.html)'));
   const meta = h('input', { type: 'checkbox', id: 'export-meta', checked: true });
+  // the export agent writes the PRD when the user has an AI provider (off: the template, instant)
+  const ai = h('input', { type: 'checkbox', id: 'export-ai', checked: true });
   const exportOut = h('div', { 'aria-live': 'polite' });
   const exp = h('button', { type: 'submit', class: 'btn primary', id: 'export-btn', 'data-busy': 'Preparing…' }, 'Download PRD');
   const expForm = h('form', null,
     h('div', { class: 'field' }, h('label', { for: 'export-format' }, 'Format'), fmt),
     h('p', { class: 'choice' }, meta, h('label', { for: 'export-meta' }, 'Include metadata')),
+    h('p', { class: 'choice' }, ai, h('label', { for: 'export-ai' }, 'Written by the export agent (off: the template)')),
     h('div', { class: 'row' }, exp), exportOut);
   expForm.addEventListener('submit', (e) => {
     e.preventDefault();
     busy(exp, async () => {
       const res = await request(base + '/export-prd', {
-        method: 'POST', raw: true, accept: '*/*', json: { format: fmt.value, include_metadata: meta.checked },
+        method: 'POST', raw: true, accept: '*/*', json: { format: fmt.value, include_metadata: meta.checked, use_ai: ai.checked },
       });
       const blob = await res.blob();
       const name = fileName(res, `PRD.${fmt.value === 'html' ? 'html' : 'md'}`);
