@@ -1563,74 +1563,88 @@ static bool fits(size_t *left, struct cpart *p)
 	return true;
 }
 
-/* Loads the rows (jobs_context) and the excerpts, plans the agents (kind multi_agent) and
- * writes j->context. Errors are logged and the job goes on with less context. */
-static void job_load_context(struct job *j, const char *phase_name, struct json_object *ctxo)
+/* The parts of a job's context, rendered from the rows and the excerpts; the budget then marks
+ * which are kept (cpart.keep). */
+struct cparts {
+	struct cpart prod;        /* the product */
+	struct cpart client;      /* the client's context */
+	struct cpart cur_sub;     /* the current phase's submission */
+	struct cpart *kb;         /* the excerpts by rank, KB_TOP slots (job arena) */
+	struct cpart *hist;       /* the messages, newest first, nrows + 1 slots (job arena) */
+	struct cpart *subs;       /* the other submissions, nrows + 1 slots (job arena) */
+	int nkb;                  /* excerpts in kb */
+	int nhist;                /* messages in hist */
+	int nsubs;                /* submissions in subs */
+	struct json_object *arts; /* the articles of kb, by rank (kb_retrieve), or NULL */
+};
+
+/* Plans the agents of a multi-agent job (agent_plan_for) from its request, the phase the
+ * client named and the recent messages of the rows (for phase detection). Returns the phase
+ * the context is about: the plan's for a multi-agent job, else phase_name. */
+static const char *job_plan_agents(struct job *j, const char *phase_name, PGresult *rows, int nrows)
 {
-	const char *sid = ctxo ? jx_get_str(ctxo, "session_id") : NULL;
-	PGresult *rows = jobs_context(&j->c, j->who.tenant_id, j->who.user_id,
-				      j->product_id[0] ? j->product_id : NULL,
-				      sid && jx_is_uuid(sid) ? sid : NULL);
-	if (!rows) {
-		log_msg(LL_WARN, j->id, "context not loaded: %s", j->c.detail);
-		ctx_clear(&j->c);
-	}
-	int nrows = rows ? PQntuples(rows) : 0;
 	/* the recent messages, newest first, for phase detection */
 	const char *recent[10];
 	size_t nrecent = 0;
 	for (int i = 0; i < nrows && nrecent < 10; i++)
 		if (strcmp(PQgetvalue(rows, i, 0), "history") == 0)
 			recent[nrecent++] = PQgetvalue(rows, i, 2);
-	if (j->kind == JK_MULTI) {
-		struct json_object *rq = j->request;
-		const char *sup[AGENT_MAX_SUPPORTING * 2];
-		size_t n = 0;
-		struct json_object *sa = jx_get(rq, "supporting_agents");
-		for (size_t i = 0; sa && json_object_is_type(sa, json_type_array) &&
-				   i < json_object_array_length(sa) && n < AGENT_MAX_SUPPORTING * 2;
-		     i++) {
-			const char *k = json_object_get_string(json_object_array_get_idx(sa, i));
-			if (k)
-				sup[n++] = k;
-		}
-		agent_plan_for(&j->plan, j->query, phase_name, recent, nrecent,
-			       jx_get_str(rq, "primary_agent"), sa ? sup : NULL, n);
-		phase_name = j->plan.phase;
+	if (j->kind != JK_MULTI)
+		return phase_name;
+	struct json_object *rq = j->request;
+	const char *sup[AGENT_MAX_SUPPORTING * 2];
+	size_t n = 0;
+	struct json_object *sa = jx_get(rq, "supporting_agents");
+	for (size_t i = 0; sa && json_object_is_type(sa, json_type_array) &&
+			   i < json_object_array_length(sa) && n < AGENT_MAX_SUPPORTING * 2;
+	     i++) {
+		const char *k = json_object_get_string(json_object_array_get_idx(sa, i));
+		if (k)
+			sup[n++] = k;
 	}
+	agent_plan_for(&j->plan, j->query, phase_name, recent, nrecent,
+		       jx_get_str(rq, "primary_agent"), sa ? sup : NULL, n);
+	return j->plan.phase;
+}
 
-	size_t left = (size_t)j->d->cfg->agent_context_budget_tokens * 4;
-	struct cpart prod = {0}, client = {0}, cur_sub = {0};
-	struct cpart *kb = arena_calloc(j->a, KB_TOP * sizeof(*kb));
-	struct cpart *hist = arena_calloc(j->a, (size_t)(nrows + 1) * sizeof(*hist));
-	struct cpart *subs = arena_calloc(j->a, (size_t)(nrows + 1) * sizeof(*subs));
-	int nhist = 0, nsubs = 0, nkb = 0;
-	/* the product and the client's context */
+/* The rows (jobs_context) as parts: the product, the submissions (the one of phase_name apart)
+ * and the conversation, newest first. */
+static void cparts_from_rows(struct job *j, struct cparts *cp, PGresult *rows, int nrows,
+			     const char *phase_name)
+{
 	for (int i = 0; i < nrows; i++) {
 		const char *kind = PQgetvalue(rows, i, 0);
 		const char *title = PQgetvalue(rows, i, 1), *body = PQgetvalue(rows, i, 2);
 		const char *extra = PQgetvalue(rows, i, 3), *status = PQgetvalue(rows, i, 4);
 		if (strcmp(kind, "product") == 0) {
-			prod.text = arena_printf(j->a, "## The product\nName: %s\nDescription: %s",
-						 title, excerpt(j, body, 1000));
+			cp->prod.text =
+				arena_printf(j->a, "## The product\nName: %s\nDescription: %s",
+					     title, excerpt(j, body, 1000));
 		} else if (strcmp(kind, "submission") == 0) {
-			struct cpart *p = &subs[nsubs++];
+			struct cpart *p = &cp->subs[cp->nsubs++];
 			p->text = arena_printf(
 				j->a, "### %s (%s)\n%s%s%s", title, status,
 				excerpt(j, body, SUBMISSION_CHARS), *extra ? "\nGenerated: " : "",
 				*extra ? excerpt(j, extra, SUBMISSION_CHARS / 2) : "");
 			if (phase_name && strcasecmp(title, phase_name) == 0) {
-				cur_sub = *p;
-				nsubs--;
+				cp->cur_sub = *p;
+				cp->nsubs--;
 			}
 		} else {
 			const char *who = strcmp(title, "user") == 0 ? "User"
 					  : *extra ? arena_printf(j->a, "%s agent", extra)
 						   : title;
-			hist[nhist++].text = arena_printf(j->a, "%s: %s", who,
-							  excerpt(j, body, HISTORY_ITEM_CHARS));
+			cp->hist[cp->nhist++].text = arena_printf(
+				j->a, "%s: %s", who, excerpt(j, body, HISTORY_ITEM_CHARS));
 		}
 	}
+}
+
+/* The client's context part: its phase, field, response length and form data, or (a
+ * multi-agent job whose client gave none) the phase the plan is about. */
+static void cparts_client(struct job *j, struct cparts *cp, struct json_object *ctxo,
+			  const char *phase_name)
+{
 	if (ctxo) {
 		struct buf b;
 		buf_init(&b, j->a);
@@ -1649,76 +1663,79 @@ static void job_load_context(struct job *j, const char *phase_name, struct json_
 					json_object_to_json_string_ext(fd, JSON_C_TO_STRING_PLAIN),
 					CLIENT_CTX_CHARS));
 		if (b.len)
-			client.text = arena_printf(j->a, "## The client's context\n%.*s",
-						   (int)b.len - 1, b.p);
+			cp->client.text = arena_printf(j->a, "## The client's context\n%.*s",
+						       (int)b.len - 1, b.p);
 	}
-	if (phase_name && !client.text && j->kind == JK_MULTI)
-		client.text = arena_printf(j->a, "## The client's context\nphase_name: %s%s",
-					   phase_name, j->plan.phase_detected ? " (detected)" : "");
-	/* the knowledge excerpts (the rag step) */
-	struct json_object *arts = NULL;
+	if (phase_name && !cp->client.text && j->kind == JK_MULTI)
+		cp->client.text =
+			arena_printf(j->a, "## The client's context\nphase_name: %s%s", phase_name,
+				     j->plan.phase_detected ? " (detected)" : "");
+}
+
+/* The knowledge excerpts (the rag step): the top KB_TOP articles of the product for the
+ * query. A failed retrieval is logged and leaves none. */
+static void cparts_knowledge(struct job *j, struct cparts *cp)
+{
 	if (j->product_id[0] && j->query) {
-		arts = kb_retrieve(&j->c, j->product_id, j->query, KB_TOP);
-		if (!arts) {
+		cp->arts = kb_retrieve(&j->c, j->product_id, j->query, KB_TOP);
+		if (!cp->arts) {
 			log_msg(LL_WARN, j->id, "knowledge retrieval failed: %s", j->c.detail);
 			ctx_clear(&j->c);
 		}
 	}
-	for (size_t i = 0; arts && i < json_object_array_length(arts) && nkb < KB_TOP; i++) {
-		struct json_object *a = json_object_array_get_idx(arts, i);
+	for (size_t i = 0; cp->arts && i < json_object_array_length(cp->arts) && cp->nkb < KB_TOP;
+	     i++) {
+		struct json_object *a = json_object_array_get_idx(cp->arts, i);
 		const char *title = jx_get_str(a, "title");
-		kb[nkb++].text =
+		cp->kb[cp->nkb++].text =
 			arena_printf(j->a, "[%s]\n%s", title ? title : "untitled",
 				     excerpt(j, jx_get_str(a, "content"), KB_EXCERPT_CHARS));
 	}
-	for (struct cpart *p = &prod; p; p = p == &prod ? &client : NULL)
+}
+
+/* Marks the parts kept within agent_context_budget_tokens, in the order of the section
+ * comment: the product and the client's context, the excerpts, the current submission, the
+ * conversation from its newest message back (up to the first that does not fit), the other
+ * submissions. */
+static void cparts_fit(struct job *j, struct cparts *cp)
+{
+	size_t left = (size_t)j->d->cfg->agent_context_budget_tokens * 4;
+	for (struct cpart *p = &cp->prod; p; p = p == &cp->prod ? &cp->client : NULL)
 		if (p->text)
 			p->len = strlen(p->text);
-	fits(&left, &prod);
-	fits(&left, &client);
-	for (int i = 0; i < nkb; i++) {
-		kb[i].len = strlen(kb[i].text);
-		fits(&left, &kb[i]);
+	fits(&left, &cp->prod);
+	fits(&left, &cp->client);
+	for (int i = 0; i < cp->nkb; i++) {
+		cp->kb[i].len = strlen(cp->kb[i].text);
+		fits(&left, &cp->kb[i]);
 	}
-	if (cur_sub.text) {
-		cur_sub.len = strlen(cur_sub.text);
-		fits(&left, &cur_sub);
+	if (cp->cur_sub.text) {
+		cp->cur_sub.len = strlen(cp->cur_sub.text);
+		fits(&left, &cp->cur_sub);
 	}
-	for (int i = 0; i < nhist; i++) {
-		hist[i].len = strlen(hist[i].text);
-		if (!fits(&left, &hist[i]))
+	for (int i = 0; i < cp->nhist; i++) {
+		cp->hist[i].len = strlen(cp->hist[i].text);
+		if (!fits(&left, &cp->hist[i]))
 			break;
 	}
-	for (int i = 0; i < nsubs; i++) {
-		subs[i].len = strlen(subs[i].text);
-		fits(&left, &subs[i]);
+	for (int i = 0; i < cp->nsubs; i++) {
+		cp->subs[i].len = strlen(cp->subs[i].text);
+		fits(&left, &cp->subs[i]);
 	}
-	/* written in reading order */
-	struct buf b;
-	buf_init(&b, j->a);
-	if (prod.keep)
-		buf_printf(&b, "\n\n%s", prod.text);
-	if (client.keep)
-		buf_printf(&b, "\n\n%s", client.text);
-	bool any_sub = cur_sub.keep;
-	for (int i = 0; i < nsubs; i++)
-		any_sub |= subs[i].keep;
-	if (any_sub) {
-		buf_puts(&b, "\n\n## Phase submissions");
-		for (int i = 0; i < nsubs; i++)
-			if (subs[i].keep)
-				buf_printf(&b, "\n%s", subs[i].text);
-		if (cur_sub.keep)
-			buf_printf(&b, "\n%s", cur_sub.text);
-	}
+}
+
+/* The kept excerpts: their section appended to b, their text as j->kb_text and their sources
+ * (id, title, rank) as j->kb_sources (owned by the job). */
+static void cparts_write_kb(struct job *j, struct cparts *cp, struct buf *b)
+{
 	struct buf kbt;
 	buf_init(&kbt, j->a);
 	j->kb_sources = json_object_new_array();
-	for (int i = 0; i < nkb; i++) {
-		if (!kb[i].keep)
+	for (int i = 0; i < cp->nkb; i++) {
+		if (!cp->kb[i].keep)
 			continue;
-		buf_printf(&kbt, "\n%s\n", kb[i].text);
-		struct json_object *a = json_object_array_get_idx(arts, (size_t)i);
+		buf_printf(&kbt, "\n%s\n", cp->kb[i].text);
+		struct json_object *a = json_object_array_get_idx(cp->arts, (size_t)i);
 		struct json_object *src = json_object_new_object();
 		json_object_object_add(src, "id", jstr(jx_get_str(a, "id")));
 		json_object_object_add(src, "title", jstr(jx_get_str(a, "title")));
@@ -1729,21 +1746,71 @@ static void job_load_context(struct job *j, const char *phase_name, struct json_
 	if (kbt.len) {
 		j->kb_text = kbt.p;
 		buf_printf(
-			&b,
+			b,
 			"\n\n## Knowledge-base excerpts of this product (cite them by their title "
 			"in brackets when you use them)\n%s",
 			kbt.p);
 	}
+}
+
+/* Writes the kept parts as j->context, in reading order: the product, the client's context,
+ * the submissions (the current one last), the excerpts, the conversation oldest first. */
+static void cparts_write(struct job *j, struct cparts *cp)
+{
+	struct buf b;
+	buf_init(&b, j->a);
+	if (cp->prod.keep)
+		buf_printf(&b, "\n\n%s", cp->prod.text);
+	if (cp->client.keep)
+		buf_printf(&b, "\n\n%s", cp->client.text);
+	bool any_sub = cp->cur_sub.keep;
+	for (int i = 0; i < cp->nsubs; i++)
+		any_sub |= cp->subs[i].keep;
+	if (any_sub) {
+		buf_puts(&b, "\n\n## Phase submissions");
+		for (int i = 0; i < cp->nsubs; i++)
+			if (cp->subs[i].keep)
+				buf_printf(&b, "\n%s", cp->subs[i].text);
+		if (cp->cur_sub.keep)
+			buf_printf(&b, "\n%s", cp->cur_sub.text);
+	}
+	cparts_write_kb(j, cp, &b);
 	int last = -1;
-	for (int i = 0; i < nhist && hist[i].keep; i++)
+	for (int i = 0; i < cp->nhist && cp->hist[i].keep; i++)
 		last = i;
 	if (last >= 0) {
 		buf_puts(&b, "\n\n## The conversation so far (oldest first)");
 		for (int i = last; i >= 0; i--)
-			buf_printf(&b, "\n%s", hist[i].text);
+			buf_printf(&b, "\n%s", cp->hist[i].text);
 	}
 	if (b.len)
 		j->context = arena_printf(j->a, "Context:%s", b.p);
+}
+
+/* Loads the rows (jobs_context) and the excerpts, plans the agents (kind multi_agent) and
+ * writes j->context. Errors are logged and the job goes on with less context. */
+static void job_load_context(struct job *j, const char *phase_name, struct json_object *ctxo)
+{
+	const char *sid = ctxo ? jx_get_str(ctxo, "session_id") : NULL;
+	PGresult *rows = jobs_context(&j->c, j->who.tenant_id, j->who.user_id,
+				      j->product_id[0] ? j->product_id : NULL,
+				      sid && jx_is_uuid(sid) ? sid : NULL);
+	if (!rows) {
+		log_msg(LL_WARN, j->id, "context not loaded: %s", j->c.detail);
+		ctx_clear(&j->c);
+	}
+	int nrows = rows ? PQntuples(rows) : 0;
+	phase_name = job_plan_agents(j, phase_name, rows, nrows);
+
+	struct cparts cp = {0};
+	cp.kb = arena_calloc(j->a, KB_TOP * sizeof(*cp.kb));
+	cp.hist = arena_calloc(j->a, (size_t)(nrows + 1) * sizeof(*cp.hist));
+	cp.subs = arena_calloc(j->a, (size_t)(nrows + 1) * sizeof(*cp.subs));
+	cparts_from_rows(j, &cp, rows, nrows, phase_name);
+	cparts_client(j, &cp, ctxo, phase_name);
+	cparts_knowledge(j, &cp);
+	cparts_fit(j, &cp);
+	cparts_write(j, &cp);
 }
 
 /* A declined message (API.md 5.3 step 1, 8.2 item 10): the guidance as the coordinator's
