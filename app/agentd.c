@@ -2511,6 +2511,179 @@ static int feature_store(struct job *j, struct ctx *c, const char *answer,
 	return RC_OK;
 }
 
+/* What job_end carries from one step to the next. */
+struct job_ending {
+	bool ok;                    /* the job succeeded (false once a score is no answer) */
+	int status;                 /* HTTP status of a failure */
+	const char *detail;         /* message of a failure (borrowed) */
+	const char *etype;          /* error_type of a failure (borrowed) */
+	struct json_object *scored; /* a score job's parsed answer, or NULL (owned) */
+	char *answer;               /* the primary agent's answer, or NULL on failure (owned) */
+	struct json_object *result; /* the job's result, or NULL on failure (owned) */
+	char *result_text;          /* the route's response, or NULL (owned, malloc) */
+	bool done;                  /* the row's end is stored by us */
+};
+
+/* The answer and the result of a job that succeeded; a score the agent did not give as JSON
+ * turns the ending into a failure (API.md 1.10). */
+static void job_end_answer(struct job *j, struct job_ending *e)
+{
+	if (e->ok && j->kind == JK_SCORE && !(e->scored = score_parse(j->prim.text))) {
+		e->ok = false;
+		e->status = 502;
+		e->detail = "The scoring agent did not answer with the expected JSON; try again";
+		e->etype = "bad_answer";
+	}
+	if (e->ok) {
+		const char *t = j->prim.text ? j->prim.text : "";
+		if (j->kind == JK_PHASE && j->capped)
+			e->answer = truncate_answer(j->sent.p ? j->sent.p : "", j->sent.len);
+		else
+			e->answer = strdup(t);
+	}
+	e->result = e->ok ? job_result(j, e->answer) : NULL;
+	e->result_text = e->result ? json_dup(e->result) : NULL;
+	if (e->ok && is_export(j->kind)) {
+		/* the route's answer is the job's result (API.md 1.11) */
+		free(e->result_text);
+		e->result_text = j->kind == JK_REVIEW ? review_result(j, e->answer)
+						      : export_file(j, e->answer);
+	}
+}
+
+/* The complete event (API.md 5.7): the primary agent's answer only, added to the job's
+ * events. */
+static void job_end_event(struct job *j, const struct job_ending *e)
+{
+	const char *answer = e->answer;
+	struct json_object *ce = json_object_new_object();
+	json_object_object_add(ce, "response", jstr(answer ? answer : ""));
+	json_object_object_add(ce, "interactions", json_object_get(j->interactions));
+	struct json_object *md = json_object_new_object();
+	if (e->ok) {
+		json_object_object_add(md, "mode",
+				       json_object_get(jx_get(e->result, "coordination_mode")));
+		json_object_object_add(md, "primary_agent",
+				       json_object_new_string(j->prim.def->key));
+		json_object_object_add(md, "supporting_agents", consulted_agents(j));
+	} else {
+		json_object_object_add(md, "error", jstr(e->detail));
+		json_object_object_add(md, "error_type", jstr(e->etype));
+		json_object_object_add(md, "partial", json_object_new_boolean(true));
+		json_object_object_add(md, "status", json_object_new_int(e->status));
+	}
+	json_object_object_add(ce, "metadata", md);
+	if (j->prim.def)
+		json_object_object_add(ce, "agent", json_object_new_string(j->prim.def->key));
+	if (j->kind == JK_PHASE) {
+		json_object_object_add(ce, "content", jstr(answer ? answer : ""));
+		json_object_object_add(ce, "word_count", json_object_new_int64(j->words));
+	}
+	job_add_event(j, "complete", ce, false);
+}
+
+/* The conversation rows of a multi-agent answer (jobs_save_conversation), in the ending's
+ * transaction on c. */
+static void job_end_save_conversation(struct job *j, struct ctx *c, const struct job_ending *e)
+{
+	struct json_object *ctxo = jx_get(j->request, "context");
+	const char *sid = ctxo ? jx_get_str(ctxo, "session_id") : NULL;
+	char title[64] = "New Conversation";
+	if (j->product_id[0])
+		snprintf(title, sizeof(title), "Product %.8s...", j->product_id);
+	char *meta = save_metadata(j, e->result);
+	jobs_save_conversation(c, j->id, j->who.tenant_id, j->who.user_id,
+			       j->product_id[0] ? j->product_id : NULL,
+			       sid && jx_is_uuid(sid) ? sid : NULL, title, j->query,
+			       j->prim.def->key, e->answer, meta);
+	free(meta);
+}
+
+/* Stores the ending in one transaction: the remaining events, a feature's answer, the row's
+ * final state (only while the row is ours) and a multi-agent answer's conversation rows; then
+ * caches the answers of a stored success. Sets e->done. */
+static void job_end_store(struct job *j, struct job_ending *e)
+{
+	struct agentd *d = j->d;
+	bool ok = e->ok;
+	bool done = false;
+	struct op o;
+	op_begin(&o, d, j->id);
+	if (j->cancelled) {
+		/* the row says cancelled already: only the events are stored */
+		done = job_flush(j, &o.c) == RC_OK;
+	} else if (db_begin(&o.c) == RC_OK && job_flush(j, &o.c) == RC_OK &&
+		   (!ok || !is_feature(j->kind) ||
+		    feature_store(j, &o.c, e->answer, e->scored, &e->result_text) == RC_OK) &&
+		   (ok ? jobs_complete(&o.c, j->id, d->owner, e->result_text, &done)
+		       : jobs_fail(&o.c, j->id, d->owner, e->detail, &done)) == RC_OK) {
+		if (done && ok && j->kind == JK_MULTI)
+			job_end_save_conversation(j, &o.c, e);
+		if (db_commit(&o.c) != RC_OK)
+			done = false;
+	} else {
+		log_msg(LL_WARN, j->id, "job end not stored: %s", o.c.detail);
+		done = false;
+	}
+	op_end(&o);
+	if (done && ok && !j->cancelled) {
+		for (int i = 0; i < j->nruns; i++)
+			cache_put(j, &j->runs[i]);
+		cache_put(j, &j->prim);
+	}
+	e->done = done;
+}
+
+/* The job's clients get its end: the streams the complete event, the waits the answer (each
+ * shape rendered once) or the failure. */
+static void job_end_clients(struct job *j, const struct job_ending *e)
+{
+	const struct jev *last = &j->evs[j->nevs - 1];
+	char *shaped[SHAPE__MAX] = {NULL};
+	while (j->clients) {
+		struct client *cl = j->clients;
+		if (cl->kind == CL_STREAM) {
+			client_send(cl, j->run, last);
+		} else if (j->cancelled) {
+			client_answer_detail(cl, 409, "Job was cancelled");
+		} else if (!e->ok) {
+			client_answer_detail(cl, e->status, e->detail);
+		} else {
+			if (!shaped[cl->shape])
+				shaped[cl->shape] = shape_result(e->result_text, cl->shape);
+			client_answer(cl, 200, shaped[cl->shape]);
+		}
+	}
+	for (int i = 0; i < SHAPE__MAX; i++)
+		free(shaped[i]);
+}
+
+/* Logs the job's end and counts it; its clients get the end when it is stored (or the job was
+ * cancelled), else they follow it through the database (clients_to_remote). */
+static void job_end_report(struct job *j, const struct job_ending *e)
+{
+	struct agentd *d = j->d;
+	int64_t ms = (now_us() - j->start_us) / 1000;
+	const char *state = j->cancelled ? "cancelled" : e->ok ? "completed" : "failed";
+	if (!e->done && !j->cancelled) {
+		log_msg(LL_WARN, j->id,
+			"job end state=lost kind=%s run=%d duration_ms=%lld (the row is no longer "
+			"ours; clients follow it in the database)",
+			job_kind_names[j->kind], j->run, (long long)ms);
+		clients_to_remote(j);
+		return;
+	}
+	log_msg(LL_INFO, j->id, "job end state=%s kind=%s run=%d attempts=%d duration_ms=%lld",
+		state, job_kind_names[j->kind], j->run, j->attempts, (long long)ms);
+	if (j->cancelled)
+		d->m.jobs_cancelled++;
+	else if (e->ok)
+		d->m.jobs_completed++;
+	else
+		d->m.jobs_failed++;
+	job_end_clients(j, e);
+}
+
 /*
  * Ends a job exactly once: its complete event, the remaining events and the row's final state
  * in one transaction (with the conversation rows of a multi-agent answer), then the complete
@@ -2527,135 +2700,15 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 	job_abort_calls(j);
 	evtimer_del(j->flush);
 
-	/* a score the agent did not give as JSON is no answer (API.md 1.10) */
-	struct json_object *scored = NULL;
-	if (ok && j->kind == JK_SCORE && !(scored = score_parse(j->prim.text))) {
-		ok = false;
-		status = 502;
-		detail = "The scoring agent did not answer with the expected JSON; try again";
-		etype = "bad_answer";
-	}
-	char *answer = NULL;
-	if (ok) {
-		const char *t = j->prim.text ? j->prim.text : "";
-		if (j->kind == JK_PHASE && j->capped)
-			answer = truncate_answer(j->sent.p ? j->sent.p : "", j->sent.len);
-		else
-			answer = strdup(t);
-	}
-	struct json_object *result = ok ? job_result(j, answer) : NULL;
-	char *result_text = result ? json_dup(result) : NULL;
-	if (ok && is_export(j->kind)) {
-		/* the route's answer is the job's result (API.md 1.11) */
-		free(result_text);
-		result_text =
-			j->kind == JK_REVIEW ? review_result(j, answer) : export_file(j, answer);
-	}
-
-	/* the complete event (API.md 5.7): the primary agent's answer only */
-	struct json_object *ce = json_object_new_object();
-	json_object_object_add(ce, "response", jstr(answer ? answer : ""));
-	json_object_object_add(ce, "interactions", json_object_get(j->interactions));
-	struct json_object *md = json_object_new_object();
-	if (ok) {
-		json_object_object_add(md, "mode",
-				       json_object_get(jx_get(result, "coordination_mode")));
-		json_object_object_add(md, "primary_agent",
-				       json_object_new_string(j->prim.def->key));
-		json_object_object_add(md, "supporting_agents", consulted_agents(j));
-	} else {
-		json_object_object_add(md, "error", jstr(detail));
-		json_object_object_add(md, "error_type", jstr(etype));
-		json_object_object_add(md, "partial", json_object_new_boolean(true));
-		json_object_object_add(md, "status", json_object_new_int(status));
-	}
-	json_object_object_add(ce, "metadata", md);
-	if (j->prim.def)
-		json_object_object_add(ce, "agent", json_object_new_string(j->prim.def->key));
-	if (j->kind == JK_PHASE) {
-		json_object_object_add(ce, "content", jstr(answer ? answer : ""));
-		json_object_object_add(ce, "word_count", json_object_new_int64(j->words));
-	}
-	job_add_event(j, "complete", ce, false);
-
-	bool done = false;
-	struct op o;
-	op_begin(&o, d, j->id);
-	if (j->cancelled) {
-		/* the row says cancelled already: only the events are stored */
-		done = job_flush(j, &o.c) == RC_OK;
-	} else if (db_begin(&o.c) == RC_OK && job_flush(j, &o.c) == RC_OK &&
-		   (!ok || !is_feature(j->kind) ||
-		    feature_store(j, &o.c, answer, scored, &result_text) == RC_OK) &&
-		   (ok ? jobs_complete(&o.c, j->id, d->owner, result_text, &done)
-		       : jobs_fail(&o.c, j->id, d->owner, detail, &done)) == RC_OK) {
-		if (done && ok && j->kind == JK_MULTI) {
-			struct json_object *ctxo = jx_get(j->request, "context");
-			const char *sid = ctxo ? jx_get_str(ctxo, "session_id") : NULL;
-			char title[64] = "New Conversation";
-			if (j->product_id[0])
-				snprintf(title, sizeof(title), "Product %.8s...", j->product_id);
-			char *meta = save_metadata(j, result);
-			jobs_save_conversation(&o.c, j->id, j->who.tenant_id, j->who.user_id,
-					       j->product_id[0] ? j->product_id : NULL,
-					       sid && jx_is_uuid(sid) ? sid : NULL, title, j->query,
-					       j->prim.def->key, answer, meta);
-			free(meta);
-		}
-		if (db_commit(&o.c) != RC_OK)
-			done = false;
-	} else {
-		log_msg(LL_WARN, j->id, "job end not stored: %s", o.c.detail);
-		done = false;
-	}
-	op_end(&o);
-	if (done && ok && !j->cancelled) {
-		for (int i = 0; i < j->nruns; i++)
-			cache_put(j, &j->runs[i]);
-		cache_put(j, &j->prim);
-	}
-
-	int64_t ms = (now_us() - j->start_us) / 1000;
-	const char *state = j->cancelled ? "cancelled" : ok ? "completed" : "failed";
-	if (!done && !j->cancelled) {
-		log_msg(LL_WARN, j->id,
-			"job end state=lost kind=%s run=%d duration_ms=%lld (the row is no longer "
-			"ours; clients follow it in the database)",
-			job_kind_names[j->kind], j->run, (long long)ms);
-		clients_to_remote(j);
-	} else {
-		log_msg(LL_INFO, j->id,
-			"job end state=%s kind=%s run=%d attempts=%d duration_ms=%lld", state,
-			job_kind_names[j->kind], j->run, j->attempts, (long long)ms);
-		if (j->cancelled)
-			d->m.jobs_cancelled++;
-		else if (ok)
-			d->m.jobs_completed++;
-		else
-			d->m.jobs_failed++;
-		const struct jev *last = &j->evs[j->nevs - 1];
-		char *shaped[SHAPE__MAX] = {NULL};
-		while (j->clients) {
-			struct client *cl = j->clients;
-			if (cl->kind == CL_STREAM) {
-				client_send(cl, j->run, last);
-			} else if (j->cancelled) {
-				client_answer_detail(cl, 409, "Job was cancelled");
-			} else if (!ok) {
-				client_answer_detail(cl, status, detail);
-			} else {
-				if (!shaped[cl->shape])
-					shaped[cl->shape] = shape_result(result_text, cl->shape);
-				client_answer(cl, 200, shaped[cl->shape]);
-			}
-		}
-		for (int i = 0; i < SHAPE__MAX; i++)
-			free(shaped[i]);
-	}
-	json_object_put(result);
-	json_object_put(scored);
-	free(result_text);
-	free(answer);
+	struct job_ending e = {.ok = ok, .status = status, .detail = detail, .etype = etype};
+	job_end_answer(j, &e);
+	job_end_event(j, &e);
+	job_end_store(j, &e);
+	job_end_report(j, &e);
+	json_object_put(e.result);
+	json_object_put(e.scored);
+	free(e.result_text);
+	free(e.answer);
 	job_free(j);
 	claim_more(d);
 }
