@@ -3640,10 +3640,12 @@ static void usage(void)
 	     "Signals: TERM/INT hand running jobs back to the queue and exit.");
 }
 
-int main(int argc, char **argv)
+/* The flags read before the configuration: --help and --version answer at once,
+ * --print-config sets *print and is taken out of argv (*argc shrinks). Returns -1 to go on, or
+ * the exit status. */
+static int main_flags(int *argc, char **argv, bool *print)
 {
-	bool print = false;
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < *argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage();
 			return 0;
@@ -3653,56 +3655,65 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		if (strcmp(argv[i], "--print-config") == 0) {
-			print = true;
-			for (int j = i; j < argc - 1; j++)
+			*print = true;
+			for (int j = i; j < *argc - 1; j++)
 				argv[j] = argv[j + 1];
-			argc--;
+			(*argc)--;
 			i--;
 		}
 	}
-	struct srv_config *srv = NULL;
-	void *appv = NULL;
+	return -1;
+}
+
+/* Loads and validates the configuration into *srv and *appv (owned by the caller), prints it
+ * (print), sets the log level and readies the providers (ai_init) and the users' keys
+ * (keys_init). Returns -1 to go on, or the exit status: the configuration is then freed,
+ * unless it failed to load or validate. */
+static int main_config(int argc, char **argv, bool print, struct srv_config **srv, void **appv)
+{
 	char err[512];
-	if (app_config_load(argc, argv, &srv, &appv, err, sizeof(err)) < 0 ||
-	    srv_config_validate(srv, err, sizeof(err)) < 0) {
+	if (app_config_load(argc, argv, srv, appv, err, sizeof(err)) < 0 ||
+	    srv_config_validate(*srv, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ideaforge-agentd: %s\n", err);
 		return 2;
 	}
-	const struct app_config *cfg = appv;
+	const struct app_config *cfg = *appv;
 	if (!cfg->agentd_listen || !*cfg->agentd_listen) {
 		fprintf(stderr, "ideaforge-agentd: invalid value '' for key 'agentd_listen'\n");
-		app_config_free(srv, appv);
+		app_config_free(*srv, *appv);
 		return 2;
 	}
 	if (print) {
-		app_config_dump(srv, cfg);
-		app_config_free(srv, appv);
+		app_config_dump(*srv, cfg);
+		app_config_free(*srv, *appv);
 		return 0;
 	}
-	log_set_level((enum log_level)srv->log_level);
+	log_set_level((enum log_level)(*srv)->log_level);
 	if (ai_init(cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ideaforge-agentd: %s\n", err);
-		app_config_free(srv, appv);
+		app_config_free(*srv, *appv);
 		return 2;
 	}
 	keys_init(cfg); /* without a master key users' stored keys are not used (logged) */
-	signal(SIGPIPE, SIG_IGN);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, "ideaforge-agentd: curl_global_init failed\n");
-		return 1;
-	}
-	int rc = 1;
-	struct agentd *d = calloc(1, sizeof(*d));
-	if (!d)
-		goto out;
-	d->srv = srv;
-	d->cfg = cfg;
-	d->started_us = now_us();
-	buf_init(&d->out, NULL);
+	return -1;
+}
+
+/* The lease owner of this agentd: host:pid:start second. */
+static void agentd_owner(struct agentd *d)
+{
 	char host[64] = "localhost";
 	gethostname(host, sizeof(host) - 1);
 	snprintf(d->owner, sizeof(d->owner), "%s:%d:%lld", host, (int)getpid(),
 		 (long long)(wall_us() / 1000000));
+}
+
+/* The database pool, the loop, libcurl, the response cache and the HTTP listener. Returns 0,
+ * or -1 (logged for the listener only); what was made is freed by agentd_free. */
+static int agentd_setup(struct agentd *d)
+{
+	const struct srv_config *srv = d->srv;
+	const struct app_config *cfg = d->cfg;
+	char err[512];
 	struct db_pool_opts po = {
 		.conninfo = srv->database_url,
 		.size = 2,
@@ -3717,7 +3728,7 @@ int main(int argc, char **argv)
 	d->pool = db_pool_new(&po);
 	d->base = event_base_new();
 	if (!d->pool || !d->base)
-		goto out;
+		return -1;
 	d->ec = evcurl_new(d->base, agentd_on_transfer, d);
 	/* the response cache: blocking Redis commands on the loop, with short timeouts (see
 	 * "response cache" above); no Redis configured, or a TTL of 0: no cache */
@@ -3733,14 +3744,21 @@ int main(int argc, char **argv)
 			       &d->kvs);
 	d->http = evhttp_new(d->base);
 	if (!d->ec || !d->http)
-		goto out;
+		return -1;
 	evhttp_set_gencb(d->http, on_request, d);
 	evhttp_set_timeout(d->http, 3600);
 	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	if (http_listen(d, err, sizeof(err)) < 0) {
 		log_msg(LL_ERROR, NULL, "%s", err);
-		goto out;
+		return -1;
 	}
+	return 0;
+}
+
+/* The signal events (TERM, INT) and the timers: lease renewal and expiry, the LISTEN retry
+ * (armed when needed) and the V0 follow-up tick. */
+static void agentd_timers(struct agentd *d)
+{
 	d->sigs[0] = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->sigs[1] = evsignal_new(d->base, SIGINT, on_signal, d);
 	evsignal_add(d->sigs[0], NULL);
@@ -3758,40 +3776,83 @@ int main(int argc, char **argv)
 	struct timeval tick = {tick_ms / 1000, (tick_ms % 1000) * 1000};
 	d->follow_tick = event_new(d->base, -1, EV_PERSIST, on_follow_tick, d);
 	evtimer_add(d->follow_tick, &tick);
+}
+
+/* Runs the loop until a signal stops it (on_signal): LISTEN, the first claim, READY=1. */
+static void agentd_run(struct agentd *d)
+{
 	log_msg(LL_INFO, NULL, "ideaforge-agentd %s listening on %s as %s (max %lld jobs)",
-		PACKAGE_VERSION, cfg->agentd_listen, d->owner,
-		(long long)cfg->agent_max_concurrent);
+		PACKAGE_VERSION, d->cfg->agentd_listen, d->owner,
+		(long long)d->cfg->agent_max_concurrent);
 	listen_connect(d); /* LISTEN, then the first claim */
 	sysd_notify("READY=1");
 	event_base_dispatch(d->base);
+}
+
+/* Frees d and all it holds; accepts NULL and a partial agentd_setup. The configuration stays
+ * the caller's. */
+static void agentd_free(struct agentd *d)
+{
+	if (!d)
+		return;
+	if (d->http)
+		evhttp_free(d->http);
+	for (int i = 0; i < 2; i++)
+		if (d->sigs[i])
+			event_free(d->sigs[i]);
+	if (d->renew)
+		event_free(d->renew);
+	if (d->expire)
+		event_free(d->expire);
+	follow_stop(d);
+	if (d->follow_tick)
+		event_free(d->follow_tick);
+	if (d->lretry)
+		event_free(d->lretry);
+	if (d->lev)
+		event_free(d->lev);
+	PQfinish(d->lconn);
+	evcurl_free(d->ec);
+	kv_free(d->kv);
+	db_pool_free(d->pool);
+	if (d->base)
+		event_base_free(d->base);
+	buf_free(&d->out);
+	free(d);
+}
+
+int main(int argc, char **argv)
+{
+	bool print = false;
+	int rc = main_flags(&argc, argv, &print);
+	if (rc >= 0)
+		return rc;
+	struct srv_config *srv = NULL;
+	void *appv = NULL;
+	rc = main_config(argc, argv, print, &srv, &appv);
+	if (rc >= 0)
+		return rc;
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "ideaforge-agentd: curl_global_init failed\n");
+		return 1;
+	}
+	rc = 1;
+	struct agentd *d = calloc(1, sizeof(*d));
+	if (!d)
+		goto out;
+	d->srv = srv;
+	d->cfg = appv;
+	d->started_us = now_us();
+	buf_init(&d->out, NULL);
+	agentd_owner(d);
+	if (agentd_setup(d) < 0)
+		goto out;
+	agentd_timers(d);
+	agentd_run(d);
 	rc = 0;
 out:
-	if (d) {
-		if (d->http)
-			evhttp_free(d->http);
-		for (int i = 0; i < 2; i++)
-			if (d->sigs[i])
-				event_free(d->sigs[i]);
-		if (d->renew)
-			event_free(d->renew);
-		if (d->expire)
-			event_free(d->expire);
-		follow_stop(d);
-		if (d->follow_tick)
-			event_free(d->follow_tick);
-		if (d->lretry)
-			event_free(d->lretry);
-		if (d->lev)
-			event_free(d->lev);
-		PQfinish(d->lconn);
-		evcurl_free(d->ec);
-		kv_free(d->kv);
-		db_pool_free(d->pool);
-		if (d->base)
-			event_base_free(d->base);
-		buf_free(&d->out);
-		free(d);
-	}
+	agentd_free(d);
 	curl_global_cleanup();
 	app_config_free(srv, appv);
 	log_msg(rc ? LL_ERROR : LL_INFO, NULL, "ideaforge-agentd exiting with status %d", rc);
