@@ -1563,74 +1563,88 @@ static bool fits(size_t *left, struct cpart *p)
 	return true;
 }
 
-/* Loads the rows (jobs_context) and the excerpts, plans the agents (kind multi_agent) and
- * writes j->context. Errors are logged and the job goes on with less context. */
-static void job_load_context(struct job *j, const char *phase_name, struct json_object *ctxo)
+/* The parts of a job's context, rendered from the rows and the excerpts; the budget then marks
+ * which are kept (cpart.keep). */
+struct cparts {
+	struct cpart prod;        /* the product */
+	struct cpart client;      /* the client's context */
+	struct cpart cur_sub;     /* the current phase's submission */
+	struct cpart *kb;         /* the excerpts by rank, KB_TOP slots (job arena) */
+	struct cpart *hist;       /* the messages, newest first, nrows + 1 slots (job arena) */
+	struct cpart *subs;       /* the other submissions, nrows + 1 slots (job arena) */
+	int nkb;                  /* excerpts in kb */
+	int nhist;                /* messages in hist */
+	int nsubs;                /* submissions in subs */
+	struct json_object *arts; /* the articles of kb, by rank (kb_retrieve), or NULL */
+};
+
+/* Plans the agents of a multi-agent job (agent_plan_for) from its request, the phase the
+ * client named and the recent messages of the rows (for phase detection). Returns the phase
+ * the context is about: the plan's for a multi-agent job, else phase_name. */
+static const char *job_plan_agents(struct job *j, const char *phase_name, PGresult *rows, int nrows)
 {
-	const char *sid = ctxo ? jx_get_str(ctxo, "session_id") : NULL;
-	PGresult *rows = jobs_context(&j->c, j->who.tenant_id, j->who.user_id,
-				      j->product_id[0] ? j->product_id : NULL,
-				      sid && jx_is_uuid(sid) ? sid : NULL);
-	if (!rows) {
-		log_msg(LL_WARN, j->id, "context not loaded: %s", j->c.detail);
-		ctx_clear(&j->c);
-	}
-	int nrows = rows ? PQntuples(rows) : 0;
 	/* the recent messages, newest first, for phase detection */
 	const char *recent[10];
 	size_t nrecent = 0;
 	for (int i = 0; i < nrows && nrecent < 10; i++)
 		if (strcmp(PQgetvalue(rows, i, 0), "history") == 0)
 			recent[nrecent++] = PQgetvalue(rows, i, 2);
-	if (j->kind == JK_MULTI) {
-		struct json_object *rq = j->request;
-		const char *sup[AGENT_MAX_SUPPORTING * 2];
-		size_t n = 0;
-		struct json_object *sa = jx_get(rq, "supporting_agents");
-		for (size_t i = 0; sa && json_object_is_type(sa, json_type_array) &&
-				   i < json_object_array_length(sa) && n < AGENT_MAX_SUPPORTING * 2;
-		     i++) {
-			const char *k = json_object_get_string(json_object_array_get_idx(sa, i));
-			if (k)
-				sup[n++] = k;
-		}
-		agent_plan_for(&j->plan, j->query, phase_name, recent, nrecent,
-			       jx_get_str(rq, "primary_agent"), sa ? sup : NULL, n);
-		phase_name = j->plan.phase;
+	if (j->kind != JK_MULTI)
+		return phase_name;
+	struct json_object *rq = j->request;
+	const char *sup[AGENT_MAX_SUPPORTING * 2];
+	size_t n = 0;
+	struct json_object *sa = jx_get(rq, "supporting_agents");
+	for (size_t i = 0; sa && json_object_is_type(sa, json_type_array) &&
+			   i < json_object_array_length(sa) && n < AGENT_MAX_SUPPORTING * 2;
+	     i++) {
+		const char *k = json_object_get_string(json_object_array_get_idx(sa, i));
+		if (k)
+			sup[n++] = k;
 	}
+	agent_plan_for(&j->plan, j->query, phase_name, recent, nrecent,
+		       jx_get_str(rq, "primary_agent"), sa ? sup : NULL, n);
+	return j->plan.phase;
+}
 
-	size_t left = (size_t)j->d->cfg->agent_context_budget_tokens * 4;
-	struct cpart prod = {0}, client = {0}, cur_sub = {0};
-	struct cpart *kb = arena_calloc(j->a, KB_TOP * sizeof(*kb));
-	struct cpart *hist = arena_calloc(j->a, (size_t)(nrows + 1) * sizeof(*hist));
-	struct cpart *subs = arena_calloc(j->a, (size_t)(nrows + 1) * sizeof(*subs));
-	int nhist = 0, nsubs = 0, nkb = 0;
-	/* the product and the client's context */
+/* The rows (jobs_context) as parts: the product, the submissions (the one of phase_name apart)
+ * and the conversation, newest first. */
+static void cparts_from_rows(struct job *j, struct cparts *cp, PGresult *rows, int nrows,
+			     const char *phase_name)
+{
 	for (int i = 0; i < nrows; i++) {
 		const char *kind = PQgetvalue(rows, i, 0);
 		const char *title = PQgetvalue(rows, i, 1), *body = PQgetvalue(rows, i, 2);
 		const char *extra = PQgetvalue(rows, i, 3), *status = PQgetvalue(rows, i, 4);
 		if (strcmp(kind, "product") == 0) {
-			prod.text = arena_printf(j->a, "## The product\nName: %s\nDescription: %s",
-						 title, excerpt(j, body, 1000));
+			cp->prod.text =
+				arena_printf(j->a, "## The product\nName: %s\nDescription: %s",
+					     title, excerpt(j, body, 1000));
 		} else if (strcmp(kind, "submission") == 0) {
-			struct cpart *p = &subs[nsubs++];
+			struct cpart *p = &cp->subs[cp->nsubs++];
 			p->text = arena_printf(
 				j->a, "### %s (%s)\n%s%s%s", title, status,
 				excerpt(j, body, SUBMISSION_CHARS), *extra ? "\nGenerated: " : "",
 				*extra ? excerpt(j, extra, SUBMISSION_CHARS / 2) : "");
 			if (phase_name && strcasecmp(title, phase_name) == 0) {
-				cur_sub = *p;
-				nsubs--;
+				cp->cur_sub = *p;
+				cp->nsubs--;
 			}
 		} else {
 			const char *who = strcmp(title, "user") == 0 ? "User"
 					  : *extra ? arena_printf(j->a, "%s agent", extra)
 						   : title;
-			hist[nhist++].text = arena_printf(j->a, "%s: %s", who,
-							  excerpt(j, body, HISTORY_ITEM_CHARS));
+			cp->hist[cp->nhist++].text = arena_printf(
+				j->a, "%s: %s", who, excerpt(j, body, HISTORY_ITEM_CHARS));
 		}
 	}
+}
+
+/* The client's context part: its phase, field, response length and form data, or (a
+ * multi-agent job whose client gave none) the phase the plan is about. */
+static void cparts_client(struct job *j, struct cparts *cp, struct json_object *ctxo,
+			  const char *phase_name)
+{
 	if (ctxo) {
 		struct buf b;
 		buf_init(&b, j->a);
@@ -1649,76 +1663,79 @@ static void job_load_context(struct job *j, const char *phase_name, struct json_
 					json_object_to_json_string_ext(fd, JSON_C_TO_STRING_PLAIN),
 					CLIENT_CTX_CHARS));
 		if (b.len)
-			client.text = arena_printf(j->a, "## The client's context\n%.*s",
-						   (int)b.len - 1, b.p);
+			cp->client.text = arena_printf(j->a, "## The client's context\n%.*s",
+						       (int)b.len - 1, b.p);
 	}
-	if (phase_name && !client.text && j->kind == JK_MULTI)
-		client.text = arena_printf(j->a, "## The client's context\nphase_name: %s%s",
-					   phase_name, j->plan.phase_detected ? " (detected)" : "");
-	/* the knowledge excerpts (the rag step) */
-	struct json_object *arts = NULL;
+	if (phase_name && !cp->client.text && j->kind == JK_MULTI)
+		cp->client.text =
+			arena_printf(j->a, "## The client's context\nphase_name: %s%s", phase_name,
+				     j->plan.phase_detected ? " (detected)" : "");
+}
+
+/* The knowledge excerpts (the rag step): the top KB_TOP articles of the product for the
+ * query. A failed retrieval is logged and leaves none. */
+static void cparts_knowledge(struct job *j, struct cparts *cp)
+{
 	if (j->product_id[0] && j->query) {
-		arts = kb_retrieve(&j->c, j->product_id, j->query, KB_TOP);
-		if (!arts) {
+		cp->arts = kb_retrieve(&j->c, j->product_id, j->query, KB_TOP);
+		if (!cp->arts) {
 			log_msg(LL_WARN, j->id, "knowledge retrieval failed: %s", j->c.detail);
 			ctx_clear(&j->c);
 		}
 	}
-	for (size_t i = 0; arts && i < json_object_array_length(arts) && nkb < KB_TOP; i++) {
-		struct json_object *a = json_object_array_get_idx(arts, i);
+	for (size_t i = 0; cp->arts && i < json_object_array_length(cp->arts) && cp->nkb < KB_TOP;
+	     i++) {
+		struct json_object *a = json_object_array_get_idx(cp->arts, i);
 		const char *title = jx_get_str(a, "title");
-		kb[nkb++].text =
+		cp->kb[cp->nkb++].text =
 			arena_printf(j->a, "[%s]\n%s", title ? title : "untitled",
 				     excerpt(j, jx_get_str(a, "content"), KB_EXCERPT_CHARS));
 	}
-	for (struct cpart *p = &prod; p; p = p == &prod ? &client : NULL)
+}
+
+/* Marks the parts kept within agent_context_budget_tokens, in the order of the section
+ * comment: the product and the client's context, the excerpts, the current submission, the
+ * conversation from its newest message back (up to the first that does not fit), the other
+ * submissions. */
+static void cparts_fit(struct job *j, struct cparts *cp)
+{
+	size_t left = (size_t)j->d->cfg->agent_context_budget_tokens * 4;
+	for (struct cpart *p = &cp->prod; p; p = p == &cp->prod ? &cp->client : NULL)
 		if (p->text)
 			p->len = strlen(p->text);
-	fits(&left, &prod);
-	fits(&left, &client);
-	for (int i = 0; i < nkb; i++) {
-		kb[i].len = strlen(kb[i].text);
-		fits(&left, &kb[i]);
+	fits(&left, &cp->prod);
+	fits(&left, &cp->client);
+	for (int i = 0; i < cp->nkb; i++) {
+		cp->kb[i].len = strlen(cp->kb[i].text);
+		fits(&left, &cp->kb[i]);
 	}
-	if (cur_sub.text) {
-		cur_sub.len = strlen(cur_sub.text);
-		fits(&left, &cur_sub);
+	if (cp->cur_sub.text) {
+		cp->cur_sub.len = strlen(cp->cur_sub.text);
+		fits(&left, &cp->cur_sub);
 	}
-	for (int i = 0; i < nhist; i++) {
-		hist[i].len = strlen(hist[i].text);
-		if (!fits(&left, &hist[i]))
+	for (int i = 0; i < cp->nhist; i++) {
+		cp->hist[i].len = strlen(cp->hist[i].text);
+		if (!fits(&left, &cp->hist[i]))
 			break;
 	}
-	for (int i = 0; i < nsubs; i++) {
-		subs[i].len = strlen(subs[i].text);
-		fits(&left, &subs[i]);
+	for (int i = 0; i < cp->nsubs; i++) {
+		cp->subs[i].len = strlen(cp->subs[i].text);
+		fits(&left, &cp->subs[i]);
 	}
-	/* written in reading order */
-	struct buf b;
-	buf_init(&b, j->a);
-	if (prod.keep)
-		buf_printf(&b, "\n\n%s", prod.text);
-	if (client.keep)
-		buf_printf(&b, "\n\n%s", client.text);
-	bool any_sub = cur_sub.keep;
-	for (int i = 0; i < nsubs; i++)
-		any_sub |= subs[i].keep;
-	if (any_sub) {
-		buf_puts(&b, "\n\n## Phase submissions");
-		for (int i = 0; i < nsubs; i++)
-			if (subs[i].keep)
-				buf_printf(&b, "\n%s", subs[i].text);
-		if (cur_sub.keep)
-			buf_printf(&b, "\n%s", cur_sub.text);
-	}
+}
+
+/* The kept excerpts: their section appended to b, their text as j->kb_text and their sources
+ * (id, title, rank) as j->kb_sources (owned by the job). */
+static void cparts_write_kb(struct job *j, struct cparts *cp, struct buf *b)
+{
 	struct buf kbt;
 	buf_init(&kbt, j->a);
 	j->kb_sources = json_object_new_array();
-	for (int i = 0; i < nkb; i++) {
-		if (!kb[i].keep)
+	for (int i = 0; i < cp->nkb; i++) {
+		if (!cp->kb[i].keep)
 			continue;
-		buf_printf(&kbt, "\n%s\n", kb[i].text);
-		struct json_object *a = json_object_array_get_idx(arts, (size_t)i);
+		buf_printf(&kbt, "\n%s\n", cp->kb[i].text);
+		struct json_object *a = json_object_array_get_idx(cp->arts, (size_t)i);
 		struct json_object *src = json_object_new_object();
 		json_object_object_add(src, "id", jstr(jx_get_str(a, "id")));
 		json_object_object_add(src, "title", jstr(jx_get_str(a, "title")));
@@ -1729,21 +1746,71 @@ static void job_load_context(struct job *j, const char *phase_name, struct json_
 	if (kbt.len) {
 		j->kb_text = kbt.p;
 		buf_printf(
-			&b,
+			b,
 			"\n\n## Knowledge-base excerpts of this product (cite them by their title "
 			"in brackets when you use them)\n%s",
 			kbt.p);
 	}
+}
+
+/* Writes the kept parts as j->context, in reading order: the product, the client's context,
+ * the submissions (the current one last), the excerpts, the conversation oldest first. */
+static void cparts_write(struct job *j, struct cparts *cp)
+{
+	struct buf b;
+	buf_init(&b, j->a);
+	if (cp->prod.keep)
+		buf_printf(&b, "\n\n%s", cp->prod.text);
+	if (cp->client.keep)
+		buf_printf(&b, "\n\n%s", cp->client.text);
+	bool any_sub = cp->cur_sub.keep;
+	for (int i = 0; i < cp->nsubs; i++)
+		any_sub |= cp->subs[i].keep;
+	if (any_sub) {
+		buf_puts(&b, "\n\n## Phase submissions");
+		for (int i = 0; i < cp->nsubs; i++)
+			if (cp->subs[i].keep)
+				buf_printf(&b, "\n%s", cp->subs[i].text);
+		if (cp->cur_sub.keep)
+			buf_printf(&b, "\n%s", cp->cur_sub.text);
+	}
+	cparts_write_kb(j, cp, &b);
 	int last = -1;
-	for (int i = 0; i < nhist && hist[i].keep; i++)
+	for (int i = 0; i < cp->nhist && cp->hist[i].keep; i++)
 		last = i;
 	if (last >= 0) {
 		buf_puts(&b, "\n\n## The conversation so far (oldest first)");
 		for (int i = last; i >= 0; i--)
-			buf_printf(&b, "\n%s", hist[i].text);
+			buf_printf(&b, "\n%s", cp->hist[i].text);
 	}
 	if (b.len)
 		j->context = arena_printf(j->a, "Context:%s", b.p);
+}
+
+/* Loads the rows (jobs_context) and the excerpts, plans the agents (kind multi_agent) and
+ * writes j->context. Errors are logged and the job goes on with less context. */
+static void job_load_context(struct job *j, const char *phase_name, struct json_object *ctxo)
+{
+	const char *sid = ctxo ? jx_get_str(ctxo, "session_id") : NULL;
+	PGresult *rows = jobs_context(&j->c, j->who.tenant_id, j->who.user_id,
+				      j->product_id[0] ? j->product_id : NULL,
+				      sid && jx_is_uuid(sid) ? sid : NULL);
+	if (!rows) {
+		log_msg(LL_WARN, j->id, "context not loaded: %s", j->c.detail);
+		ctx_clear(&j->c);
+	}
+	int nrows = rows ? PQntuples(rows) : 0;
+	phase_name = job_plan_agents(j, phase_name, rows, nrows);
+
+	struct cparts cp = {0};
+	cp.kb = arena_calloc(j->a, KB_TOP * sizeof(*cp.kb));
+	cp.hist = arena_calloc(j->a, (size_t)(nrows + 1) * sizeof(*cp.hist));
+	cp.subs = arena_calloc(j->a, (size_t)(nrows + 1) * sizeof(*cp.subs));
+	cparts_from_rows(j, &cp, rows, nrows, phase_name);
+	cparts_client(j, &cp, ctxo, phase_name);
+	cparts_knowledge(j, &cp);
+	cparts_fit(j, &cp);
+	cparts_write(j, &cp);
 }
 
 /* A declined message (API.md 5.3 step 1, 8.2 item 10): the guidance as the coordinator's
@@ -2444,6 +2511,179 @@ static int feature_store(struct job *j, struct ctx *c, const char *answer,
 	return RC_OK;
 }
 
+/* What job_end carries from one step to the next. */
+struct job_ending {
+	bool ok;                    /* the job succeeded (false once a score is no answer) */
+	int status;                 /* HTTP status of a failure */
+	const char *detail;         /* message of a failure (borrowed) */
+	const char *etype;          /* error_type of a failure (borrowed) */
+	struct json_object *scored; /* a score job's parsed answer, or NULL (owned) */
+	char *answer;               /* the primary agent's answer, or NULL on failure (owned) */
+	struct json_object *result; /* the job's result, or NULL on failure (owned) */
+	char *result_text;          /* the route's response, or NULL (owned, malloc) */
+	bool done;                  /* the row's end is stored by us */
+};
+
+/* The answer and the result of a job that succeeded; a score the agent did not give as JSON
+ * turns the ending into a failure (API.md 1.10). */
+static void job_end_answer(struct job *j, struct job_ending *e)
+{
+	if (e->ok && j->kind == JK_SCORE && !(e->scored = score_parse(j->prim.text))) {
+		e->ok = false;
+		e->status = 502;
+		e->detail = "The scoring agent did not answer with the expected JSON; try again";
+		e->etype = "bad_answer";
+	}
+	if (e->ok) {
+		const char *t = j->prim.text ? j->prim.text : "";
+		if (j->kind == JK_PHASE && j->capped)
+			e->answer = truncate_answer(j->sent.p ? j->sent.p : "", j->sent.len);
+		else
+			e->answer = strdup(t);
+	}
+	e->result = e->ok ? job_result(j, e->answer) : NULL;
+	e->result_text = e->result ? json_dup(e->result) : NULL;
+	if (e->ok && is_export(j->kind)) {
+		/* the route's answer is the job's result (API.md 1.11) */
+		free(e->result_text);
+		e->result_text = j->kind == JK_REVIEW ? review_result(j, e->answer)
+						      : export_file(j, e->answer);
+	}
+}
+
+/* The complete event (API.md 5.7): the primary agent's answer only, added to the job's
+ * events. */
+static void job_end_event(struct job *j, const struct job_ending *e)
+{
+	const char *answer = e->answer;
+	struct json_object *ce = json_object_new_object();
+	json_object_object_add(ce, "response", jstr(answer ? answer : ""));
+	json_object_object_add(ce, "interactions", json_object_get(j->interactions));
+	struct json_object *md = json_object_new_object();
+	if (e->ok) {
+		json_object_object_add(md, "mode",
+				       json_object_get(jx_get(e->result, "coordination_mode")));
+		json_object_object_add(md, "primary_agent",
+				       json_object_new_string(j->prim.def->key));
+		json_object_object_add(md, "supporting_agents", consulted_agents(j));
+	} else {
+		json_object_object_add(md, "error", jstr(e->detail));
+		json_object_object_add(md, "error_type", jstr(e->etype));
+		json_object_object_add(md, "partial", json_object_new_boolean(true));
+		json_object_object_add(md, "status", json_object_new_int(e->status));
+	}
+	json_object_object_add(ce, "metadata", md);
+	if (j->prim.def)
+		json_object_object_add(ce, "agent", json_object_new_string(j->prim.def->key));
+	if (j->kind == JK_PHASE) {
+		json_object_object_add(ce, "content", jstr(answer ? answer : ""));
+		json_object_object_add(ce, "word_count", json_object_new_int64(j->words));
+	}
+	job_add_event(j, "complete", ce, false);
+}
+
+/* The conversation rows of a multi-agent answer (jobs_save_conversation), in the ending's
+ * transaction on c. */
+static void job_end_save_conversation(struct job *j, struct ctx *c, const struct job_ending *e)
+{
+	struct json_object *ctxo = jx_get(j->request, "context");
+	const char *sid = ctxo ? jx_get_str(ctxo, "session_id") : NULL;
+	char title[64] = "New Conversation";
+	if (j->product_id[0])
+		snprintf(title, sizeof(title), "Product %.8s...", j->product_id);
+	char *meta = save_metadata(j, e->result);
+	jobs_save_conversation(c, j->id, j->who.tenant_id, j->who.user_id,
+			       j->product_id[0] ? j->product_id : NULL,
+			       sid && jx_is_uuid(sid) ? sid : NULL, title, j->query,
+			       j->prim.def->key, e->answer, meta);
+	free(meta);
+}
+
+/* Stores the ending in one transaction: the remaining events, a feature's answer, the row's
+ * final state (only while the row is ours) and a multi-agent answer's conversation rows; then
+ * caches the answers of a stored success. Sets e->done. */
+static void job_end_store(struct job *j, struct job_ending *e)
+{
+	struct agentd *d = j->d;
+	bool ok = e->ok;
+	bool done = false;
+	struct op o;
+	op_begin(&o, d, j->id);
+	if (j->cancelled) {
+		/* the row says cancelled already: only the events are stored */
+		done = job_flush(j, &o.c) == RC_OK;
+	} else if (db_begin(&o.c) == RC_OK && job_flush(j, &o.c) == RC_OK &&
+		   (!ok || !is_feature(j->kind) ||
+		    feature_store(j, &o.c, e->answer, e->scored, &e->result_text) == RC_OK) &&
+		   (ok ? jobs_complete(&o.c, j->id, d->owner, e->result_text, &done)
+		       : jobs_fail(&o.c, j->id, d->owner, e->detail, &done)) == RC_OK) {
+		if (done && ok && j->kind == JK_MULTI)
+			job_end_save_conversation(j, &o.c, e);
+		if (db_commit(&o.c) != RC_OK)
+			done = false;
+	} else {
+		log_msg(LL_WARN, j->id, "job end not stored: %s", o.c.detail);
+		done = false;
+	}
+	op_end(&o);
+	if (done && ok && !j->cancelled) {
+		for (int i = 0; i < j->nruns; i++)
+			cache_put(j, &j->runs[i]);
+		cache_put(j, &j->prim);
+	}
+	e->done = done;
+}
+
+/* The job's clients get its end: the streams the complete event, the waits the answer (each
+ * shape rendered once) or the failure. */
+static void job_end_clients(struct job *j, const struct job_ending *e)
+{
+	const struct jev *last = &j->evs[j->nevs - 1];
+	char *shaped[SHAPE__MAX] = {NULL};
+	while (j->clients) {
+		struct client *cl = j->clients;
+		if (cl->kind == CL_STREAM) {
+			client_send(cl, j->run, last);
+		} else if (j->cancelled) {
+			client_answer_detail(cl, 409, "Job was cancelled");
+		} else if (!e->ok) {
+			client_answer_detail(cl, e->status, e->detail);
+		} else {
+			if (!shaped[cl->shape])
+				shaped[cl->shape] = shape_result(e->result_text, cl->shape);
+			client_answer(cl, 200, shaped[cl->shape]);
+		}
+	}
+	for (int i = 0; i < SHAPE__MAX; i++)
+		free(shaped[i]);
+}
+
+/* Logs the job's end and counts it; its clients get the end when it is stored (or the job was
+ * cancelled), else they follow it through the database (clients_to_remote). */
+static void job_end_report(struct job *j, const struct job_ending *e)
+{
+	struct agentd *d = j->d;
+	int64_t ms = (now_us() - j->start_us) / 1000;
+	const char *state = j->cancelled ? "cancelled" : e->ok ? "completed" : "failed";
+	if (!e->done && !j->cancelled) {
+		log_msg(LL_WARN, j->id,
+			"job end state=lost kind=%s run=%d duration_ms=%lld (the row is no longer "
+			"ours; clients follow it in the database)",
+			job_kind_names[j->kind], j->run, (long long)ms);
+		clients_to_remote(j);
+		return;
+	}
+	log_msg(LL_INFO, j->id, "job end state=%s kind=%s run=%d attempts=%d duration_ms=%lld",
+		state, job_kind_names[j->kind], j->run, j->attempts, (long long)ms);
+	if (j->cancelled)
+		d->m.jobs_cancelled++;
+	else if (e->ok)
+		d->m.jobs_completed++;
+	else
+		d->m.jobs_failed++;
+	job_end_clients(j, e);
+}
+
 /*
  * Ends a job exactly once: its complete event, the remaining events and the row's final state
  * in one transaction (with the conversation rows of a multi-agent answer), then the complete
@@ -2460,135 +2700,15 @@ static void job_end(struct job *j, bool ok, int status, const char *detail, cons
 	job_abort_calls(j);
 	evtimer_del(j->flush);
 
-	/* a score the agent did not give as JSON is no answer (API.md 1.10) */
-	struct json_object *scored = NULL;
-	if (ok && j->kind == JK_SCORE && !(scored = score_parse(j->prim.text))) {
-		ok = false;
-		status = 502;
-		detail = "The scoring agent did not answer with the expected JSON; try again";
-		etype = "bad_answer";
-	}
-	char *answer = NULL;
-	if (ok) {
-		const char *t = j->prim.text ? j->prim.text : "";
-		if (j->kind == JK_PHASE && j->capped)
-			answer = truncate_answer(j->sent.p ? j->sent.p : "", j->sent.len);
-		else
-			answer = strdup(t);
-	}
-	struct json_object *result = ok ? job_result(j, answer) : NULL;
-	char *result_text = result ? json_dup(result) : NULL;
-	if (ok && is_export(j->kind)) {
-		/* the route's answer is the job's result (API.md 1.11) */
-		free(result_text);
-		result_text =
-			j->kind == JK_REVIEW ? review_result(j, answer) : export_file(j, answer);
-	}
-
-	/* the complete event (API.md 5.7): the primary agent's answer only */
-	struct json_object *ce = json_object_new_object();
-	json_object_object_add(ce, "response", jstr(answer ? answer : ""));
-	json_object_object_add(ce, "interactions", json_object_get(j->interactions));
-	struct json_object *md = json_object_new_object();
-	if (ok) {
-		json_object_object_add(md, "mode",
-				       json_object_get(jx_get(result, "coordination_mode")));
-		json_object_object_add(md, "primary_agent",
-				       json_object_new_string(j->prim.def->key));
-		json_object_object_add(md, "supporting_agents", consulted_agents(j));
-	} else {
-		json_object_object_add(md, "error", jstr(detail));
-		json_object_object_add(md, "error_type", jstr(etype));
-		json_object_object_add(md, "partial", json_object_new_boolean(true));
-		json_object_object_add(md, "status", json_object_new_int(status));
-	}
-	json_object_object_add(ce, "metadata", md);
-	if (j->prim.def)
-		json_object_object_add(ce, "agent", json_object_new_string(j->prim.def->key));
-	if (j->kind == JK_PHASE) {
-		json_object_object_add(ce, "content", jstr(answer ? answer : ""));
-		json_object_object_add(ce, "word_count", json_object_new_int64(j->words));
-	}
-	job_add_event(j, "complete", ce, false);
-
-	bool done = false;
-	struct op o;
-	op_begin(&o, d, j->id);
-	if (j->cancelled) {
-		/* the row says cancelled already: only the events are stored */
-		done = job_flush(j, &o.c) == RC_OK;
-	} else if (db_begin(&o.c) == RC_OK && job_flush(j, &o.c) == RC_OK &&
-		   (!ok || !is_feature(j->kind) ||
-		    feature_store(j, &o.c, answer, scored, &result_text) == RC_OK) &&
-		   (ok ? jobs_complete(&o.c, j->id, d->owner, result_text, &done)
-		       : jobs_fail(&o.c, j->id, d->owner, detail, &done)) == RC_OK) {
-		if (done && ok && j->kind == JK_MULTI) {
-			struct json_object *ctxo = jx_get(j->request, "context");
-			const char *sid = ctxo ? jx_get_str(ctxo, "session_id") : NULL;
-			char title[64] = "New Conversation";
-			if (j->product_id[0])
-				snprintf(title, sizeof(title), "Product %.8s...", j->product_id);
-			char *meta = save_metadata(j, result);
-			jobs_save_conversation(&o.c, j->id, j->who.tenant_id, j->who.user_id,
-					       j->product_id[0] ? j->product_id : NULL,
-					       sid && jx_is_uuid(sid) ? sid : NULL, title, j->query,
-					       j->prim.def->key, answer, meta);
-			free(meta);
-		}
-		if (db_commit(&o.c) != RC_OK)
-			done = false;
-	} else {
-		log_msg(LL_WARN, j->id, "job end not stored: %s", o.c.detail);
-		done = false;
-	}
-	op_end(&o);
-	if (done && ok && !j->cancelled) {
-		for (int i = 0; i < j->nruns; i++)
-			cache_put(j, &j->runs[i]);
-		cache_put(j, &j->prim);
-	}
-
-	int64_t ms = (now_us() - j->start_us) / 1000;
-	const char *state = j->cancelled ? "cancelled" : ok ? "completed" : "failed";
-	if (!done && !j->cancelled) {
-		log_msg(LL_WARN, j->id,
-			"job end state=lost kind=%s run=%d duration_ms=%lld (the row is no longer "
-			"ours; clients follow it in the database)",
-			job_kind_names[j->kind], j->run, (long long)ms);
-		clients_to_remote(j);
-	} else {
-		log_msg(LL_INFO, j->id,
-			"job end state=%s kind=%s run=%d attempts=%d duration_ms=%lld", state,
-			job_kind_names[j->kind], j->run, j->attempts, (long long)ms);
-		if (j->cancelled)
-			d->m.jobs_cancelled++;
-		else if (ok)
-			d->m.jobs_completed++;
-		else
-			d->m.jobs_failed++;
-		const struct jev *last = &j->evs[j->nevs - 1];
-		char *shaped[SHAPE__MAX] = {NULL};
-		while (j->clients) {
-			struct client *cl = j->clients;
-			if (cl->kind == CL_STREAM) {
-				client_send(cl, j->run, last);
-			} else if (j->cancelled) {
-				client_answer_detail(cl, 409, "Job was cancelled");
-			} else if (!ok) {
-				client_answer_detail(cl, status, detail);
-			} else {
-				if (!shaped[cl->shape])
-					shaped[cl->shape] = shape_result(result_text, cl->shape);
-				client_answer(cl, 200, shaped[cl->shape]);
-			}
-		}
-		for (int i = 0; i < SHAPE__MAX; i++)
-			free(shaped[i]);
-	}
-	json_object_put(result);
-	json_object_put(scored);
-	free(result_text);
-	free(answer);
+	struct job_ending e = {.ok = ok, .status = status, .detail = detail, .etype = etype};
+	job_end_answer(j, &e);
+	job_end_event(j, &e);
+	job_end_store(j, &e);
+	job_end_report(j, &e);
+	json_object_put(e.result);
+	json_object_put(e.scored);
+	free(e.result_text);
+	free(e.answer);
 	job_free(j);
 	claim_more(d);
 }
@@ -3520,10 +3640,12 @@ static void usage(void)
 	     "Signals: TERM/INT hand running jobs back to the queue and exit.");
 }
 
-int main(int argc, char **argv)
+/* The flags read before the configuration: --help and --version answer at once,
+ * --print-config sets *print and is taken out of argv (*argc shrinks). Returns -1 to go on, or
+ * the exit status. */
+static int main_flags(int *argc, char **argv, bool *print)
 {
-	bool print = false;
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < *argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage();
 			return 0;
@@ -3533,56 +3655,65 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		if (strcmp(argv[i], "--print-config") == 0) {
-			print = true;
-			for (int j = i; j < argc - 1; j++)
+			*print = true;
+			for (int j = i; j < *argc - 1; j++)
 				argv[j] = argv[j + 1];
-			argc--;
+			(*argc)--;
 			i--;
 		}
 	}
-	struct srv_config *srv = NULL;
-	void *appv = NULL;
+	return -1;
+}
+
+/* Loads and validates the configuration into *srv and *appv (owned by the caller), prints it
+ * (print), sets the log level and readies the providers (ai_init) and the users' keys
+ * (keys_init). Returns -1 to go on, or the exit status: the configuration is then freed,
+ * unless it failed to load or validate. */
+static int main_config(int argc, char **argv, bool print, struct srv_config **srv, void **appv)
+{
 	char err[512];
-	if (app_config_load(argc, argv, &srv, &appv, err, sizeof(err)) < 0 ||
-	    srv_config_validate(srv, err, sizeof(err)) < 0) {
+	if (app_config_load(argc, argv, srv, appv, err, sizeof(err)) < 0 ||
+	    srv_config_validate(*srv, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ideaforge-agentd: %s\n", err);
 		return 2;
 	}
-	const struct app_config *cfg = appv;
+	const struct app_config *cfg = *appv;
 	if (!cfg->agentd_listen || !*cfg->agentd_listen) {
 		fprintf(stderr, "ideaforge-agentd: invalid value '' for key 'agentd_listen'\n");
-		app_config_free(srv, appv);
+		app_config_free(*srv, *appv);
 		return 2;
 	}
 	if (print) {
-		app_config_dump(srv, cfg);
-		app_config_free(srv, appv);
+		app_config_dump(*srv, cfg);
+		app_config_free(*srv, *appv);
 		return 0;
 	}
-	log_set_level((enum log_level)srv->log_level);
+	log_set_level((enum log_level)(*srv)->log_level);
 	if (ai_init(cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ideaforge-agentd: %s\n", err);
-		app_config_free(srv, appv);
+		app_config_free(*srv, *appv);
 		return 2;
 	}
 	keys_init(cfg); /* without a master key users' stored keys are not used (logged) */
-	signal(SIGPIPE, SIG_IGN);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, "ideaforge-agentd: curl_global_init failed\n");
-		return 1;
-	}
-	int rc = 1;
-	struct agentd *d = calloc(1, sizeof(*d));
-	if (!d)
-		goto out;
-	d->srv = srv;
-	d->cfg = cfg;
-	d->started_us = now_us();
-	buf_init(&d->out, NULL);
+	return -1;
+}
+
+/* The lease owner of this agentd: host:pid:start second. */
+static void agentd_owner(struct agentd *d)
+{
 	char host[64] = "localhost";
 	gethostname(host, sizeof(host) - 1);
 	snprintf(d->owner, sizeof(d->owner), "%s:%d:%lld", host, (int)getpid(),
 		 (long long)(wall_us() / 1000000));
+}
+
+/* The database pool, the loop, libcurl, the response cache and the HTTP listener. Returns 0,
+ * or -1 (logged for the listener only); what was made is freed by agentd_free. */
+static int agentd_setup(struct agentd *d)
+{
+	const struct srv_config *srv = d->srv;
+	const struct app_config *cfg = d->cfg;
+	char err[512];
 	struct db_pool_opts po = {
 		.conninfo = srv->database_url,
 		.size = 2,
@@ -3597,7 +3728,7 @@ int main(int argc, char **argv)
 	d->pool = db_pool_new(&po);
 	d->base = event_base_new();
 	if (!d->pool || !d->base)
-		goto out;
+		return -1;
 	d->ec = evcurl_new(d->base, agentd_on_transfer, d);
 	/* the response cache: blocking Redis commands on the loop, with short timeouts (see
 	 * "response cache" above); no Redis configured, or a TTL of 0: no cache */
@@ -3613,14 +3744,21 @@ int main(int argc, char **argv)
 			       &d->kvs);
 	d->http = evhttp_new(d->base);
 	if (!d->ec || !d->http)
-		goto out;
+		return -1;
 	evhttp_set_gencb(d->http, on_request, d);
 	evhttp_set_timeout(d->http, 3600);
 	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	if (http_listen(d, err, sizeof(err)) < 0) {
 		log_msg(LL_ERROR, NULL, "%s", err);
-		goto out;
+		return -1;
 	}
+	return 0;
+}
+
+/* The signal events (TERM, INT) and the timers: lease renewal and expiry, the LISTEN retry
+ * (armed when needed) and the V0 follow-up tick. */
+static void agentd_timers(struct agentd *d)
+{
 	d->sigs[0] = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->sigs[1] = evsignal_new(d->base, SIGINT, on_signal, d);
 	evsignal_add(d->sigs[0], NULL);
@@ -3638,40 +3776,83 @@ int main(int argc, char **argv)
 	struct timeval tick = {tick_ms / 1000, (tick_ms % 1000) * 1000};
 	d->follow_tick = event_new(d->base, -1, EV_PERSIST, on_follow_tick, d);
 	evtimer_add(d->follow_tick, &tick);
+}
+
+/* Runs the loop until a signal stops it (on_signal): LISTEN, the first claim, READY=1. */
+static void agentd_run(struct agentd *d)
+{
 	log_msg(LL_INFO, NULL, "ideaforge-agentd %s listening on %s as %s (max %lld jobs)",
-		PACKAGE_VERSION, cfg->agentd_listen, d->owner,
-		(long long)cfg->agent_max_concurrent);
+		PACKAGE_VERSION, d->cfg->agentd_listen, d->owner,
+		(long long)d->cfg->agent_max_concurrent);
 	listen_connect(d); /* LISTEN, then the first claim */
 	sysd_notify("READY=1");
 	event_base_dispatch(d->base);
+}
+
+/* Frees d and all it holds; accepts NULL and a partial agentd_setup. The configuration stays
+ * the caller's. */
+static void agentd_free(struct agentd *d)
+{
+	if (!d)
+		return;
+	if (d->http)
+		evhttp_free(d->http);
+	for (int i = 0; i < 2; i++)
+		if (d->sigs[i])
+			event_free(d->sigs[i]);
+	if (d->renew)
+		event_free(d->renew);
+	if (d->expire)
+		event_free(d->expire);
+	follow_stop(d);
+	if (d->follow_tick)
+		event_free(d->follow_tick);
+	if (d->lretry)
+		event_free(d->lretry);
+	if (d->lev)
+		event_free(d->lev);
+	PQfinish(d->lconn);
+	evcurl_free(d->ec);
+	kv_free(d->kv);
+	db_pool_free(d->pool);
+	if (d->base)
+		event_base_free(d->base);
+	buf_free(&d->out);
+	free(d);
+}
+
+int main(int argc, char **argv)
+{
+	bool print = false;
+	int rc = main_flags(&argc, argv, &print);
+	if (rc >= 0)
+		return rc;
+	struct srv_config *srv = NULL;
+	void *appv = NULL;
+	rc = main_config(argc, argv, print, &srv, &appv);
+	if (rc >= 0)
+		return rc;
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "ideaforge-agentd: curl_global_init failed\n");
+		return 1;
+	}
+	rc = 1;
+	struct agentd *d = calloc(1, sizeof(*d));
+	if (!d)
+		goto out;
+	d->srv = srv;
+	d->cfg = appv;
+	d->started_us = now_us();
+	buf_init(&d->out, NULL);
+	agentd_owner(d);
+	if (agentd_setup(d) < 0)
+		goto out;
+	agentd_timers(d);
+	agentd_run(d);
 	rc = 0;
 out:
-	if (d) {
-		if (d->http)
-			evhttp_free(d->http);
-		for (int i = 0; i < 2; i++)
-			if (d->sigs[i])
-				event_free(d->sigs[i]);
-		if (d->renew)
-			event_free(d->renew);
-		if (d->expire)
-			event_free(d->expire);
-		follow_stop(d);
-		if (d->follow_tick)
-			event_free(d->follow_tick);
-		if (d->lretry)
-			event_free(d->lretry);
-		if (d->lev)
-			event_free(d->lev);
-		PQfinish(d->lconn);
-		evcurl_free(d->ec);
-		kv_free(d->kv);
-		db_pool_free(d->pool);
-		if (d->base)
-			event_base_free(d->base);
-		buf_free(&d->out);
-		free(d);
-	}
+	agentd_free(d);
 	curl_global_cleanup();
 	app_config_free(srv, appv);
 	log_msg(rc ? LL_ERROR : LL_INFO, NULL, "ideaforge-agentd exiting with status %d", rc);
