@@ -2037,11 +2037,7 @@ static bool review_list(struct json_object *out, struct json_object *v)
 		size_t len = strlen(s);
 		while (len && (s[len - 1] == ' ' || s[len - 1] == '\n'))
 			len--;
-		if (len > REVIEW_ITEM_CHARS) {
-			len = REVIEW_ITEM_CHARS;
-			while (len && ((unsigned char)s[len] & 0xC0) == 0x80)
-				len--;
-		}
+		len = jx_utf8_cut(s, len, REVIEW_ITEM_CHARS);
 		if (!len)
 			continue;
 		bool dup = false;

@@ -1016,11 +1016,7 @@ static const char *summary_of(struct req *r, const char *l, size_t n)
 	}
 	if (!n)
 		return NULL;
-	if (n > SUMMARY_MAX) {
-		n = SUMMARY_MAX;
-		while (n && ((unsigned char)l[n] & 0xc0) == 0x80)
-			n--;
-	}
+	n = jx_utf8_cut(l, n, SUMMARY_MAX);
 	char *s = arena_strndup(r->a, l, n);
 	for (char *c = s; *c; c++)
 		if ((unsigned char)*c < 0x20)

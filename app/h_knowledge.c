@@ -206,13 +206,7 @@ static const char *doc_title(struct arena *a, const char *filename)
 		if (*c >= 0x20 && *c != 0x7f)
 			*o++ = (char)*c;
 	*o = '\0';
-	size_t n = strlen(out);
-	if (n > 255) {
-		n = 255;
-		while (n > 0 && ((unsigned char)out[n] & 0xc0) == 0x80)
-			n--;
-		out[n] = '\0';
-	}
+	out[jx_utf8_cut(out, strlen(out), 255)] = '\0';
 	return str_has_text(out) ? out : "Untitled document";
 }
 

@@ -737,16 +737,23 @@ static void render_transcript(struct doc *d, struct arena *a, const struct repor
 }
 
 /* The whole export document, section by section. */
-static void export_render(struct doc *d, struct arena *a, const struct report *rep,
-			  bool include_metadata, bool override_missing)
+/* The report without its transcript: title, overview, phases, prototypes, open items. */
+static void render_report(struct doc *d, struct arena *a, const struct report *rep,
+			  bool include_metadata, bool open_items)
 {
 	render_title(d, a, rep, include_metadata);
 	render_overview(d, rep);
 	for (int i = 0; i < rep->nphases; i++)
 		render_phase(d, a, rep, &rep->ph[i]);
 	render_prototypes(d, a, rep);
-	if (rep->nmissing && !override_missing)
+	if (rep->nmissing && open_items)
 		render_open_items(d, a, rep);
+}
+
+static void export_render(struct doc *d, struct arena *a, const struct report *rep,
+			  bool include_metadata, bool override_missing)
+{
+	render_report(d, a, rep, include_metadata, !override_missing);
 	render_transcript(d, a, rep);
 	if (d->html)
 		prd_html_end(&d->b);
@@ -762,17 +769,9 @@ static const char *context_report(struct req *r, const struct report *rep)
 	size_t cap = (size_t)app_cfg(r)->agent_context_budget_tokens * 4;
 	struct doc d = {.html = false};
 	buf_init(&d.b, r->a);
-	render_title(&d, r->a, rep, true);
-	render_overview(&d, rep);
-	for (int i = 0; i < rep->nphases; i++)
-		render_phase(&d, r->a, rep, &rep->ph[i]);
-	render_prototypes(&d, r->a, rep);
-	if (rep->nmissing)
-		render_open_items(&d, r->a, rep);
+	render_report(&d, r->a, rep, true, true);
 	if (d.b.len >= cap) {
-		size_t n = cap;
-		while (n && ((unsigned char)d.b.p[n] & 0xC0) == 0x80)
-			n--;
+		size_t n = jx_utf8_cut(d.b.p, d.b.len, cap);
 		return arena_printf(r->a, "%.*s\n\n[The rest of the report is left out.]", (int)n,
 				    d.b.p);
 	}

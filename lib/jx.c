@@ -312,6 +312,16 @@ size_t jx_utf8_chars(const char *s)
 	return n;
 }
 
+size_t jx_utf8_cut(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	size_t n = max;
+	while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
 int jx_hexval(int c)
 {
 	if (c >= '0' && c <= '9')

@@ -21,6 +21,10 @@ size_t jx_nodes(const char *s, size_t len);
  * bytes (for limits people count in characters, e.g. a password's minimum length). */
 size_t jx_utf8_chars(const char *s);
 
+/* len when len <= max, else the largest n <= max that does not split a UTF-8 character of s
+ * (s[n] is not a continuation byte): where to cut s (len bytes) to at most max bytes. */
+size_t jx_utf8_cut(const char *s, size_t len, size_t max);
+
 /* The value of the hexadecimal digit c (0-9, a-f, A-F), or -1. */
 int jx_hexval(int c);
 

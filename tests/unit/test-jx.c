@@ -412,6 +412,15 @@ START_TEST(test_utf8_chars_and_hex_digits)
 	ck_assert_uint_eq(jx_utf8_chars("password"), 8);
 	ck_assert_uint_eq(jx_utf8_chars("p\xc3\xa4ss"), 4); /* a with umlaut: 2 bytes */
 	ck_assert_uint_eq(jx_utf8_chars("\xf0\x9f\x94\x91\xe2\x82\xac"), 2); /* 4 + 3 bytes */
+	/* cutting: never inside a character */
+	const char *eur = "ab\xe2\x82\xac"; /* a, b, euro sign (3 bytes) */
+	ck_assert_uint_eq(jx_utf8_cut(eur, 5, 10), 5);
+	ck_assert_uint_eq(jx_utf8_cut(eur, 5, 5), 5);
+	ck_assert_uint_eq(jx_utf8_cut(eur, 5, 4), 2);
+	ck_assert_uint_eq(jx_utf8_cut(eur, 5, 3), 2);
+	ck_assert_uint_eq(jx_utf8_cut(eur, 5, 2), 2);
+	ck_assert_uint_eq(jx_utf8_cut(eur, 5, 1), 1);
+	ck_assert_uint_eq(jx_utf8_cut("\xe2\x82\xac", 3, 2), 0);
 	ck_assert_int_eq(jx_hexval('0'), 0);
 	ck_assert_int_eq(jx_hexval('9'), 9);
 	ck_assert_int_eq(jx_hexval('a'), 10);
