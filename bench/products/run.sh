@@ -27,10 +27,11 @@
 #
 # Environment: USERS (200), CONNECTIONS (200), WRK_THREADS (2), DURATION (30s), WARMUP (5s),
 # ROUNDS (1), MIXED_DURATION (60s; 0 skips the mixed workload), BENCH_PORT (18090),
-# DB_POOL_SIZE (threads), IDEAFORGE_BUILD_DIR (build), KEEPALIVE (1; 0 removes the upstream
-# keepalive and fastcgi_keep_conn from the site, for A/B runs), PERF_OUT (a file: a system-wide
-# perf record of the list run). Each run also prints the CPU time per request of every process
-# class (api, nginx, postgres, redis, hello, wrk) from /proc.
+# DB_POOL_SIZE (threads), IDEAFORGE_BUILD_DIR (build), KEEPALIVE (the site as it is; 1 adds
+# persistent FastCGI connections to the API: an upstream keepalive pool and fastcgi_keep_conn;
+# 0 removes them), PERF_OUT (a file: a system-wide perf record of the list run; PERF_RUN=mixed
+# records the mixed run instead). Each run also prints the CPU time per request of every
+# process class (api, nginx, postgres, redis, hello, wrk) from /proc, for the mixed run too.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -123,10 +124,17 @@ done
 api_sock=$(sed -n 's/^[[:space:]]*server unix:\(.*\);/\1/p' "$RUN/site.conf" | head -n 1)
 [ -n "$api_sock" ] || die "no API upstream in $RUN/site.conf"
 bench_site "$RUN/site.conf" "$BENCH_PORT" "$tmp/hello.sock" "$tmp/api.sock" >"$tmp/site.conf"
-# KEEPALIVE=0: nginx opens a connection to the API per request (as before issue 17), for A/B runs
-if [ "${KEEPALIVE:-1}" = 0 ]; then
+# KEEPALIVE=0: nginx opens a connection to the API per request; KEEPALIVE=1: it keeps them
+# (a pool of 256 per nginx worker); unset: as the stack's site says. For A/B runs.
+if [ -n "${KEEPALIVE:-}" ]; then
 	sed -i -e '/^[[:space:]]*keepalive [0-9]*;/d' -e '/fastcgi_keep_conn on;/d' "$tmp/site.conf"
 fi
+if [ "${KEEPALIVE:-}" = 1 ]; then
+	sed -i -e '/^upstream ideaforge_api {/a\	keepalive 256;' \
+		-e '/^[[:space:]]*include fastcgi_params;/a\	fastcgi_keep_conn on;' "$tmp/site.conf"
+fi
+echo "bench: persistent FastCGI connections to the API:" \
+	"$(grep -q 'fastcgi_keep_conn on;' "$tmp/site.conf" && echo on || echo off)"
 sed -e "s|$RUN|$tmp|g" "$RUN/nginx.conf" >"$tmp/nginx.conf"
 cp "$RUN/fastcgi_params" "$tmp/fastcgi_params" 2>/dev/null || cp /etc/nginx/fastcgi_params "$tmp/"
 mkdir -p "$tmp/nginx-tmp"
@@ -171,7 +179,7 @@ run_wrk() {
 	[ -n "$script" ] && args+=(-- "$tmp/tokens.txt")
 	cpu_snap >"$tmp/$name.cpu0"
 	# PERF_OUT=FILE: a system-wide `perf record -g` (cpu-clock) over the list run
-	if [ -n "${PERF_OUT:-}" ] && [ "$name" = list ]; then
+	if [ -n "${PERF_OUT:-}" ] && [ "$name" = "${PERF_RUN:-list}" ]; then
 		perf record -q -a -g -F 499 -e cpu-clock -o "$PERF_OUT" -- sleep "${dur%s}" \
 			>/dev/null 2>&1 &
 	fi
@@ -265,6 +273,7 @@ if [ "$MIXED_DURATION" != 0 ]; then
 	echo "bench: mixed workload, $USERS users, $MIXED_DURATION"
 	read -r m_rps m_p99 m_non2xx m_errs < <(run_wrk mixed "$MIXED_DURATION" / "$here/mixed.lua")
 	grep '^mixed:' "$tmp/mixed.out" | sed 's/^/  /'
+	cpu_report mixed "$tmp/mixed.cpu0" "$tmp/mixed.cpu1" "$(requests_of mixed)"
 fi
 
 echo "bench: load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
