@@ -127,14 +127,14 @@ bench_site "$RUN/site.conf" "$BENCH_PORT" "$tmp/hello.sock" "$tmp/api.sock" >"$t
 # KEEPALIVE=0: nginx opens a connection to the API per request; KEEPALIVE=1: it keeps them
 # (a pool of 256 per nginx worker); unset: as the stack's site says. For A/B runs.
 if [ -n "${KEEPALIVE:-}" ]; then
-	sed -i -e '/^[[:space:]]*keepalive [0-9]*;/d' -e '/fastcgi_keep_conn on;/d' "$tmp/site.conf"
+	sed -i -e '/^[[:space:]]*keepalive [0-9]*;/d' -e '/^[[:space:]]*fastcgi_keep_conn on;/d' "$tmp/site.conf"
 fi
 if [ "${KEEPALIVE:-}" = 1 ]; then
 	sed -i -e '/^upstream ideaforge_api {/a\	keepalive 256;' \
 		-e '/^[[:space:]]*include fastcgi_params;/a\	fastcgi_keep_conn on;' "$tmp/site.conf"
 fi
 echo "bench: persistent FastCGI connections to the API:" \
-	"$(grep -q 'fastcgi_keep_conn on;' "$tmp/site.conf" && echo on || echo off)"
+	"$(grep -q '^[[:space:]]*fastcgi_keep_conn on;' "$tmp/site.conf" && echo on || echo off)"
 sed -e "s|$RUN|$tmp|g" "$RUN/nginx.conf" >"$tmp/nginx.conf"
 cp "$RUN/fastcgi_params" "$tmp/fastcgi_params" 2>/dev/null || cp /etc/nginx/fastcgi_params "$tmp/"
 mkdir -p "$tmp/nginx-tmp"
