@@ -96,8 +96,4 @@ char *ctl_read_file(const char *path, size_t *len_out);
 /* SHA-256 of data as 64 lower-case hex digits and a NUL. 0 or -1. */
 int ctl_sha256_hex(const char *data, size_t len, char hex[65]);
 
-/* The 1-based line of the 1-based character position pos in text (PostgreSQL reports
- * positions in characters, the file is UTF-8). */
-long ctl_line_of(const char *text, long pos);
-
 #endif

@@ -116,6 +116,21 @@ void ctl_db_err(const struct ctx *x, const char *what)
 	ctl_err("%s: %.*s", what, (int)n, n ? m : "unknown error");
 }
 
+/* The 1-based line of the 1-based character position pos in text (PostgreSQL reports
+ * positions in characters, the file is UTF-8). */
+static long line_of(const char *text, long pos)
+{
+	long line = 1, chars = 0;
+
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if ((*p & 0xC0) != 0x80 && ++chars >= pos)
+			break;
+		if (*p == '\n')
+			line++;
+	}
+	return line;
+}
+
 /* Prints the failure of a file's SQL, with the line of the failing statement. */
 void ctl_script_err(const struct ctx *x, const char *path, const char *sql)
 {
@@ -124,8 +139,7 @@ void ctl_script_err(const struct ctx *x, const char *path, const char *sql)
 
 	snprintf(what, sizeof what, "%s", path);
 	if (pos)
-		snprintf(what, sizeof what, "%s:%ld", path,
-			 ctl_line_of(sql, strtol(pos, NULL, 10)));
+		snprintf(what, sizeof what, "%s:%ld", path, line_of(sql, strtol(pos, NULL, 10)));
 	ctl_db_err(x, what);
 }
 
@@ -248,21 +262,6 @@ int ctl_sha256_hex(const char *data, size_t len, char hex[65])
 	for (unsigned int i = 0; i < mdlen; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	return 0;
-}
-
-/* The 1-based line of the 1-based character position pos in text (PostgreSQL reports
- * positions in characters, the file is UTF-8). */
-long ctl_line_of(const char *text, long pos)
-{
-	long line = 1, chars = 0;
-
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		if ((*p & 0xC0) != 0x80 && ++chars >= pos)
-			break;
-		if (*p == '\n')
-			line++;
-	}
-	return line;
 }
 
 
