@@ -178,7 +178,7 @@ run_wrk() {
 	args+=("$base$path")
 	[ -n "$script" ] && args+=(-- "$tmp/tokens.txt")
 	cpu_snap >"$tmp/$name.cpu0"
-	# PERF_OUT=FILE: a system-wide `perf record -g` (cpu-clock) over the list run
+	# PERF_OUT=FILE: a system-wide `perf record -g` (cpu-clock) over the list run (PERF_RUN: another)
 	if [ -n "${PERF_OUT:-}" ] && [ "$name" = "${PERF_RUN:-list}" ]; then
 		perf record -q -a -g -F 499 -e cpu-clock -o "$PERF_OUT" -- sleep "${dur%s}" \
 			>/dev/null 2>&1 &
